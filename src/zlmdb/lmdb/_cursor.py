@@ -1,0 +1,585 @@
+"""Cursor: positioned access to one database inside a transaction."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
+
+from ._errors import IncompatibleError, closed_error, error_for
+from ._ffi import ffi, lib
+from ._util import as_buffer
+
+_op = lib.zl_cursor_op
+_current = lib.zl_cursor_current
+_fill = lib.zl_cursor_fill
+_unpack = ffi.unpack
+_buffer = ffi.buffer
+_NULL = ffi.NULL
+_NOTFOUND = lib.MDB_NOTFOUND
+_KEYEXIST = lib.MDB_KEYEXIST
+_FILL_KEYS = lib.ZL_FILL_KEYS
+_FILL_VALUES = lib.ZL_FILL_VALUES
+
+FIRST = lib.MDB_FIRST
+LAST = lib.MDB_LAST
+NEXT = lib.MDB_NEXT
+PREV = lib.MDB_PREV
+FIRST_DUP = lib.MDB_FIRST_DUP
+LAST_DUP = lib.MDB_LAST_DUP
+NEXT_DUP = lib.MDB_NEXT_DUP
+PREV_DUP = lib.MDB_PREV_DUP
+NEXT_NODUP = lib.MDB_NEXT_NODUP
+PREV_NODUP = lib.MDB_PREV_NODUP
+SET_KEY = lib.MDB_SET_KEY
+SET_RANGE = lib.MDB_SET_RANGE
+GET_BOTH = lib.MDB_GET_BOTH
+GET_BOTH_RANGE = lib.MDB_GET_BOTH_RANGE
+GET_CURRENT = lib.MDB_GET_CURRENT
+
+# Block iteration: the first block is small (a loop that stops early wastes little), later
+# blocks grow up to this many items or bytes per crossing into C.
+_BLOCK_FIRST = 8
+_BLOCK_MAX = 512
+_BLOCK_BYTES = 1 << 18
+
+# How an interrupted block iteration puts the LMDB cursor back on the item last yielded.
+_RESYNC_EXACT = 0  # per-item iteration: that (key, value) pair
+_RESYNC_FIRST_DUP = 1  # next_nodup iteration: the key's first duplicate
+_RESYNC_LAST_DUP = 2  # prev_nodup iteration: the key's last duplicate
+
+
+class Cursor:
+    """A cursor over ``db`` inside ``txn``; normally created with :meth:`Transaction.cursor`.
+
+    A new cursor is unpositioned: :meth:`key`, :meth:`value` and :meth:`item` return empty
+    values until a positioning method succeeds. Positioning methods return False (and leave
+    the cursor unpositioned) when there is no such item. Usable as a context manager that
+    closes it.
+
+    Every method raises the closed :class:`Error` once the cursor, its transaction or its
+    environment is closed.
+    """
+
+    __slots__ = ("_c", "txn", "db", "_dupsort", "_buffers", "_blk", "__weakref__")
+
+    def __init__(self, db: Any, txn: Any) -> None:
+        self._c = None
+        self._blk = None
+        if not isinstance(db, _Database):
+            raise TypeError("db must be a _Database")
+        if not isinstance(txn, Transaction):
+            raise TypeError("txn must be a Transaction")
+        if txn._t is None:
+            raise closed_error()
+        c = lib.zl_cursor_new(txn._t, db._dbi)
+        if c == _NULL:
+            raise error_for("mdb_cursor_open", lib.zl_last_error())
+        self._c = c
+        self.txn = txn
+        self.db = db
+        self._dupsort = db._dupsort
+        self._buffers = txn._buffers
+
+    def __del__(self) -> None:
+        c = self._c
+        if c is not None:
+            self._c = None
+            lib.zl_cursor_release(c)
+
+    def close(self) -> None:
+        """Close the cursor; idempotent."""
+        if self._c is not None:
+            lib.zl_cursor_close(self._c)
+
+    def __enter__(self) -> "Cursor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _move(self, op: int, key: Any = b"", value: Any = b"") -> bool:
+        if self._blk is not None:
+            self._resync()
+        try:
+            rc = _op(self._c, op, key, len(key), value, len(value))
+        except TypeError:
+            if self._c is None:
+                raise closed_error() from None
+            kb, kn = as_buffer(key)
+            vb, vn = as_buffer(value)
+            rc = _op(self._c, op, kb, kn, vb, vn)
+        if rc == 0:
+            return True
+        if rc == _NOTFOUND:
+            return False
+        raise error_for("mdb_cursor_get", rc)
+
+    def _need_dupsort(self) -> None:
+        if not self._dupsort:
+            raise IncompatibleError("mdb_cursor_get", lib.MDB_INCOMPATIBLE)
+
+    def _resync(self) -> None:
+        """Put the LMDB cursor back on the item a block iterator yielded last."""
+        j, buf, offs, how = self._blk
+        self._blk = None
+        key = buf[offs[j] : offs[j + 1]]
+        c = self._c
+        if self._dupsort and how == _RESYNC_EXACT:
+            rc = _op(c, GET_BOTH, key, len(key), buf[offs[j + 1] : offs[j + 2]], offs[j + 2] - offs[j + 1])
+        else:
+            rc = _op(c, SET_KEY, key, len(key), b"", 0)
+            if rc == 0 and self._dupsort and how == _RESYNC_LAST_DUP:
+                rc = _op(c, LAST_DUP, b"", 0, b"", 0)
+        if rc and rc != _NOTFOUND:
+            raise error_for("mdb_cursor_get", rc)
+
+    def _refresh(self):
+        if self._blk is not None:
+            self._resync()
+        c = self._c
+        rc = _current(c)
+        if rc:
+            raise error_for("mdb_cursor_get", rc)
+        return c
+
+    # -- current item ----------------------------------------------------------------------
+
+    def key(self) -> Any:
+        """Return the current key (``b''`` when unpositioned).
+
+        Raises:
+            Error: the cursor is closed.
+        """
+        c = self._refresh()
+        if not c.positioned:
+            return memoryview(b"") if self._buffers else b""
+        if self._buffers:
+            return memoryview(_buffer(c.kp, c.kl))
+        return _unpack(c.kp, c.kl)
+
+    def value(self) -> Any:
+        """Return the current value (``b''`` when unpositioned).
+
+        Raises:
+            Error: the cursor is closed.
+        """
+        c = self._refresh()
+        if not c.positioned:
+            return memoryview(b"") if self._buffers else b""
+        if self._buffers:
+            return memoryview(_buffer(c.vp, c.vl))
+        return _unpack(c.vp, c.vl)
+
+    def item(self) -> Tuple[Any, Any]:
+        """Return ``(key, value)`` of the current item (empty values when unpositioned).
+
+        Raises:
+            Error: the cursor is closed.
+        """
+        c = self._refresh()
+        if not c.positioned:
+            e = memoryview(b"") if self._buffers else b""
+            return e, e
+        if self._buffers:
+            return memoryview(_buffer(c.kp, c.kl)), memoryview(_buffer(c.vp, c.vl))
+        return _unpack(c.kp, c.kl), _unpack(c.vp, c.vl)
+
+    # -- positioning -----------------------------------------------------------------------
+
+    def first(self) -> bool:
+        """Move to the first item; False on an empty db."""
+        return self._move(FIRST)
+
+    def last(self) -> bool:
+        """Move to the last item; False on an empty db."""
+        return self._move(LAST)
+
+    def next(self) -> bool:
+        """Move to the next item (``first()`` on a fresh cursor); False past the end."""
+        return self._move(NEXT)
+
+    def prev(self) -> bool:
+        """Move to the previous item (``last()`` on a fresh cursor); False past the start."""
+        return self._move(PREV)
+
+    def first_dup(self) -> bool:
+        """Move to the current key's first duplicate (dupsort dbs only).
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+            InvalidParameterError: the cursor is unpositioned.
+        """
+        self._need_dupsort()
+        return self._move(FIRST_DUP)
+
+    def last_dup(self) -> bool:
+        """Move to the current key's last duplicate (dupsort dbs only); raises as first_dup."""
+        self._need_dupsort()
+        return self._move(LAST_DUP)
+
+    def next_dup(self) -> bool:
+        """Move to the current key's next duplicate; False after the last (dupsort only).
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+        """
+        self._need_dupsort()
+        return self._move(NEXT_DUP)
+
+    def prev_dup(self) -> bool:
+        """Move to the current key's previous duplicate; False before the first."""
+        self._need_dupsort()
+        return self._move(PREV_DUP)
+
+    def next_nodup(self) -> bool:
+        """Move to the first duplicate of the next key; False past the end."""
+        return self._move(NEXT_NODUP)
+
+    def prev_nodup(self) -> bool:
+        """Move to the last duplicate of the previous key; False before the start."""
+        return self._move(PREV_NODUP)
+
+    def set_key(self, key: Any) -> bool:
+        """Move to ``key`` exactly; False (unpositioned) if absent.
+
+        Raises:
+            BadValsizeError: empty key.
+            TypeError: ``str`` or non-bytes-like key.
+        """
+        return self._move(SET_KEY, key)
+
+    def set_key_dup(self, key: Any, value: Any) -> bool:
+        """Move to the exact ``(key, value)`` pair of a dupsort db; False if absent.
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+        """
+        self._need_dupsort()
+        return self._move(GET_BOTH, key, value)
+
+    def set_range(self, key: Any) -> bool:
+        """Move to the first key >= ``key`` (``b''`` means the first); False past the end."""
+        if not key:
+            if key is None or (isinstance(key, (bytes, bytearray, memoryview)) and len(key) == 0):
+                return self._move(FIRST)
+        return self._move(SET_RANGE, key)
+
+    def set_range_dup(self, key: Any, value: Any) -> bool:
+        """On ``key``, move to the first duplicate >= ``value``; False if none.
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+        """
+        self._need_dupsort()
+        return self._move(GET_BOTH_RANGE, key, value)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Move to ``key`` and return its value, or ``default`` if absent."""
+        if self._move(SET_KEY, key):
+            return self.value()
+        return default
+
+    def count(self) -> int:
+        """Return the number of duplicates of the current key.
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+            InvalidParameterError: the cursor is unpositioned.
+        """
+        self._need_dupsort()
+        c = self._refresh()
+        out = ffi.new("size_t *")
+        rc = lib.zl_cursor_count(c, out)
+        if rc:
+            raise error_for("mdb_cursor_count", rc)
+        return out[0]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
+            append: bool = False) -> bool:
+        """Store ``(key, value)`` as :meth:`Transaction.put`; the cursor ends on it."""
+        if self._blk is not None:
+            self._resync()
+        flags = put_flags(dupdata, overwrite, append, self._dupsort)
+        try:
+            rc = lib.zl_cursor_put(self._c, key, len(key), value, len(value), flags)
+        except TypeError:
+            kb, kn = as_buffer(key)
+            vb, vn = as_buffer(value)
+            rc = lib.zl_cursor_put(self._c, kb, kn, vb, vn, flags)
+        if rc == 0:
+            return True
+        if rc == _KEYEXIST:
+            return False
+        raise error_for("mdb_cursor_put", rc)
+
+    def delete(self, dupdata: bool = False) -> bool:
+        """Delete the current item (with ``dupdata=True`` every duplicate of its key).
+
+        The cursor then sits on the following item. Returns False when unpositioned.
+
+        Raises:
+            ReadonlyError: in a read-only transaction.
+        """
+        c = self._refresh()
+        flags = lib.MDB_NODUPDATA if dupdata and self._dupsort else 0
+        rc = lib.zl_cursor_del(c, flags)
+        if rc == 0:
+            return True
+        if rc == _NOTFOUND:
+            return False
+        raise error_for("mdb_cursor_del", rc)
+
+    def replace(self, key: Any, value: Any) -> Any:
+        """Store ``value`` under ``key`` and return the old value (None if none); the
+        cursor ends on the new item. On dupsort dbs every old duplicate is replaced."""
+        if self._blk is not None:
+            self._resync()
+        kb, kn = as_buffer(key)
+        vb, vn = as_buffer(value)
+        c = self._c
+        rc = lib.zl_cursor_replace(c, kb, kn, vb, vn)
+        if rc:
+            raise error_for("mdb_cursor_put", rc)
+        t = self.txn._t
+        if t.vp == _NULL:
+            return None
+        return _unpack(t.vp, t.vl)
+
+    def pop(self, key: Any) -> Any:
+        """Delete ``key`` (its first duplicate) and return its value, or None if absent."""
+        if self._blk is not None:
+            self._resync()
+        kb, kn = as_buffer(key)
+        rc = lib.zl_cursor_pop(self._c, kb, kn)
+        if rc == _NOTFOUND:
+            return None
+        if rc:
+            raise error_for("mdb_cursor_del", rc)
+        t = self.txn._t
+        return _unpack(t.vp, t.vl)
+
+    def putmulti(self, items: Iterable, dupdata: bool = True, overwrite: bool = True,
+                 append: bool = False) -> Tuple[int, int]:
+        """Store many ``(key, value)`` 2-tuples in one call; return ``(consumed, added)``.
+
+        Raises:
+            TypeError: an item that is not a 2-tuple of bytes-like objects.
+            BadValsizeError, MapFullError, ...: as :meth:`put` (items before the failing one
+                stay written in the transaction).
+        """
+        if self._blk is not None:
+            self._resync()
+        parts: List[Any] = []
+        offs = [0]
+        total = 0
+        for item in items:
+            if type(item) is not tuple or len(item) != 2:
+                raise TypeError("putmulti() items must be (key, value) 2-tuples")
+            k, v = item
+            if type(k) is not bytes:
+                kb, kn = as_buffer(k)
+                k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
+            if type(v) is not bytes:
+                vb, vn = as_buffer(v)
+                v = vb if type(vb) is bytes else bytes(_buffer(vb, vn))
+            parts.append(k)
+            parts.append(v)
+            total += len(k)
+            offs.append(total)
+            total += len(v)
+            offs.append(total)
+        n = len(parts) // 2
+        if n == 0:
+            if self._c is not None and not lib.zl_txn_alive(self.txn._t):
+                raise closed_error()
+            return 0, 0
+        data = b"".join(parts)
+        out = ffi.new("size_t[2]")
+        rc = lib.zl_putmulti(self._c, data, ffi.new("size_t[]", offs), n,
+                             put_flags(dupdata, overwrite, append, self._dupsort), out, out + 1)
+        if rc:
+            raise error_for("mdb_cursor_put", rc)
+        return out[1], out[0]
+
+    def getmulti(self, keys: Iterable, dupdata: bool = False, dupfixed_bytes: Optional[int] = None,
+                 keyfixed: bool = False, values: bool = True) -> Any:
+        """Look up many keys in one call; missing keys are skipped.
+
+        Returns a list of ``(key, value)`` tuples (every duplicate with ``dupdata=True``), or
+        of keys with ``values=False``. ``dupfixed_bytes=N`` reads dupfixed duplicates in
+        N-byte units; with ``keyfixed=True`` the result is one buffer of packed key+value
+        records.
+
+        Raises:
+            TypeError: ``values=False`` with ``dupdata=True``, ``dupfixed_bytes`` without
+                ``dupdata``, ``keyfixed`` without ``dupfixed_bytes``.
+            OverflowError: negative ``dupfixed_bytes``.
+        """
+        if self._blk is not None:
+            self._resync()
+        if not values and dupdata:
+            raise TypeError("values=False is not compatible with dupdata=True")
+        if dupfixed_bytes is not None:
+            if not isinstance(dupfixed_bytes, int):
+                raise TypeError("dupfixed_bytes must be an int")
+            if dupfixed_bytes < 0:
+                raise OverflowError("dupfixed_bytes must not be negative")
+            if not dupdata:
+                raise TypeError("dupfixed_bytes requires dupdata=True")
+        if keyfixed and not dupfixed_bytes:
+            raise TypeError("keyfixed=True requires dupfixed_bytes")
+        parts = []
+        offs = [0]
+        total = 0
+        for k in keys:
+            if type(k) is not bytes:
+                kb, kn = as_buffer(k)
+                k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
+            parts.append(k)
+            total += len(k)
+            offs.append(total)
+        c = self._c
+        if c is None:
+            raise closed_error()
+        n = lib.zl_getmulti(c, b"".join(parts), ffi.new("size_t[]", offs), len(parts),
+                            1 if dupdata else 0, dupfixed_bytes or 0, 1 if keyfixed else 0,
+                            1 if values else 0)
+        if n < 0:
+            raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
+        if n == 0:
+            return b"" if keyfixed else []
+        o = _unpack(c.offs, 2 * n + 1)
+        buf = _unpack(c.buf, o[2 * n])
+        if keyfixed:
+            return buf
+        if self._buffers:
+            buf = memoryview(buf)
+        if not values:
+            return [buf[o[j] : o[j + 1]] for j in range(0, 2 * n, 2)]
+        return [(buf[o[j] : o[j + 1]], buf[o[j + 1] : o[j + 2]]) for j in range(0, 2 * n, 2)]
+
+    # -- iteration -------------------------------------------------------------------------
+
+    def _iterate(self, start_op: int, step_op: int, keys: bool, values: bool, how: int,
+                 start_unpositioned: bool = True) -> Iterator:
+        if self._blk is not None:
+            self._resync()
+        c = self._c
+        rc = _current(c)
+        if rc:
+            raise error_for("mdb_cursor_get", rc)
+        if c.positioned:
+            op = GET_CURRENT
+        elif start_unpositioned:
+            op = start_op
+        else:
+            return
+        if self.txn._write or self._buffers:
+            yield from self._iterate_steps(op, step_op, keys, values)
+        else:
+            yield from self._iterate_blocks(op, step_op, keys, values, how)
+
+    def _iterate_steps(self, op: int, step_op: int, keys: bool, values: bool) -> Iterator:
+        """One crossing per item: used in write transactions, where the caller may change
+        the database between items, and for buffers=True, where items point into the map."""
+        c = self._c
+        buffers = self._buffers
+        unpack = (lambda p, n: memoryview(_buffer(p, n))) if buffers else _unpack
+        while True:
+            rc = _op(c, op, b"", 0, b"", 0)
+            if rc:
+                if rc == _NOTFOUND:
+                    return
+                raise error_for("mdb_cursor_get", rc)
+            if keys and values:
+                yield unpack(c.kp, c.kl), unpack(c.vp, c.vl)
+            elif keys:
+                yield unpack(c.kp, c.kl)
+            else:
+                yield unpack(c.vp, c.vl)
+            op = step_op
+
+    def _iterate_blocks(self, op: int, step_op: int, keys: bool, values: bool, how: int) -> Iterator:
+        """Read-only transactions: C packs a block of items per crossing, Python slices it.
+
+        The LMDB cursor runs ahead of the item last yielded; ``self._blk`` records that item
+        so any other cursor method first puts the cursor back on it (:meth:`_resync`)."""
+        c = self._c
+        what = _FILL_KEYS
+        if values or (self._dupsort and how == _RESYNC_EXACT):
+            what |= _FILL_VALUES
+        size = _BLOCK_FIRST
+        while True:
+            n = _fill(c, op, step_op, what, size, _BLOCK_BYTES)
+            if n <= 0:
+                self._blk = None
+                if n < 0:
+                    raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
+                return
+            o = _unpack(c.offs, 2 * n + 1)
+            buf = _unpack(c.buf, o[-1])
+            blk = self._blk = [0, buf, o, how]
+            if keys and values:
+                for j in range(0, 2 * n, 2):
+                    blk[0] = j
+                    yield buf[o[j] : o[j + 1]], buf[o[j + 1] : o[j + 2]]
+                    if self._blk is not blk:
+                        break
+            elif keys:
+                for j in range(0, 2 * n, 2):
+                    blk[0] = j
+                    yield buf[o[j] : o[j + 1]]
+                    if self._blk is not blk:
+                        break
+            else:
+                for j in range(0, 2 * n, 2):
+                    blk[0] = j
+                    yield buf[o[j + 1] : o[j + 2]]
+                    if self._blk is not blk:
+                        break
+            if self._blk is blk:
+                self._blk = None
+            elif not c.positioned:
+                # Another method moved the cursor off every item: like py-lmdb, stop.
+                return
+            op = step_op
+            if size < _BLOCK_MAX:
+                size *= 4
+
+    def iternext(self, keys: bool = True, values: bool = True) -> Iterator:
+        """Iterate forward from the current item (from the first when unpositioned),
+        yielding ``(key, value)``, keys or values."""
+        return self._iterate(FIRST, NEXT, keys, values, _RESYNC_EXACT)
+
+    def iternext_dup(self, keys: bool = False, values: bool = True) -> Iterator:
+        """Iterate over the remaining duplicates of the current key (values by default)."""
+        return self._iterate(FIRST, NEXT_DUP, keys, values, _RESYNC_EXACT, False)
+
+    def iternext_nodup(self, keys: bool = True, values: bool = False) -> Iterator:
+        """Iterate forward one item per key (keys by default)."""
+        return self._iterate(FIRST, NEXT_NODUP, keys, values, _RESYNC_FIRST_DUP)
+
+    def iterprev(self, keys: bool = True, values: bool = True) -> Iterator:
+        """Iterate backward from the current item (from the last when unpositioned)."""
+        return self._iterate(LAST, PREV, keys, values, _RESYNC_EXACT)
+
+    def iterprev_dup(self, keys: bool = False, values: bool = True) -> Iterator:
+        """Iterate backward over the current key's duplicates (values by default)."""
+        return self._iterate(LAST, PREV_DUP, keys, values, _RESYNC_EXACT, False)
+
+    def iterprev_nodup(self, keys: bool = True, values: bool = False) -> Iterator:
+        """Iterate backward one item per key (keys by default)."""
+        return self._iterate(LAST, PREV_NODUP, keys, values, _RESYNC_LAST_DUP)
+
+    def __iter__(self) -> Iterator:
+        return self.iternext()
+
+
+from ._env import _Database  # noqa: E402
+from ._txn import Transaction, put_flags  # noqa: E402
+
+__all__ = ["Cursor", "array"]

@@ -1,0 +1,573 @@
+"""Environment and _Database: an open LMDB environment and its database handles."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import weakref
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import _errors
+from ._errors import Error, closed_error, error_for, sentence_error
+from ._ffi import ffi, lib
+from ._util import as_buffer, as_path
+
+MAIN_DBI = 1
+INVALID_DBI = 0xFFFFFFFF
+LMDB_VERSION = (lib.MDB_VERSION_MAJOR, lib.MDB_VERSION_MINOR, lib.MDB_VERSION_PATCH)
+
+# (st_dev, st_ino) of data and lock files -> the Environment that has them open.
+_open_files: Dict[Tuple, "weakref.ref[Environment]"] = {}
+_open_files_lock = threading.Lock()
+
+
+def check_lib_version(lib_version: int) -> None:
+    """Validate a ``lib_version=`` argument: ``-1`` (default engine) and ``0`` (0.9) exist.
+
+    Raises:
+        OverflowError: for negative values other than -1.
+        Error: for an engine this build does not have.
+    """
+    if not isinstance(lib_version, int):
+        raise TypeError("lib_version must be an int")
+    if lib_version < -1:
+        raise OverflowError("lib_version must be -1 or a non-negative int")
+    if lib_version == -1:
+        env_default = os.environ.get("LMDB_DEFAULT_LIB_VERSION", "").strip()
+        if env_default not in ("", "0", "-1"):
+            try:
+                lib_version = int(env_default)
+            except ValueError:
+                raise Error(f"LMDB_DEFAULT_LIB_VERSION={env_default!r} is not an int") from None
+    if lib_version not in (-1, 0):
+        raise Error(f"lib_version={lib_version}: this build has no LMDB {lib_version}.x engine.")
+
+
+def _file_ids(data_path: str, lock_path: str, lock: bool) -> Optional[Tuple]:
+    ids = []
+    for path in (data_path, lock_path) if lock else (data_path,):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        ids.append((st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path))
+    return tuple(ids)
+
+
+class _Database:
+    """A handle of one database (the main one or a named one) inside an Environment.
+
+    Obtained from :meth:`Environment.open_db`; pass it as ``db=`` to transactions and cursors.
+    """
+
+    __slots__ = ("_env", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
+
+    def __init__(self, env: "Environment", name: Optional[bytes], dbi: int, flags: int) -> None:
+        self._env = env
+        self._name = name
+        self._dbi = dbi
+        self._flags = flags
+        self._dupsort = bool(flags & lib.MDB_DUPSORT)
+
+    def flags(self, *args: Any) -> Dict[str, bool]:
+        """Return the stored flags of this database as a dict of bools.
+
+        Raises:
+            Error: the environment is closed or the database was dropped.
+        """
+        if self._env._e is None or self._dbi == INVALID_DBI:
+            raise closed_error()
+        f = self._flags
+        return {
+            "reverse_key": bool(f & lib.MDB_REVERSEKEY),
+            "dupsort": bool(f & lib.MDB_DUPSORT),
+            "integerkey": bool(f & lib.MDB_INTEGERKEY),
+            "integerdup": bool(f & lib.MDB_INTEGERDUP),
+            "dupfixed": bool(f & lib.MDB_DUPFIXED),
+        }
+
+    def _invalidate(self) -> None:
+        self._dbi = INVALID_DBI
+
+    def __repr__(self) -> str:
+        return f"<zlmdb.lmdb._Database {self._name!r} dbi={self._dbi}>"
+
+
+class Environment:
+    """An LMDB environment: one memory-mapped database file and its lock file.
+
+    ``Environment(path, map_size=10485760, subdir=True, readonly=False, metasync=True,
+    sync=True, map_async=False, mode=0o755, create=True, readahead=True, writemap=False,
+    meminit=True, max_readers=126, max_dbs=0, max_spare_txns=0, lock=True, lib_version=-1)``
+    behaves like py-lmdb 3.0's ``lmdb.open``. It is always opened with ``MDB_NOTLS``, so
+    read transactions may move between threads.
+
+    Raises:
+        TypeError: unknown keyword or wrong argument type.
+        OverflowError: negative sizes or ``lib_version``.
+        Error: the path cannot be opened (``what`` is the path, ``code`` the errno), the
+            environment is already open in this process, or ``lib_version`` names an engine
+            this build lacks; subclasses of :class:`Error` for LMDB failures.
+    """
+
+    def __init__(
+        self,
+        path: Any,
+        map_size: int = 10485760,
+        subdir: bool = True,
+        readonly: bool = False,
+        metasync: bool = True,
+        sync: bool = True,
+        map_async: bool = False,
+        mode: int = 0o755,
+        create: bool = True,
+        readahead: bool = True,
+        writemap: bool = False,
+        meminit: bool = True,
+        max_readers: int = 126,
+        max_dbs: int = 0,
+        max_spare_txns: int = 0,
+        lock: bool = True,
+        lib_version: int = -1,
+    ) -> None:
+        self._e = None
+        self._file_key = None
+        check_lib_version(lib_version)
+        for name, value in (
+            ("map_size", map_size),
+            ("max_readers", max_readers),
+            ("max_dbs", max_dbs),
+            ("max_spare_txns", max_spare_txns),
+            ("mode", mode),
+        ):
+            if not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 0:
+                raise OverflowError(f"{name} must not be negative")
+        self._path = as_path(path)
+        self._readonly = bool(readonly)
+        self._flag_dict = {
+            "subdir": bool(subdir),
+            "readonly": bool(readonly),
+            "metasync": bool(metasync),
+            "sync": bool(sync),
+            "map_async": bool(map_async),
+            "readahead": bool(readahead),
+            "writemap": bool(writemap),
+            "meminit": bool(meminit),
+            "lock": bool(lock),
+        }
+        flags = 0
+        if not subdir:
+            flags |= lib.MDB_NOSUBDIR
+        if readonly:
+            flags |= lib.MDB_RDONLY
+        if not metasync:
+            flags |= lib.MDB_NOMETASYNC
+        if not sync:
+            flags |= lib.MDB_NOSYNC
+        if map_async:
+            flags |= lib.MDB_MAPASYNC
+        if not readahead:
+            flags |= lib.MDB_NORDAHEAD
+        if writemap:
+            flags |= lib.MDB_WRITEMAP
+        if not meminit:
+            flags |= lib.MDB_NOMEMINIT
+        if not lock:
+            flags |= lib.MDB_NOLOCK
+
+        path_str = self._path
+        if subdir:
+            if not os.path.exists(path_str):
+                if not create or readonly:
+                    raise Error(path_str, errno.ENOENT)
+                try:
+                    os.mkdir(path_str, mode)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise Error(path_str, exc.errno or errno.EIO) from None
+            data_path = os.path.join(path_str, "data.mdb")
+            lock_path = os.path.join(path_str, "lock.mdb")
+        else:
+            data_path = path_str
+            lock_path = path_str + "-lock"
+            if not create and not os.path.exists(path_str):
+                raise Error(path_str, errno.ENOENT)
+
+        # Placeholder handle for the main db until its stored flags are read below.
+        self._main_db = _Database(self, None, MAIN_DBI, 0)
+        self._dbs: Dict[bytes, _Database] = {}
+        self._dbs_lock = threading.Lock()
+        with _open_files_lock:
+            key = _file_ids(data_path, lock_path, lock)
+            if key is not None:
+                other = _open_files.get(key)
+                if other is not None and other() is not None and other()._e is not None:
+                    raise Error(f"The environment {path_str!r} is already open in this process.")
+            out = ffi.new("zl_env **")
+            rc = lib.zl_env_open(
+                os.fsencode(path_str), flags, mode, map_size, max_readers, max_dbs,
+                max_spare_txns, out,
+            )
+            if rc:
+                raise error_for(path_str, rc)
+            self._e = out[0]
+            key = _file_ids(data_path, lock_path, lock)
+            if key is not None:
+                _open_files[key] = weakref.ref(self)
+                self._file_key = key
+        try:
+            txn = self.begin(write=False)
+            try:
+                self._main_db = self._open_dbi(txn, None, 0)
+            finally:
+                txn.commit()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the environment; idempotent.
+
+        Every live transaction and cursor of this environment is aborted/closed first (they
+        raise the closed :class:`Error` afterwards); a call running on another thread is
+        waited for.
+        """
+        e = self._e
+        if e is None:
+            return
+        lib.zl_env_close(e)
+        with _open_files_lock:
+            if self._file_key is not None and _open_files.get(self._file_key) is not None:
+                if _open_files[self._file_key]() in (self, None):
+                    del _open_files[self._file_key]
+        with self._dbs_lock:
+            for db in self._dbs.values():
+                db._invalidate()
+            self._dbs.clear()
+
+    def __del__(self) -> None:
+        e = getattr(self, "_e", None)
+        if e is not None:
+            self._e = None
+            lib.zl_env_release(e)
+            key = getattr(self, "_file_key", None)
+            if key is not None:
+                ref = _open_files.get(key)
+                if ref is not None and ref() in (self, None):
+                    _open_files.pop(key, None)
+
+    def __enter__(self) -> "Environment":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _live(self):
+        e = self._e
+        if e is None or lib.zl_env_is_closed(e):
+            raise closed_error()
+        return e
+
+    # -- information -----------------------------------------------------------------------
+
+    def path(self) -> str:
+        """Return the path given to the constructor. Raises :class:`Error` when closed."""
+        self._live()
+        return self._path
+
+    def lib_version(self) -> Tuple[int, int, int]:
+        """Return the LMDB version of this environment's engine, ``(0, 9, 36)``."""
+        self._live()
+        return LMDB_VERSION
+
+    def stat(self) -> Dict[str, int]:
+        """Return the main database's statistics (psize, depth, pages, entries).
+
+        Raises:
+            Error: the environment is closed.
+        """
+        st = ffi.new("MDB_stat *")
+        rc = lib.zl_env_stat(self._live(), st)
+        if rc:
+            raise error_for("mdb_env_stat", rc)
+        return stat_dict(st)
+
+    def info(self) -> Dict[str, int]:
+        """Return map address and size, last page and txn id, reader counts.
+
+        Raises:
+            Error: the environment is closed.
+        """
+        info = ffi.new("MDB_envinfo *")
+        rc = lib.zl_env_info(self._live(), info)
+        if rc:
+            raise error_for("mdb_env_info", rc)
+        return {
+            "map_addr": int(ffi.cast("uintptr_t", info.me_mapaddr)),
+            "map_size": info.me_mapsize,
+            "last_pgno": info.me_last_pgno,
+            "last_txnid": info.me_last_txnid,
+            "max_readers": info.me_maxreaders,
+            "num_readers": info.me_numreaders,
+        }
+
+    def flags(self) -> Dict[str, bool]:
+        """Return the open flags (subdir, readonly, metasync, sync, map_async, readahead,
+        writemap, meminit, lock). Raises :class:`Error` when closed."""
+        self._live()
+        return dict(self._flag_dict)
+
+    def max_key_size(self) -> int:
+        """Return the largest key size LMDB accepts (511). Raises :class:`Error` when closed."""
+        out = ffi.new("int *")
+        rc = lib.zl_env_get_maxkeysize(self._live(), out)
+        if rc:
+            raise error_for("mdb_env_get_maxkeysize", rc)
+        return out[0]
+
+    def max_readers(self) -> int:
+        """Return the configured maximum of reader slots. Raises :class:`Error` when closed."""
+        out = ffi.new("unsigned int *")
+        rc = lib.zl_env_get_maxreaders(self._live(), out)
+        if rc:
+            raise error_for("mdb_env_get_maxreaders", rc)
+        return out[0]
+
+    def readers(self) -> str:
+        """Return LMDB's reader table listing (``'(no active readers)\\n'`` when empty).
+
+        Raises:
+            Error: the environment is closed.
+        """
+        out = ffi.new("char **")
+        rc = lib.zl_env_readers(self._live(), out)
+        if rc:
+            raise error_for("mdb_reader_list", rc)
+        try:
+            return ffi.string(out[0]).decode("utf-8", "replace")
+        finally:
+            lib.zl_free(out[0])
+
+    def reader_check(self) -> int:
+        """Clear reader slots of dead processes; return how many were cleared.
+
+        Raises:
+            Error: the environment is closed.
+        """
+        out = ffi.new("int *")
+        rc = lib.zl_env_reader_check(self._live(), out)
+        if rc:
+            raise error_for("mdb_reader_check", rc)
+        return out[0]
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def sync(self, force: bool = False) -> None:
+        """Flush buffers to disk (``force=True`` also when the env was opened with sync off).
+
+        Raises:
+            Error: the environment is closed, or the flush failed.
+        """
+        rc = lib.zl_env_sync(self._live(), 1 if force else 0)
+        if rc:
+            raise error_for("mdb_env_sync", rc)
+
+    def set_mapsize(self, map_size: int) -> None:
+        """Change the map size (0 adopts the size another process set).
+
+        Must not be called while this process has a write transaction on the environment.
+
+        Raises:
+            OverflowError: negative size.
+            InvalidParameterError: a write transaction is active.
+            Error: the environment is closed.
+        """
+        if not isinstance(map_size, int):
+            raise TypeError("map_size must be an int")
+        if map_size < 0:
+            raise OverflowError("map_size must not be negative")
+        rc = lib.zl_env_set_mapsize(self._live(), map_size)
+        if rc:
+            raise error_for("mdb_env_set_mapsize", rc)
+
+    def copy(self, path: Any, compact: bool = False, txn: Any = None) -> None:
+        """Copy the environment to the existing directory ``path`` (a consistent snapshot).
+
+        ``compact=True`` omits free pages and renumbers; ``txn`` (a read transaction) copies
+        that snapshot and is only allowed with ``compact=True``.
+
+        Raises:
+            TypeError: ``txn`` without ``compact=True``.
+            Error: the target cannot be written (``what='mdb_env_copy3'``), or closed env.
+        """
+        e = self._live()
+        t = self._copy_txn(compact, txn)
+        rc = lib.zl_env_copy(e, os.fsencode(as_path(path)), lib.MDB_CP_COMPACT if compact else 0, t)
+        if rc:
+            raise error_for("mdb_env_copy3", rc)
+
+    def copyfd(self, fd: int, compact: bool = False, txn: Any = None) -> None:
+        """Copy the environment to an open file descriptor; arguments as :meth:`copy`.
+
+        Raises:
+            TypeError: ``txn`` without ``compact=True``, or ``fd`` not an int.
+            Error: writing failed (``what='mdb_env_copyfd3'``), or closed env.
+        """
+        e = self._live()
+        if not isinstance(fd, int):
+            raise TypeError("fd must be an int")
+        t = self._copy_txn(compact, txn)
+        rc = lib.zl_env_copyfd(e, fd, lib.MDB_CP_COMPACT if compact else 0, t)
+        if rc:
+            raise error_for("mdb_env_copyfd3", rc)
+
+    @staticmethod
+    def _copy_txn(compact: bool, txn: Any):
+        if txn is None:
+            return ffi.NULL
+        if not compact:
+            raise TypeError("txn argument only compatible with compact=True")
+        return txn._t
+
+    # -- databases and transactions --------------------------------------------------------
+
+    def begin(self, db: Optional[_Database] = None, parent: Any = None, write: bool = False,
+              buffers: bool = False) -> "Transaction":
+        """Start a transaction; same as ``Transaction(self, db, parent, write, buffers)``."""
+        return Transaction(self, db, parent, write, buffers)
+
+    def open_db(
+        self,
+        key: Any = None,
+        txn: Any = None,
+        reverse_key: bool = False,
+        dupsort: bool = False,
+        create: bool = True,
+        integerkey: bool = False,
+        integerdup: bool = False,
+        dupfixed: bool = False,
+    ) -> _Database:
+        """Open (or create) a database and return its handle.
+
+        ``key=None`` is the main database; otherwise the name of a named database (needs
+        ``max_dbs >= 1``). Stored flags of an existing database win over the arguments.
+        Without ``txn`` a transaction of its own is used and committed; with ``txn`` the
+        handle becomes permanent when that transaction commits.
+
+        Raises:
+            TypeError: ``key`` is ``str`` or not bytes-like.
+            BadValsizeError: empty name or longer than :meth:`max_key_size`.
+            DbsFullError: ``max_dbs`` is exhausted.
+            NotFoundError: missing and ``create=False``.
+            ReadonlyError: creating it in a read-only environment or transaction.
+            IncompatibleError: the name is an ordinary key of the main database.
+            Error: the environment is closed.
+        """
+        self._live()
+        flags = 0
+        if reverse_key:
+            flags |= lib.MDB_REVERSEKEY
+        if dupsort:
+            flags |= lib.MDB_DUPSORT
+        if integerkey:
+            flags |= lib.MDB_INTEGERKEY
+        if integerdup:
+            flags |= lib.MDB_INTEGERDUP
+        if dupfixed:
+            flags |= lib.MDB_DUPFIXED
+        if create:
+            flags |= lib.MDB_CREATE
+        name = None
+        if key is not None:
+            if isinstance(key, str):
+                raise TypeError(_errors_unicode())
+            buf, n = as_buffer(key)
+            name = bytes(ffi.buffer(buf, n)) if not isinstance(buf, bytes) else buf
+            if n == 0 or n > 511 or b"\0" in name:
+                raise error_for("mdb_dbi_open", lib.MDB_BAD_VALSIZE)
+        if txn is None:
+            with self.begin(write=not self._readonly) as own:
+                return self._open_dbi(own, name, flags)
+        return self._open_dbi(txn, name, flags)
+
+    def _open_dbi(self, txn: "Transaction", name: Optional[bytes], flags: int) -> _Database:
+        out = ffi.new("unsigned int[2]")
+        rc = lib.zl_dbi_open(txn._t, name if name is not None else ffi.NULL, flags, out)
+        if rc:
+            raise error_for("mdb_dbi_open", rc)
+        rc = lib.zl_dbi_flags(txn._t, out[0], out + 1)
+        if rc:
+            raise error_for("mdb_dbi_flags", rc)
+        with self._dbs_lock:
+            cached = self._dbs.get(name)
+            if cached is not None and cached._dbi == out[0] and cached._flags == out[1]:
+                return cached
+            db = _Database(self, name, out[0], out[1])
+            if name is not None:
+                self._dbs[name] = db
+        if name is not None:
+            txn._note_opened(db)
+        return db
+
+    def _forget_db(self, db: _Database) -> None:
+        with self._dbs_lock:
+            if self._dbs.get(db._name) is db:
+                del self._dbs[db._name]
+        db._invalidate()
+
+    def dbs(self, txn: Any = None) -> List[bytes]:
+        """Return the names of the named databases, sorted.
+
+        Raises:
+            Error: the environment is closed.
+        """
+        self._live()
+        own = txn is None
+        if own:
+            txn = self.begin()
+        try:
+            names = []
+            cur = txn.cursor(self._main_db)
+            for key, value in cur.iternext():
+                if len(value) != 48:  # sizeof(MDB_db): only such records can be databases
+                    continue
+                name = bytes(key)
+                if b"\0" in name.rstrip(b"\0"):
+                    continue
+                probe = name.rstrip(b"\0")
+                out = ffi.new("unsigned int *")
+                rc = lib.zl_dbi_open(txn._t, probe, 0, out)
+                if rc == 0 or rc == lib.MDB_DBS_FULL:
+                    names.append(probe)
+            return sorted(names)
+        finally:
+            if own:
+                txn.abort()
+
+
+def _errors_unicode() -> str:
+    from ._util import UNICODE_MESSAGE
+
+    return UNICODE_MESSAGE
+
+
+def stat_dict(st: Any) -> Dict[str, int]:
+    return {
+        "psize": st.ms_psize,
+        "depth": st.ms_depth,
+        "branch_pages": st.ms_branch_pages,
+        "leaf_pages": st.ms_leaf_pages,
+        "overflow_pages": st.ms_overflow_pages,
+        "entries": st.ms_entries,
+    }
+
+
+from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
+
+__all__ = ["Environment", "_Database", "stat_dict", "check_lib_version", "sentence_error", "_errors"]

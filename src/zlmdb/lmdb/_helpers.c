@@ -1,0 +1,1314 @@
+/* zlmdb C helpers, compiled into zlmdb._lmdb_cffi together with LMDB.
+ *
+ * Every public operation of zlmdb.lmdb crosses into C once, through one of these functions.
+ * Besides saving crossings, this layer owns the lifetime rules that keep Python code from
+ * ever touching freed LMDB memory:
+ *
+ *  - zl_env / zl_txn / zl_cursor wrap the LMDB handles. Each is reference counted: Python
+ *    holds one reference, every child (txn -> env, cursor -> txn) holds one, so a struct is
+ *    freed only when nothing can reach it any more, in whatever order finalizers run.
+ *  - An operation on a txn or cursor increments the txn's `busy` counter and then checks that
+ *    the txn (and cursor) are still live; ending a txn first marks it ENDING and then waits for
+ *    `busy` to drain. With sequentially consistent atomics either the operation sees the
+ *    txn as ending (and returns ZL_CLOSED) or the ender sees the operation (and waits), so
+ *    a commit, abort, cursor close or environment close on another thread never frees
+ *    memory under a running operation. Environment-level calls use the env's own counter.
+ *  - Write transactions of one environment are exclusive inside the process (a condition
+ *    variable, so that lock=False environments and same-thread deadlocks are handled):
+ *    a second thread waits, the same thread gets ZL_BUSY_SAME_THREAD.
+ *  - Nothing here relies on the GIL: cffi releases it around every call, and free-threaded
+ *    CPython runs this code unchanged.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmdb.h"
+
+#ifdef _WIN32
+#include <windows.h>
+#include <io.h>
+typedef CRITICAL_SECTION zl_mutex_t;
+typedef CONDITION_VARIABLE zl_cond_t;
+typedef DWORD zl_thread_t;
+#define zl_mutex_init(m) InitializeCriticalSection(m)
+#define zl_mutex_destroy(m) DeleteCriticalSection(m)
+#define zl_mutex_lock(m) EnterCriticalSection(m)
+#define zl_mutex_unlock(m) LeaveCriticalSection(m)
+#define zl_cond_init(c) InitializeConditionVariable(c)
+#define zl_cond_destroy(c) ((void)0)
+#define zl_cond_wait(c, m) SleepConditionVariableCS(c, m, INFINITE)
+#define zl_cond_broadcast(c) WakeAllConditionVariable(c)
+#define zl_self() GetCurrentThreadId()
+#define zl_same_thread(a, b) ((a) == (b))
+#define zl_getpid() ((long)GetCurrentProcessId())
+#define zl_yield() SwitchToThread()
+static long zl_atomic_add(volatile long *p, long d) { return InterlockedExchangeAdd(p, d) + d; }
+static long zl_atomic_load(volatile long *p) { return InterlockedCompareExchange(p, 0, 0); }
+static long zl_atomic_cas(volatile long *p, long expect, long desired)
+{
+    return InterlockedCompareExchange(p, desired, expect) == expect;
+}
+#else
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+typedef pthread_mutex_t zl_mutex_t;
+typedef pthread_cond_t zl_cond_t;
+typedef pthread_t zl_thread_t;
+#define zl_mutex_init(m) pthread_mutex_init(m, NULL)
+#define zl_mutex_destroy(m) pthread_mutex_destroy(m)
+#define zl_mutex_lock(m) pthread_mutex_lock(m)
+#define zl_mutex_unlock(m) pthread_mutex_unlock(m)
+#define zl_cond_init(c) pthread_cond_init(c, NULL)
+#define zl_cond_destroy(c) pthread_cond_destroy(c)
+#define zl_cond_wait(c, m) pthread_cond_wait(c, m)
+#define zl_cond_broadcast(c) pthread_cond_broadcast(c)
+#define zl_self() pthread_self()
+#define zl_same_thread(a, b) pthread_equal(a, b)
+#define zl_getpid() ((long)getpid())
+#define zl_yield() sched_yield()
+static long zl_atomic_add(volatile long *p, long d) { return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST); }
+static long zl_atomic_load(volatile long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static long zl_atomic_cas(volatile long *p, long expect, long desired)
+{
+    return __atomic_compare_exchange_n(p, &expect, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+#endif
+
+#define ZL_CLOSED -30600
+#define ZL_BUSY_SAME_THREAD -30601
+#define ZL_NESTED_READONLY -30602
+#define ZL_NO_MEMORY -30603
+
+#define ZL_FILL_KEYS 1
+#define ZL_FILL_VALUES 2
+
+#define ZL_MAX_KEY 511
+
+enum { ZL_LIVE = 0, ZL_ENDING = 1, ZL_DEAD = 2 };
+
+typedef struct zl_env zl_env;
+typedef struct zl_txn zl_txn;
+typedef struct zl_cursor zl_cursor;
+
+struct zl_env {
+    MDB_env *env;
+    volatile long refcnt;
+    volatile long busy;
+    volatile long closing;
+    zl_mutex_t mtx;          /* guards the lists, the writer state and the spare cache */
+    zl_cond_t cond;
+    int writer_active;
+    zl_thread_t writer_thread;
+    zl_txn *txns;            /* live transactions */
+    MDB_txn **spare;         /* reset read transactions kept for reuse */
+    unsigned int nspare, max_spare;
+    long pid;
+};
+
+struct zl_txn {
+    char *vp;
+    size_t vl;
+    MDB_txn *txn;
+    zl_env *env;
+    volatile long refcnt;
+    volatile long busy;
+    volatile long state;
+    zl_txn *parent, *child;
+    zl_txn *next, *prev;
+    zl_cursor *cursors;
+    int write;
+    long pid;
+    unsigned long mutations;
+    char *scratch;           /* copy of an old value (replace/pop) */
+    size_t scratch_cap;
+};
+
+struct zl_cursor {
+    char *kp;
+    size_t kl;
+    char *vp;
+    size_t vl;
+    int positioned;
+    char *buf;
+    size_t *offs;
+    size_t nout;
+    MDB_cursor *cur;
+    zl_txn *txn;
+    volatile long refcnt;
+    volatile long state;
+    unsigned int dbi;
+    unsigned long last_mutation;
+    zl_cursor *next, *prev;
+    size_t buf_cap, offs_cap;
+};
+
+/* ---- small utilities ------------------------------------------------------------------ */
+
+void zl_free(void *p) { free(p); }
+
+static int grow(void **p, size_t *cap, size_t need, size_t unit)
+{
+    size_t n;
+    void *q;
+    if (need <= *cap)
+        return 0;
+    n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    q = realloc(*p, n * unit);
+    if (!q)
+        return ZL_NO_MEMORY;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static void wait_drained(volatile long *busy)
+{
+    while (zl_atomic_load(busy) != 0)
+        zl_yield();
+}
+
+static void env_unref(zl_env *e)
+{
+    if (zl_atomic_add(&e->refcnt, -1) == 0) {
+        zl_cond_destroy(&e->cond);
+        zl_mutex_destroy(&e->mtx);
+        free(e->spare);
+        free(e);
+    }
+}
+
+static void txn_unref(zl_txn *t)
+{
+    if (zl_atomic_add(&t->refcnt, -1) == 0) {
+        zl_env *e = t->env;
+        free(t->scratch);
+        free(t);
+        env_unref(e);
+    }
+}
+
+static void cursor_unref(zl_cursor *c)
+{
+    if (zl_atomic_add(&c->refcnt, -1) == 0) {
+        zl_txn *t = c->txn;
+        free(c->buf);
+        free(c->offs);
+        free(c);
+        txn_unref(t);
+    }
+}
+
+/* An environment-level call in progress; 0 when the environment is closing. */
+static int env_enter(zl_env *e)
+{
+    zl_atomic_add(&e->busy, 1);
+    if (zl_atomic_load(&e->closing)) {
+        zl_atomic_add(&e->busy, -1);
+        return 0;
+    }
+    return 1;
+}
+
+static void env_leave(zl_env *e) { zl_atomic_add(&e->busy, -1); }
+
+#define TXN_ENTER(t)                                      \
+    do {                                                  \
+        zl_atomic_add(&(t)->busy, 1);                     \
+        if (zl_atomic_load(&(t)->state) != ZL_LIVE) {     \
+            zl_atomic_add(&(t)->busy, -1);                \
+            return ZL_CLOSED;                             \
+        }                                                 \
+    } while (0)
+#define TXN_LEAVE(t) zl_atomic_add(&(t)->busy, -1)
+
+#define CURSOR_ENTER(c)                                                                  \
+    do {                                                                                 \
+        zl_atomic_add(&(c)->txn->busy, 1);                                               \
+        if (zl_atomic_load(&(c)->txn->state) != ZL_LIVE || zl_atomic_load(&(c)->state) != ZL_LIVE) { \
+            zl_atomic_add(&(c)->txn->busy, -1);                                          \
+            return ZL_CLOSED;                                                            \
+        }                                                                                \
+    } while (0)
+#define CURSOR_LEAVE(c) zl_atomic_add(&(c)->txn->busy, -1)
+
+/* ---- environment ---------------------------------------------------------------------- */
+
+int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
+                unsigned int max_readers, unsigned int max_dbs, unsigned int max_spare,
+                zl_env **out)
+{
+    zl_env *e = calloc(1, sizeof(*e));
+    int rc;
+    if (!e)
+        return ZL_NO_MEMORY;
+    rc = mdb_env_create(&e->env);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    if ((rc = mdb_env_set_mapsize(e->env, map_size)) ||
+        (rc = mdb_env_set_maxreaders(e->env, max_readers)) ||
+        (rc = mdb_env_set_maxdbs(e->env, max_dbs)) ||
+        (rc = mdb_env_open(e->env, path, flags | MDB_NOTLS, (mdb_mode_t)mode))) {
+        mdb_env_close(e->env);
+        free(e);
+        return rc;
+    }
+    if (max_spare) {
+        e->spare = calloc(max_spare, sizeof(MDB_txn *));
+        if (!e->spare) {
+            mdb_env_close(e->env);
+            free(e);
+            return ZL_NO_MEMORY;
+        }
+    }
+    e->max_spare = max_spare;
+    e->refcnt = 1;
+    e->pid = zl_getpid();
+    zl_mutex_init(&e->mtx);
+    zl_cond_init(&e->cond);
+    *out = e;
+    return 0;
+}
+
+static int txn_end(zl_txn *t, int commit);
+
+void zl_env_close(zl_env *e)
+{
+    zl_txn *t;
+    unsigned int i;
+    zl_mutex_lock(&e->mtx);
+    if (e->closing) {
+        zl_mutex_unlock(&e->mtx);
+        return;
+    }
+    zl_atomic_add(&e->closing, 1);
+    zl_cond_broadcast(&e->cond); /* write-txn waiters return ZL_CLOSED */
+    zl_mutex_unlock(&e->mtx);
+    for (;;) {
+        zl_mutex_lock(&e->mtx);
+        /* End children before their parents: pick a live txn without a live child. */
+        for (t = e->txns; t; t = t->next)
+            if (zl_atomic_load(&t->state) == ZL_LIVE && !t->child)
+                break;
+        if (t && zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+            zl_atomic_add(&t->refcnt, 1);
+        else if (t)
+            t = (zl_txn *)1; /* someone else is ending it: look again */
+        zl_mutex_unlock(&e->mtx);
+        if (!t)
+            break;
+        if (t == (zl_txn *)1) {
+            zl_yield();
+            continue;
+        }
+        txn_end(t, 0);
+        txn_unref(t);
+    }
+    wait_drained(&e->busy);
+    zl_mutex_lock(&e->mtx);
+    while (e->txns) /* transactions whose end is still in progress on another thread */
+    {
+        zl_mutex_unlock(&e->mtx);
+        zl_yield();
+        zl_mutex_lock(&e->mtx);
+    }
+    zl_mutex_unlock(&e->mtx);
+    if (e->pid == zl_getpid()) {
+        for (i = 0; i < e->nspare; i++)
+            mdb_txn_abort(e->spare[i]);
+        e->nspare = 0;
+        mdb_env_close(e->env);
+    }
+    e->env = NULL;
+}
+
+void zl_env_release(zl_env *e)
+{
+    if (e->pid == zl_getpid())
+        zl_env_close(e);
+    env_unref(e);
+}
+
+int zl_env_is_closed(zl_env *e) { return zl_atomic_load(&e->closing) != 0; }
+
+#define ENV_CALL(e, expr)        \
+    do {                         \
+        int rc_;                 \
+        if (!env_enter(e))       \
+            return ZL_CLOSED;    \
+        rc_ = (expr);            \
+        env_leave(e);            \
+        return rc_;              \
+    } while (0)
+
+int zl_env_stat(zl_env *e, MDB_stat *st) { ENV_CALL(e, mdb_env_stat(e->env, st)); }
+int zl_env_info(zl_env *e, MDB_envinfo *info) { ENV_CALL(e, mdb_env_info(e->env, info)); }
+int zl_env_sync(zl_env *e, int force) { ENV_CALL(e, mdb_env_sync(e->env, force)); }
+int zl_env_get_flags(zl_env *e, unsigned int *flags) { ENV_CALL(e, mdb_env_get_flags(e->env, flags)); }
+int zl_env_get_maxreaders(zl_env *e, unsigned int *n) { ENV_CALL(e, mdb_env_get_maxreaders(e->env, n)); }
+int zl_env_reader_check(zl_env *e, int *dead) { ENV_CALL(e, mdb_reader_check(e->env, dead)); }
+
+int zl_env_get_maxkeysize(zl_env *e, int *n)
+{
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    *n = mdb_env_get_maxkeysize(e->env);
+    env_leave(e);
+    return 0;
+}
+
+static int copy_common(zl_env *e, const char *path, int fd, unsigned int flags, zl_txn *t)
+{
+    int rc;
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    if (t) {
+        zl_atomic_add(&t->busy, 1);
+        if (zl_atomic_load(&t->state) != ZL_LIVE) {
+            zl_atomic_add(&t->busy, -1);
+            env_leave(e);
+            return ZL_CLOSED;
+        }
+    }
+#ifdef _WIN32
+    if (path)
+        rc = mdb_env_copy3(e->env, path, flags, t ? t->txn : NULL);
+    else
+        rc = mdb_env_copyfd3(e->env, (HANDLE)_get_osfhandle(fd), flags, t ? t->txn : NULL);
+#else
+    if (path)
+        rc = mdb_env_copy3(e->env, path, flags, t ? t->txn : NULL);
+    else
+        rc = mdb_env_copyfd3(e->env, fd, flags, t ? t->txn : NULL);
+#endif
+    if (t)
+        zl_atomic_add(&t->busy, -1);
+    env_leave(e);
+    return rc;
+}
+
+int zl_env_copy(zl_env *e, const char *path, unsigned int flags, zl_txn *t)
+{
+    return copy_common(e, path, -1, flags, t);
+}
+
+int zl_env_copyfd(zl_env *e, int fd, unsigned int flags, zl_txn *t)
+{
+    return copy_common(e, NULL, fd, flags, t);
+}
+
+int zl_env_set_mapsize(zl_env *e, size_t size)
+{
+    int rc;
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    zl_mutex_lock(&e->mtx);
+    /* LMDB remaps: refuse while this process has a write transaction, as LMDB itself does. */
+    rc = e->writer_active ? EINVAL : mdb_env_set_mapsize(e->env, size);
+    zl_mutex_unlock(&e->mtx);
+    env_leave(e);
+    return rc;
+}
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static int collect_reader(const char *msg, void *ctx)
+{
+    strbuf *b = ctx;
+    size_t n = strlen(msg);
+    if (grow((void **)&b->s, &b->cap, b->len + n + 1, 1))
+        return -1;
+    memcpy(b->s + b->len, msg, n + 1);
+    b->len += n;
+    return 0;
+}
+
+int zl_env_readers(zl_env *e, char **out)
+{
+    strbuf b = {NULL, 0, 0};
+    int rc;
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    rc = mdb_reader_list(e->env, collect_reader, &b);
+    env_leave(e);
+    if (rc < 0) {
+        free(b.s);
+        return ZL_NO_MEMORY;
+    }
+    if (!b.s && collect_reader("", &b)) /* always hand back a string */
+        return ZL_NO_MEMORY;
+    *out = b.s;
+    return 0;
+}
+
+/* ---- transactions --------------------------------------------------------------------- */
+
+static void writer_release(zl_env *e)
+{
+    zl_mutex_lock(&e->mtx);
+    e->writer_active = 0;
+    zl_cond_broadcast(&e->cond);
+    zl_mutex_unlock(&e->mtx);
+}
+
+int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out)
+{
+    zl_txn *t;
+    MDB_txn *txn = NULL;
+    int rc = 0, own_writer = 0;
+
+    if (parent && !write)
+        return ZL_NESTED_READONLY;
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    if (parent) {
+        zl_atomic_add(&parent->busy, 1);
+        if (zl_atomic_load(&parent->state) != ZL_LIVE) {
+            zl_atomic_add(&parent->busy, -1);
+            env_leave(e);
+            return ZL_CLOSED;
+        }
+    } else if (write) {
+        zl_mutex_lock(&e->mtx);
+        if (e->writer_active && zl_same_thread(e->writer_thread, zl_self()))
+            rc = ZL_BUSY_SAME_THREAD;
+        while (!rc && e->writer_active && !e->closing)
+            zl_cond_wait(&e->cond, &e->mtx);
+        if (!rc && e->closing)
+            rc = ZL_CLOSED;
+        if (!rc) {
+            e->writer_active = 1;
+            e->writer_thread = zl_self();
+            own_writer = 1;
+        }
+        zl_mutex_unlock(&e->mtx);
+        if (rc) {
+            env_leave(e);
+            return rc;
+        }
+    }
+
+    t = calloc(1, sizeof(*t));
+    if (!t) {
+        rc = ZL_NO_MEMORY;
+        goto fail;
+    }
+    if (!write) {
+        zl_mutex_lock(&e->mtx);
+        if (e->nspare)
+            txn = e->spare[--e->nspare];
+        zl_mutex_unlock(&e->mtx);
+        if (txn && (rc = mdb_txn_renew(txn))) {
+            mdb_txn_abort(txn);
+            txn = NULL;
+        }
+    }
+    if (!txn) {
+        rc = mdb_txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
+        if (rc) {
+            free(t);
+            goto fail;
+        }
+    }
+    t->txn = txn;
+    t->env = e;
+    t->refcnt = 1;
+    t->write = write;
+    t->pid = zl_getpid();
+    t->parent = parent;
+
+    zl_mutex_lock(&e->mtx);
+    if (e->closing) {
+        zl_mutex_unlock(&e->mtx);
+        mdb_txn_abort(txn);
+        free(t);
+        rc = ZL_CLOSED;
+        goto fail;
+    }
+    zl_atomic_add(&e->refcnt, 1);
+    if (parent) {
+        zl_atomic_add(&parent->refcnt, 1);
+        parent->child = t;
+    }
+    t->next = e->txns;
+    if (e->txns)
+        e->txns->prev = t;
+    e->txns = t;
+    zl_mutex_unlock(&e->mtx);
+
+    if (parent)
+        zl_atomic_add(&parent->busy, -1);
+    env_leave(e);
+    *out = t;
+    return 0;
+
+fail:
+    if (own_writer)
+        writer_release(e);
+    if (parent)
+        zl_atomic_add(&parent->busy, -1);
+    env_leave(e);
+    return rc;
+}
+
+static void cursor_detach(zl_cursor *c)
+{
+    /* caller holds env->mtx; c->state already DEAD and no operation is running on it */
+    zl_txn *t = c->txn;
+    if (c->cur && t->pid == zl_getpid())
+        mdb_cursor_close(c->cur);
+    c->cur = NULL;
+    c->positioned = 0;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->cursors = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+/* End a txn whose state this thread moved LIVE -> ENDING. */
+static int txn_end(zl_txn *t, int commit)
+{
+    zl_env *e = t->env;
+    zl_txn *child;
+    zl_cursor *c;
+    int rc = 0;
+
+    wait_drained(&t->busy);
+    zl_mutex_lock(&e->mtx);
+    child = t->child;
+    if (child && zl_atomic_cas(&child->state, ZL_LIVE, ZL_ENDING))
+        zl_atomic_add(&child->refcnt, 1);
+    else
+        child = NULL;
+    zl_mutex_unlock(&e->mtx);
+    if (child) { /* LMDB ends a child with its parent; end ours first so it never dangles */
+        txn_end(child, 0);
+        txn_unref(child);
+    }
+
+    zl_mutex_lock(&e->mtx);
+    while ((c = t->cursors) != NULL) {
+        zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
+        cursor_detach(c);
+    }
+    zl_mutex_unlock(&e->mtx);
+
+    if (t->pid == zl_getpid()) {
+        if (commit) {
+            rc = mdb_txn_commit(t->txn);
+        } else if (!t->write) {
+            int keep = 0;
+            zl_mutex_lock(&e->mtx);
+            if (e->nspare < e->max_spare && !e->closing) {
+                mdb_txn_reset(t->txn);
+                e->spare[e->nspare++] = t->txn;
+                keep = 1;
+            }
+            zl_mutex_unlock(&e->mtx);
+            if (!keep)
+                mdb_txn_abort(t->txn);
+        } else {
+            mdb_txn_abort(t->txn);
+        }
+    }
+    t->txn = NULL;
+
+    zl_mutex_lock(&e->mtx);
+    if (t->parent) {
+        if (t->parent->child == t)
+            t->parent->child = NULL;
+        t->parent->mutations++; /* the parent's cursors must re-read their position */
+    }
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (e->txns == t)
+        e->txns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    zl_atomic_cas(&t->state, ZL_ENDING, ZL_DEAD);
+    zl_mutex_unlock(&e->mtx);
+
+    if (t->parent) {
+        txn_unref(t->parent);
+        t->parent = NULL;
+    } else if (t->write && t->pid == zl_getpid()) {
+        writer_release(e);
+    }
+    return rc;
+}
+
+int zl_txn_commit(zl_txn *t)
+{
+    if (!zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        return ZL_CLOSED;
+    return txn_end(t, 1);
+}
+
+int zl_txn_abort(zl_txn *t)
+{
+    if (!zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        return 0;
+    txn_end(t, 0);
+    return 0;
+}
+
+void zl_txn_release(zl_txn *t)
+{
+    /* After fork() the child only frees memory: the txn and its reader slot are the parent's. */
+    if (zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        txn_end(t, 0);
+    txn_unref(t);
+}
+
+int zl_txn_alive(zl_txn *t) { return zl_atomic_load(&t->state) == ZL_LIVE; }
+
+int zl_txn_id(zl_txn *t, size_t *id)
+{
+    TXN_ENTER(t);
+    *id = mdb_txn_id(t->txn);
+    TXN_LEAVE(t);
+    return 0;
+}
+
+int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *dbi)
+{
+    int rc;
+    MDB_dbi d;
+    TXN_ENTER(t);
+    rc = mdb_dbi_open(t->txn, name, flags, &d);
+    if (!rc)
+        *dbi = d;
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_dbi_flags(zl_txn *t, unsigned int dbi, unsigned int *flags)
+{
+    int rc;
+    TXN_ENTER(t);
+    rc = mdb_dbi_flags(t->txn, dbi, flags);
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st)
+{
+    int rc;
+    TXN_ENTER(t);
+    rc = mdb_stat(t->txn, dbi, st);
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_drop(zl_txn *t, unsigned int dbi, int del)
+{
+    int rc;
+    zl_cursor *c, *next;
+    zl_env *e = t->env;
+    TXN_ENTER(t);
+    /* LMDB frees the db's cursors on delete; ours are closed first so none dangles. */
+    zl_mutex_lock(&e->mtx);
+    for (c = t->cursors; c; c = next) {
+        next = c->next;
+        if (c->dbi != dbi)
+            continue;
+        if (del) {
+            zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
+            cursor_detach(c);
+        } else {
+            c->positioned = 0;
+        }
+    }
+    zl_mutex_unlock(&e->mtx);
+    rc = mdb_drop(t->txn, dbi, del);
+    t->mutations++;
+    TXN_LEAVE(t);
+    return rc;
+}
+
+/* ---- data access on a transaction ----------------------------------------------------- */
+
+static int check_key(size_t klen) { return klen == 0 ? MDB_BAD_VALSIZE : 0; }
+
+int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
+{
+    MDB_val k, v;
+    int rc;
+    TXN_ENTER(t);
+    if (klen == 0) {
+        rc = MDB_BAD_VALSIZE;
+    } else {
+        k.mv_size = klen;
+        k.mv_data = (void *)key;
+        rc = mdb_get(t->txn, dbi, &k, &v);
+        if (rc == 0) {
+            t->vp = v.mv_data;
+            t->vl = v.mv_size;
+        } else if (rc == MDB_BAD_VALSIZE) {
+            rc = MDB_NOTFOUND; /* an oversize key simply is not there */
+        }
+    }
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+           const char *val, size_t vlen, unsigned int flags)
+{
+    MDB_val k, v;
+    int rc;
+    TXN_ENTER(t);
+    if (!(rc = check_key(klen))) {
+        k.mv_size = klen;
+        k.mv_data = (void *)key;
+        v.mv_size = vlen;
+        v.mv_data = (void *)val;
+        rc = mdb_put(t->txn, dbi, &k, &v, flags);
+        t->mutations++;
+    }
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+           const char *val, size_t vlen)
+{
+    MDB_val k, v;
+    int rc;
+    TXN_ENTER(t);
+    if (!(rc = check_key(klen))) {
+        k.mv_size = klen;
+        k.mv_data = (void *)key;
+        v.mv_size = vlen;
+        v.mv_data = (void *)val;
+        rc = mdb_del(t->txn, dbi, &k, vlen ? &v : NULL);
+        if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY)
+            rc = MDB_NOTFOUND;
+        t->mutations++;
+    }
+    TXN_LEAVE(t);
+    return rc;
+}
+
+static int save_old(zl_txn *t, MDB_val *v)
+{
+    if (grow((void **)&t->scratch, &t->scratch_cap, v->mv_size + 1, 1))
+        return ZL_NO_MEMORY;
+    memcpy(t->scratch, v->mv_data, v->mv_size);
+    t->vp = t->scratch;
+    t->vl = v->mv_size;
+    return 0;
+}
+
+/* Store val under key and hand back the previous (first) value in t->vp/vl.
+ * On a dupsort db every old duplicate is removed first. */
+static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
+                      const char *val, size_t vlen)
+{
+    MDB_val k, v;
+    unsigned int dflags = 0;
+    int rc;
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    t->vp = NULL;
+    t->vl = 0;
+    if ((rc = mdb_dbi_flags(t->txn, mdb_cursor_dbi(cur), &dflags)))
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == 0) {
+        if ((rc = save_old(t, &v)))
+            return rc;
+        if (dflags & MDB_DUPSORT) {
+            if ((rc = mdb_cursor_del(cur, MDB_NODUPDATA)))
+                return rc;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    v.mv_size = vlen;
+    v.mv_data = (void *)val;
+    rc = mdb_cursor_put(cur, &k, &v, 0);
+    t->mutations++;
+    return rc;
+}
+
+static int pop_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen)
+{
+    MDB_val k, v;
+    int rc;
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc)
+        return rc;
+    if ((rc = save_old(t, &v)))
+        return rc;
+    rc = mdb_cursor_del(cur, 0);
+    t->mutations++;
+    return rc;
+}
+
+int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+               const char *val, size_t vlen)
+{
+    MDB_cursor *cur;
+    int rc;
+    TXN_ENTER(t);
+    if (!(rc = check_key(klen)) && !(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+        rc = replace_on(t, cur, key, klen, val, vlen);
+        mdb_cursor_close(cur);
+    }
+    TXN_LEAVE(t);
+    return rc;
+}
+
+int zl_pop(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
+{
+    MDB_cursor *cur;
+    int rc;
+    TXN_ENTER(t);
+    if (!(rc = check_key(klen)) && !(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+        rc = pop_on(t, cur, key, klen);
+        mdb_cursor_close(cur);
+    }
+    TXN_LEAVE(t);
+    return rc;
+}
+
+/* ---- cursors -------------------------------------------------------------------------- */
+
+int zl_cursor_open(zl_txn *t, unsigned int dbi, zl_cursor **out)
+{
+    zl_cursor *c;
+    zl_env *e = t->env;
+    int rc;
+    TXN_ENTER(t);
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        TXN_LEAVE(t);
+        return ZL_NO_MEMORY;
+    }
+    rc = mdb_cursor_open(t->txn, dbi, &c->cur);
+    if (rc) {
+        free(c);
+        TXN_LEAVE(t);
+        return rc;
+    }
+    c->txn = t;
+    c->dbi = dbi;
+    c->refcnt = 1;
+    c->last_mutation = t->mutations;
+    zl_atomic_add(&t->refcnt, 1);
+    zl_mutex_lock(&e->mtx);
+    c->next = t->cursors;
+    if (t->cursors)
+        t->cursors->prev = c;
+    t->cursors = c;
+    zl_mutex_unlock(&e->mtx);
+    TXN_LEAVE(t);
+    *out = c;
+    return 0;
+}
+
+int zl_cursor_close(zl_cursor *c)
+{
+    zl_txn *t = c->txn;
+    zl_env *e = t->env;
+    if (!zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD))
+        return 0;
+    wait_drained(&t->busy);
+    zl_mutex_lock(&e->mtx);
+    if (c->cur) /* not already detached by the end of its txn */
+        cursor_detach(c);
+    zl_mutex_unlock(&e->mtx);
+    return 0;
+}
+
+void zl_cursor_release(zl_cursor *c)
+{
+    zl_cursor_close(c);
+    cursor_unref(c);
+}
+
+static void set_current(zl_cursor *c, int rc, MDB_val *k, MDB_val *v)
+{
+    if (rc == 0) {
+        c->kp = k->mv_data;
+        c->kl = k->mv_size;
+        c->vp = v->mv_data;
+        c->vl = v->mv_size;
+        c->positioned = 1;
+    } else {
+        c->positioned = 0;
+        c->kl = c->vl = 0;
+    }
+    c->last_mutation = c->txn->mutations;
+}
+
+static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    set_current(c, rc, k, v);
+    return rc;
+}
+
+int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    v.mv_size = vlen;
+    v.mv_data = (void *)val;
+    if (op == MDB_SET_RANGE && klen == 0)
+        op = MDB_FIRST;
+    if ((op == MDB_SET_KEY || op == MDB_SET || op == MDB_GET_BOTH ||
+         op == MDB_GET_BOTH_RANGE || op == MDB_SET_RANGE) && klen == 0) {
+        c->positioned = 0;
+        rc = MDB_BAD_VALSIZE;
+    } else if (op == MDB_GET_CURRENT && !c->positioned) {
+        rc = EINVAL;
+    } else {
+        rc = cursor_get(c, op, &k, &v);
+        if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY)
+            rc = MDB_NOTFOUND; /* an oversize key simply is not there */
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+/* Refresh the current item if the txn changed since the cursor last looked. */
+int zl_cursor_current(zl_cursor *c)
+{
+    MDB_val k, v;
+    int rc = 0;
+    CURSOR_ENTER(c);
+    if (c->positioned && c->last_mutation != c->txn->mutations)
+        rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
+    CURSOR_LEAVE(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int zl_cursor_count(zl_cursor *c, size_t *n)
+{
+    int rc;
+    CURSOR_ENTER(c);
+    rc = c->positioned ? mdb_cursor_count(c->cur, n) : EINVAL;
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, size_t vlen,
+                  unsigned int flags)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    if (!(rc = check_key(klen))) {
+        k.mv_size = klen;
+        k.mv_data = (void *)key;
+        v.mv_size = vlen;
+        v.mv_data = (void *)val;
+        rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        c->txn->mutations++;
+        if (rc == 0)
+            cursor_get(c, MDB_GET_CURRENT, &k, &v);
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+int zl_cursor_del(zl_cursor *c, unsigned int flags)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    if (!c->positioned) {
+        rc = MDB_NOTFOUND;
+    } else {
+        rc = mdb_cursor_del(c->cur, flags);
+        c->txn->mutations++;
+        if (rc == 0)
+            cursor_get(c, MDB_GET_CURRENT, &k, &v);
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *val,
+                      size_t vlen)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    if (!(rc = check_key(klen))) {
+        rc = replace_on(c->txn, c->cur, key, klen, val, vlen);
+        if (rc == 0)
+            cursor_get(c, MDB_GET_CURRENT, &k, &v);
+        else
+            c->positioned = 0;
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    if (!(rc = check_key(klen))) {
+        rc = pop_on(c->txn, c->cur, key, klen);
+        if (rc == 0) {
+            if (cursor_get(c, MDB_GET_CURRENT, &k, &v))
+                c->positioned = 0;
+        } else {
+            c->positioned = 0;
+        }
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+/* Append one item to the cursor's block buffer. */
+static int block_add(zl_cursor *c, size_t *used, MDB_val *k, MDB_val *v, int what)
+{
+    size_t need = *used + (what & ZL_FILL_KEYS ? k->mv_size : 0) +
+                  (what & ZL_FILL_VALUES ? v->mv_size : 0);
+    size_t n = c->nout;
+    if (grow((void **)&c->buf, &c->buf_cap, need + 1, 1) ||
+        grow((void **)&c->offs, &c->offs_cap, 2 * n + 3, sizeof(size_t)))
+        return ZL_NO_MEMORY;
+    if (n == 0)
+        c->offs[0] = 0;
+    if (what & ZL_FILL_KEYS) {
+        memcpy(c->buf + *used, k->mv_data, k->mv_size);
+        *used += k->mv_size;
+    }
+    c->offs[2 * n + 1] = *used;
+    if (what & ZL_FILL_VALUES) {
+        memcpy(c->buf + *used, v->mv_data, v->mv_size);
+        *used += v->mv_size;
+    }
+    c->offs[2 * n + 2] = *used;
+    c->nout = n + 1;
+    return 0;
+}
+
+/* Step the cursor (first_op, then next_op ...) and pack up to max_items items, or until
+ * max_bytes are used, into c->buf: item i's key is buf[offs[2i]:offs[2i+1]] and its value
+ * buf[offs[2i+1]:offs[2i+2]] (empty when not requested). Returns the item count, 0 at the
+ * end (the cursor is then unpositioned), or a negative/errno error code as its negation. */
+int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max_items,
+                   size_t max_bytes)
+{
+    MDB_val k, v;
+    size_t used = 0;
+    int rc, op = first_op;
+    CURSOR_ENTER(c);
+    c->nout = 0;
+    for (;;) {
+        if (op == MDB_GET_CURRENT && !c->positioned) {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+        rc = cursor_get(c, op, &k, &v);
+        if (rc)
+            break;
+        if ((rc = block_add(c, &used, &k, &v, what)))
+            break;
+        if (c->nout >= max_items || used >= max_bytes)
+            break;
+        op = next_op;
+    }
+    CURSOR_LEAVE(c);
+    if (rc == MDB_NOTFOUND || rc == 0)
+        return (int)c->nout;
+    return rc > 0 ? -rc : rc;
+}
+
+/* Look up each key (keys[koffs[i]:koffs[i+1]]) and pack the found items into c->buf.
+ * dupdata: every duplicate of each key; dupfixed_bytes: read duplicates in pages with
+ * MDB_GET_MULTIPLE and split them in units of that size; keyfixed: pack key+value records
+ * back to back (all keys the size of the first found key). Returns the item count. */
+int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkeys,
+                int dupdata, size_t dupfixed_bytes, int keyfixed, int values)
+{
+    MDB_val k, v;
+    size_t i, used = 0, keysize = 0;
+    int rc = 0, what = ZL_FILL_KEYS | (values ? ZL_FILL_VALUES : 0);
+    CURSOR_ENTER(c);
+    c->nout = 0;
+    for (i = 0; i < nkeys && rc == 0; i++) {
+        k.mv_size = koffs[i + 1] - koffs[i];
+        k.mv_data = (void *)(keys + koffs[i]);
+        if (k.mv_size == 0) {
+            rc = MDB_BAD_VALSIZE;
+            break;
+        }
+        rc = cursor_get(c, MDB_SET_KEY, &k, &v);
+        if (rc == MDB_NOTFOUND || rc == MDB_BAD_VALSIZE) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        if (dupfixed_bytes) {
+            MDB_val key = k;
+            rc = cursor_get(c, MDB_GET_MULTIPLE, &k, &v);
+            while (rc == 0) {
+                size_t off;
+                for (off = 0; off + dupfixed_bytes <= v.mv_size; off += dupfixed_bytes) {
+                    MDB_val one;
+                    one.mv_size = dupfixed_bytes;
+                    one.mv_data = (char *)v.mv_data + off;
+                    if (keyfixed) {
+                        if (keysize == 0)
+                            keysize = key.mv_size;
+                        if (key.mv_size != keysize)
+                            continue;
+                    }
+                    if ((rc = block_add(c, &used, &key, &one, what)))
+                        break;
+                }
+                if (rc)
+                    break;
+                rc = cursor_get(c, MDB_NEXT_MULTIPLE, &k, &v);
+            }
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            continue;
+        }
+        for (;;) {
+            if ((rc = block_add(c, &used, &k, &v, what)))
+                break;
+            if (!dupdata)
+                break;
+            rc = cursor_get(c, MDB_NEXT_DUP, &k, &v);
+            if (rc == MDB_NOTFOUND) {
+                rc = 0;
+                break;
+            }
+            if (rc)
+                break;
+        }
+    }
+    CURSOR_LEAVE(c);
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    return (int)c->nout;
+}
+
+/* Put items data[offs[2i]:offs[2i+1]] -> data[offs[2i+1]:offs[2i+2]] through the cursor.
+ * Stops at the first hard error (returned); KEYEXIST counts as consumed but not added. */
+int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitems,
+                unsigned int flags, size_t *added, size_t *consumed)
+{
+    MDB_val k, v;
+    size_t i;
+    int rc = 0;
+    CURSOR_ENTER(c);
+    *added = *consumed = 0;
+    for (i = 0; i < nitems; i++) {
+        k.mv_size = offs[2 * i + 1] - offs[2 * i];
+        k.mv_data = (void *)(data + offs[2 * i]);
+        v.mv_size = offs[2 * i + 2] - offs[2 * i + 1];
+        v.mv_data = (void *)(data + offs[2 * i + 1]);
+        if (k.mv_size == 0) {
+            rc = MDB_BAD_VALSIZE;
+            break;
+        }
+        rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        c->txn->mutations++;
+        if (rc == 0) {
+            (*added)++;
+        } else if (rc != MDB_KEYEXIST) {
+            break;
+        }
+        rc = 0;
+        (*consumed)++;
+    }
+    if (*consumed)
+        cursor_get(c, MDB_GET_CURRENT, &k, &v);
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+/* ---- one-crossing constructors ---------------------------------------------------------- */
+
+#ifdef _MSC_VER
+#define ZL_TLS __declspec(thread)
+#else
+#define ZL_TLS __thread
+#endif
+
+static ZL_TLS int zl_last_rc;
+
+/* The error code of this thread's last failed zl_txn_new / zl_cursor_new. */
+int zl_last_error(void) { return zl_last_rc; }
+
+zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int write)
+{
+    zl_txn *t = NULL;
+    zl_last_rc = zl_txn_begin(e, parent, write, &t);
+    return zl_last_rc ? NULL : t;
+}
+
+zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi)
+{
+    zl_cursor *c = NULL;
+    zl_last_rc = zl_cursor_open(t, dbi, &c);
+    return zl_last_rc ? NULL : c;
+}
+
+/* ---- scans in one crossing ------------------------------------------------------------- */
+
+/* Count the items with start <= key < stop (stop NULL: to the end; slen 0: from the first).
+ * With prefix_len > 0 counting also stops at the first key not starting with the first
+ * prefix_len bytes of start. Duplicates count one each. */
+int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
+                   const char *stop, size_t stoplen, size_t prefix_len, size_t *out)
+{
+    MDB_cursor *cur;
+    MDB_val k, v, lim;
+    size_t n = 0;
+    int rc;
+    TXN_ENTER(t);
+    rc = mdb_cursor_open(t->txn, dbi, &cur);
+    if (rc) {
+        TXN_LEAVE(t);
+        return rc;
+    }
+    k.mv_size = slen;
+    k.mv_data = (void *)start;
+    lim.mv_size = stoplen;
+    lim.mv_data = (void *)stop;
+    rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (stop && mdb_cmp(t->txn, dbi, &k, &lim) >= 0)
+            break;
+        if (prefix_len && (k.mv_size < prefix_len || memcmp(k.mv_data, start, prefix_len)))
+            break;
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    TXN_LEAVE(t);
+    *out = n;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -1,0 +1,95 @@
+/* zlmdb C helpers: the declarations cffi sees (build_lmdb.py feeds this file to ffi.cdef).
+ * Keep it free of preprocessor lines: cffi parses it as plain declarations. */
+
+#define ZL_CLOSED -30600
+#define ZL_BUSY_SAME_THREAD -30601
+#define ZL_NESTED_READONLY -30602
+#define ZL_NO_MEMORY -30603
+
+#define ZL_FILL_KEYS 1
+#define ZL_FILL_VALUES 2
+
+typedef struct zl_env zl_env;
+
+typedef struct zl_txn {
+    char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
+    size_t vl;
+    ...;
+} zl_txn;
+
+typedef struct zl_cursor {
+    char *kp;        /* current key, valid while positioned */
+    size_t kl;
+    char *vp;        /* current value */
+    size_t vl;
+    int positioned;
+    char *buf;       /* packed block of items (zl_cursor_fill, zl_getmulti) */
+    size_t *offs;    /* item boundaries inside buf */
+    size_t nout;     /* items in the block */
+    ...;
+} zl_cursor;
+
+int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
+                unsigned int max_readers, unsigned int max_dbs, unsigned int max_spare,
+                zl_env **out);
+void zl_env_close(zl_env *e);
+void zl_env_release(zl_env *e);
+int zl_env_stat(zl_env *e, MDB_stat *st);
+int zl_env_info(zl_env *e, MDB_envinfo *info);
+int zl_env_sync(zl_env *e, int force);
+int zl_env_copy(zl_env *e, const char *path, unsigned int flags, zl_txn *t);
+int zl_env_copyfd(zl_env *e, int fd, unsigned int flags, zl_txn *t);
+int zl_env_set_mapsize(zl_env *e, size_t size);
+int zl_env_get_flags(zl_env *e, unsigned int *flags);
+int zl_env_get_maxreaders(zl_env *e, unsigned int *n);
+int zl_env_get_maxkeysize(zl_env *e, int *n);
+int zl_env_readers(zl_env *e, char **out);
+void zl_free(void *p);
+int zl_env_reader_check(zl_env *e, int *dead);
+int zl_env_is_closed(zl_env *e);
+
+int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out);
+int zl_txn_commit(zl_txn *t);
+int zl_txn_abort(zl_txn *t);
+void zl_txn_release(zl_txn *t);
+int zl_txn_alive(zl_txn *t);
+int zl_txn_id(zl_txn *t, size_t *id);
+int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *dbi);
+int zl_dbi_flags(zl_txn *t, unsigned int dbi, unsigned int *flags);
+int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st);
+int zl_drop(zl_txn *t, unsigned int dbi, int del);
+
+int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
+int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+           const char *val, size_t vlen, unsigned int flags);
+int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+           const char *val, size_t vlen);
+int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+               const char *val, size_t vlen);
+int zl_pop(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
+
+int zl_cursor_open(zl_txn *t, unsigned int dbi, zl_cursor **out);
+int zl_cursor_close(zl_cursor *c);
+void zl_cursor_release(zl_cursor *c);
+int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen,
+                 const char *val, size_t vlen);
+int zl_cursor_current(zl_cursor *c);
+int zl_cursor_count(zl_cursor *c, size_t *n);
+int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, size_t vlen,
+                  unsigned int flags);
+int zl_cursor_del(zl_cursor *c, unsigned int flags);
+int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *val,
+                      size_t vlen);
+int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen);
+int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max_items,
+                   size_t max_bytes);
+int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkeys,
+                int dupdata, size_t dupfixed_bytes, int keyfixed, int values);
+int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitems,
+                unsigned int flags, size_t *added, size_t *consumed);
+
+int zl_last_error(void);
+zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int write);
+zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
+int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
+                   const char *stop, size_t stoplen, size_t prefix_len, size_t *out);

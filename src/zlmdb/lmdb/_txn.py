@@ -1,0 +1,379 @@
+"""Transaction: a read or write transaction of an Environment."""
+
+from __future__ import annotations
+
+import errno
+from typing import Any, Dict, List, Optional
+
+from . import _errors
+from ._errors import closed_error, error_for, sentence_error
+from ._ffi import ffi, lib
+from ._util import as_buffer
+
+_get = lib.zl_get
+_put = lib.zl_put
+_del = lib.zl_del
+_unpack = ffi.unpack
+_buffer = ffi.buffer
+_NULL = ffi.NULL
+_NOTFOUND = lib.MDB_NOTFOUND
+_KEYEXIST = lib.MDB_KEYEXIST
+_NOOVERWRITE = lib.MDB_NOOVERWRITE
+_NODUPDATA = lib.MDB_NODUPDATA
+_APPEND = lib.MDB_APPEND
+_APPENDDUP = lib.MDB_APPENDDUP
+
+
+def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> int:
+    flags = 0
+    if not dupdata:
+        flags |= _NODUPDATA
+    if not overwrite:
+        flags |= _NOOVERWRITE
+    if append:
+        flags |= _APPENDDUP if dupsort else _APPEND
+    return flags
+
+
+def _db_arg(db: Any):
+    if not isinstance(db, _Database):
+        raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+    return db
+
+
+class Transaction:
+    """A transaction; normally created with :meth:`Environment.begin`.
+
+    ``Transaction(env, db=None, parent=None, write=False, buffers=False)``: ``db`` is the
+    default database of every method taking ``db=None``; ``parent`` nests a write
+    transaction; ``buffers=True`` makes reads return memoryviews into the map, valid until
+    the next operation on this transaction and never after it ends.
+
+    Used as a context manager it commits on a clean exit and aborts on an exception (and
+    does nothing if the body already committed or aborted).
+
+    Raises:
+        ReadonlyError: a write transaction on a read-only environment.
+        Error: the environment is closed, or a write transaction is already open on this
+            thread (it would deadlock); a write transaction on another thread is waited for.
+        InvalidParameterError: a read-only nested transaction.
+    """
+
+    __slots__ = ("_t", "env", "_db", "_dbi", "_dupsort", "_write", "_buffers", "_parent",
+                 "_opened", "__weakref__")
+
+    def __init__(self, env: Environment, db: Optional[_Database] = None, parent: Optional["Transaction"] = None,
+                 write: bool = False, buffers: bool = False) -> None:
+        self._t = None
+        if not isinstance(env, Environment):
+            raise TypeError("env must be an Environment")
+        e = env._live()
+        if db is None:
+            db = env._main_db
+        else:
+            _db_arg(db)
+        if write and env._readonly:
+            raise sentence_error(
+                _errors.ReadonlyError, "Cannot start write transaction with read-only environment.",
+                errno.EACCES,
+            )
+        if parent is not None:
+            if not isinstance(parent, Transaction):
+                raise TypeError("parent must be a Transaction")
+            if not write:
+                raise error_for("mdb_txn_begin", lib.ZL_NESTED_READONLY)
+            pt = parent._t
+        else:
+            pt = _NULL
+        t = lib.zl_txn_new(e, pt, 1 if write else 0)
+        if t == _NULL:
+            raise error_for("mdb_txn_begin", lib.zl_last_error())
+        self._t = t
+        self.env = env
+        self._db = db
+        self._dbi = db._dbi
+        self._dupsort = db._dupsort
+        self._write = bool(write)
+        self._buffers = bool(buffers)
+        self._parent = parent
+        self._opened: Optional[List[_Database]] = None
+
+    def __del__(self) -> None:
+        t = self._t
+        if t is not None:
+            self._t = None
+            if self._opened and lib.zl_txn_alive(t):
+                self._discard_opened()
+            lib.zl_txn_release(t)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _note_opened(self, db: _Database) -> None:
+        if self._opened is None:
+            self._opened = []
+        self._opened.append(db)
+
+    def _discard_opened(self) -> None:
+        opened, self._opened = self._opened, None
+        for db in opened or ():
+            self.env._forget_db(db)
+
+    def _check(self) -> None:
+        if self._t is None or not lib.zl_txn_alive(self._t):
+            raise closed_error()
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def id(self) -> int:
+        """Return the transaction id (snapshot id for reads, last committed + 1 for writes).
+
+        Raises:
+            Error: the transaction has ended.
+        """
+        out = ffi.new("size_t *")
+        rc = lib.zl_txn_id(self._t, out)
+        if rc:
+            raise error_for("mdb_txn_id", rc)
+        return out[0]
+
+    def commit(self) -> None:
+        """Commit a write transaction (or end a read one).
+
+        Raises:
+            Error: already ended (the closed error), or the commit failed (e.g.
+                :class:`MapFullError`, :class:`DiskError`).
+        """
+        t = self._t
+        if t is None:
+            raise closed_error()
+        was_alive = lib.zl_txn_alive(t)
+        rc = lib.zl_txn_commit(t)
+        if rc:
+            if was_alive and self._opened:
+                self._discard_opened()
+            raise error_for("mdb_txn_commit", rc)
+        if self._opened and self._parent is not None:
+            for db in self._opened:
+                self._parent._note_opened(db)
+            self._opened = None
+
+    def abort(self) -> None:
+        """Abort the transaction, discarding its writes; idempotent (also after commit)."""
+        t = self._t
+        if t is not None and lib.zl_txn_alive(t):
+            if self._opened:
+                self._discard_opened()
+            lib.zl_txn_abort(t)
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        t = self._t
+        if t is None or not lib.zl_txn_alive(t):
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    # -- data ------------------------------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:
+        """Return the value of ``key`` (the first duplicate on dupsort dbs) or ``default``.
+
+        A key longer than the maximum key size is simply absent.
+
+        Raises:
+            BadValsizeError: empty key.
+            TypeError: ``key`` is ``str``, ``None`` or not bytes-like.
+            Error: the transaction has ended.
+        """
+        t = self._t
+        try:
+            rc = _get(t, self._dbi if db is None else db._dbi, key, len(key))
+        except (TypeError, AttributeError):
+            if key is None:
+                raise TypeError("key must be given.") from None
+            if db is not None:
+                _db_arg(db)
+            kb, kn = as_buffer(key)
+            rc = _get(t, self._dbi if db is None else db._dbi, kb, kn)
+        if rc == 0:
+            if self._buffers:
+                return memoryview(_buffer(t.vp, t.vl))
+            return _unpack(t.vp, t.vl)
+        if rc == _NOTFOUND:
+            return default
+        raise error_for("mdb_get", rc)
+
+    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
+            append: bool = False, db: Optional[_Database] = None) -> bool:
+        """Store ``value`` under ``key``; return True if written.
+
+        ``overwrite=False`` returns False when the key exists; ``dupdata=False`` returns
+        False when the exact pair exists (dupsort); ``append=True`` uses ``MDB_APPEND``
+        (``MDB_APPENDDUP`` on dupsort dbs) and returns False when the key is not the largest.
+
+        Raises:
+            BadValsizeError: empty, ``None`` or oversize key, or a bad dupsort value size.
+            TypeError: ``str`` or non-bytes-like key or value.
+            ReadonlyError: in a read-only transaction.
+            MapFullError: the map is full.
+            Error: the transaction has ended.
+        """
+        if db is None:
+            dbi = self._dbi
+            flags = 0 if dupdata and overwrite and not append else put_flags(
+                dupdata, overwrite, append, self._dupsort)
+        else:
+            _db_arg(db)
+            dbi = db._dbi
+            flags = put_flags(dupdata, overwrite, append, db._dupsort)
+        try:
+            rc = _put(self._t, dbi, key, len(key), value, len(value), flags)
+        except TypeError:
+            kb, kn = as_buffer(key)
+            vb, vn = as_buffer(value)
+            rc = _put(self._t, dbi, kb, kn, vb, vn, flags)
+        if rc == 0:
+            return True
+        if rc == _KEYEXIST:
+            return False
+        raise error_for("mdb_put", rc)
+
+    def replace(self, key: Any, value: Any, db: Optional[_Database] = None) -> Any:
+        """Store ``value`` and return the previous value (None if there was none).
+
+        On a dupsort db every old duplicate is removed and the first one returned.
+
+        Raises:
+            the errors of :meth:`put`.
+        """
+        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        kb, kn = as_buffer(key)
+        vb, vn = as_buffer(value)
+        t = self._t
+        rc = lib.zl_replace(t, dbi, kb, kn, vb, vn)
+        if rc:
+            raise error_for("mdb_put", rc)
+        if t.vp == _NULL:
+            return None
+        return _unpack(t.vp, t.vl)
+
+    def pop(self, key: Any, db: Optional[_Database] = None) -> Any:
+        """Delete ``key`` and return its value (the first duplicate only), or None.
+
+        Raises:
+            BadValsizeError: empty key.
+            ReadonlyError: in a read-only transaction.
+            Error: the transaction has ended.
+        """
+        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        kb, kn = as_buffer(key)
+        t = self._t
+        rc = lib.zl_pop(t, dbi, kb, kn)
+        if rc == _NOTFOUND:
+            return None
+        if rc:
+            raise error_for("mdb_cursor_del", rc)
+        return _unpack(t.vp, t.vl)
+
+    def delete(self, key: Any, value: Any = b"", db: Optional[_Database] = None) -> bool:
+        """Delete ``key``; return False if it was absent.
+
+        On dupsort dbs a non-empty ``value`` deletes only that pair; otherwise ``value`` is
+        ignored and every duplicate goes.
+
+        Raises:
+            BadValsizeError: empty key.
+            ReadonlyError: in a read-only transaction.
+            Error: the transaction has ended.
+        """
+        if db is None:
+            dbi, dupsort = self._dbi, self._dupsort
+        else:
+            _db_arg(db)
+            dbi, dupsort = db._dbi, db._dupsort
+        try:
+            if dupsort and value:
+                rc = _del(self._t, dbi, key, len(key), value, len(value))
+            else:
+                rc = _del(self._t, dbi, key, len(key), b"", 0)
+        except TypeError:
+            kb, kn = as_buffer(key)
+            vb, vn = as_buffer(value) if dupsort else (b"", 0)
+            rc = _del(self._t, dbi, kb, kn, vb, vn)
+        if rc == 0:
+            return True
+        if rc == _NOTFOUND:
+            return False
+        raise error_for("mdb_del", rc)
+
+    def drop(self, db: _Database, delete: bool = True) -> None:
+        """Empty ``db``; with ``delete=True`` (named dbs) remove it and its handle.
+
+        The transaction's cursors on a deleted db are closed; on an emptied one they stay
+        open, unpositioned.
+
+        Raises:
+            ReadonlyError: in a read-only transaction.
+            Error: the transaction has ended.
+        """
+        _db_arg(db)
+        rc = lib.zl_drop(self._t, db._dbi, 1 if delete else 0)
+        if rc:
+            raise error_for("mdb_drop", rc)
+        if delete and db._name is not None:
+            self.env._forget_db(db)
+
+    def stat(self, db: Optional[_Database] = None) -> Dict[str, int]:
+        """Return the statistics of ``db`` (default: the transaction's db).
+
+        Raises:
+            Error: the transaction has ended.
+        """
+        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        st = ffi.new("MDB_stat *")
+        rc = lib.zl_stat(self._t, dbi, st)
+        if rc:
+            raise error_for("mdb_stat", rc)
+        return stat_dict(st)
+
+    def count_range(self, start: Any = None, stop: Any = None, db: Optional[_Database] = None,
+                    prefix: bool = False) -> int:
+        """Count the items with ``start <= key < stop`` in one call into C (zlmdb extension).
+
+        ``start=None`` counts from the first key, ``stop=None`` to the end; with
+        ``prefix=True`` only keys starting with ``start`` count. Duplicates count one each.
+        Keys are compared with the database's own order.
+
+        Raises:
+            TypeError: non-bytes-like bounds.
+            Error: the transaction has ended.
+        """
+        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        sb, sn = as_buffer(start) if start is not None else (b"", 0)
+        if stop is None:
+            eb, en = _NULL, 0
+        else:
+            eb, en = as_buffer(stop)
+            if en == 0:
+                return 0
+        out = ffi.new("size_t *")
+        rc = lib.zl_count_range(self._t, dbi, sb, sn, eb, en, sn if prefix else 0, out)
+        if rc:
+            raise error_for("mdb_cursor_get", rc)
+        return out[0]
+
+    def cursor(self, db: Optional[_Database] = None) -> "Cursor":
+        """Return a new :class:`Cursor` on ``db`` (default: the transaction's db).
+
+        Raises:
+            Error: the transaction has ended.
+        """
+        return Cursor(self._db if db is None else db, self)
+
+
+from ._cursor import Cursor  # noqa: E402
+from ._env import Environment, _Database, stat_dict  # noqa: E402
