@@ -1,0 +1,340 @@
+"""The ``zlmdb`` command: ``demo``, ``bench``, ``info``, ``stat``, ``dump``, ``load``, ``copy``.
+
+``zlmdb demo`` is the main job on an embedded default: it creates a database in a temporary
+directory, writes and reads records through :mod:`zlmdb.lmdb`, the ORM and
+:mod:`zlmdb.store`, and prints what it did with throughput figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import zlmdb
+from zlmdb import lmdb
+
+
+def _rate(count: int, seconds: float) -> str:
+    per_second = count / seconds if seconds > 0 else float("inf")
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:7.2f} M/s"
+    return f"{per_second / 1e3:7.1f} k/s"
+
+
+def _timed(label: str, count: int, fn: Callable[[], object], out) -> object:
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    out.write(f"  {label:<44} {count:>9,} ops {_rate(count, elapsed)}\n")
+    return result
+
+
+def demo_lmdb(path: str, records: int, out) -> None:
+    """Write, read, scan and batch-read ``records`` items through zlmdb.lmdb."""
+    keys = [b"key-%010d" % i for i in range(records)]
+    value = b"v" * 100
+    env = lmdb.open(path, map_size=1 << 30, sync=False, max_dbs=4)
+    try:
+
+        def write() -> None:
+            with env.begin(write=True) as txn:
+                put = txn.put
+                for key in keys:
+                    put(key, value)
+
+        def read() -> int:
+            found = 0
+            with env.begin() as txn:
+                get = txn.get
+                for key in keys:
+                    found += get(key) is not None
+            return found
+
+        def scan() -> int:
+            with env.begin() as txn:
+                return sum(1 for _ in txn.cursor())
+
+        def getmulti() -> int:
+            with env.begin() as txn:
+                return len(txn.cursor().getmulti(keys))
+
+        out.write("zlmdb.lmdb (py-lmdb compatible API)\n")
+        _timed("put, one write transaction", records, write, out)
+        found = _timed("get, every key once", records, read, out)
+        scanned = _timed("cursor iteration (key, value)", records, scan, out)
+        batched = _timed("getmulti, one call", records, getmulti, out)
+        if not (found == scanned == batched == records):
+            raise RuntimeError(f"demo read back {found}/{scanned}/{batched} of {records} records")
+        out.write(f"  entries in the database: {env.stat()['entries']:,}\n")
+    finally:
+        env.close()
+
+
+def demo_orm(path: str, records: int, out) -> None:
+    """Write and read records through the ORM (skipped when the ORM is not available)."""
+    map_class = getattr(zlmdb, "MapOidCbor", None)
+    database_class = getattr(zlmdb, "Database", None)
+    if map_class is None or database_class is None:
+        out.write("zlmdb ORM: not available in this build, skipped\n")
+        return
+    table = map_class(1)
+    db = database_class(path, maxsize=1 << 30, sync=False)
+    try:
+        out.write("zlmdb ORM (MapOidCbor)\n")
+
+        def write() -> None:
+            with db.begin(write=True) as txn:
+                for oid in range(records):
+                    table[txn, oid] = {"oid": oid, "name": f"record {oid}", "tags": ["a", "b"]}
+
+        def read() -> int:
+            with db.begin() as txn:
+                return sum(1 for oid in range(records) if table[txn, oid] is not None)
+
+        _timed("insert, one write transaction", records, write, out)
+        found = _timed("get by primary key", records, read, out)
+        if found != records:
+            raise RuntimeError(f"ORM demo read back {found} of {records} records")
+        with db.begin() as txn:
+            out.write(f"  records in the table: {table.count(txn):,}\n")
+    finally:
+        close = getattr(db, "close", None)
+        if close is not None:
+            close()
+
+
+def demo_store(path: str, records: int, out) -> None:
+    """Put and get objects through the buffered store (skipped when not available)."""
+    try:
+        from zlmdb.store import LmdbObjectStore
+    except ImportError:
+        out.write("zlmdb.store: not available in this build, skipped\n")
+        return
+    out.write("zlmdb.store (LmdbObjectStore)\n")
+    with LmdbObjectStore(path, batch_size=1000, map_size=1 << 30) as store:
+
+        def write() -> None:
+            for i in range(records):
+                store.put(b"obj-%08d" % i, {"n": i, "square": i * i})
+            store.flush()
+
+        def read() -> int:
+            return sum(1 for i in range(records) if store.get(b"obj-%08d" % i) is not None)
+
+        _timed("buffered put + flush", records, write, out)
+        found = _timed("get", records, read, out)
+        if found != records:
+            raise RuntimeError(f"store demo read back {found} of {records} records")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    out.write(
+        f"zlmdb {zlmdb.__version__} on {sys.implementation.name} "
+        f"{'.'.join(map(str, sys.version_info[:3]))}, LMDB "
+        f"{'.'.join(map(str, lmdb.version()))}\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="zlmdb-demo-") as tmp:
+        out.write(f"temporary database directory: {tmp}\n")
+        demo_lmdb(os.path.join(tmp, "lmdb"), args.records, out)
+        demo_orm(os.path.join(tmp, "orm"), min(args.records, 20000), out)
+        demo_store(os.path.join(tmp, "store"), min(args.records, 20000), out)
+    out.write("demo finished: every record written was read back\n")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.path.join(os.getcwd(), "bench", "lowlevel.py"),
+                  os.path.join(here, "..", "..", "bench", "lowlevel.py")]
+    for script in candidates:
+        if os.path.isfile(script):
+            import runpy
+
+            sys.argv = [script] + list(args.rest)
+            runpy.run_path(script, run_name="__main__")
+            return 0
+    sys.stderr.write("zlmdb bench: bench/lowlevel.py not found (run it from a source checkout)\n")
+    return 2
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    out.write(f"zlmdb {zlmdb.__version__}\n")
+    out.write(f"LMDB {'.'.join(map(str, lmdb.version(True)))} (bundled, hardening patches applied)\n")
+    out.write(f"Python {sys.implementation.name} {sys.version.split()[0]}\n")
+    if args.path:
+        return cmd_stat(args)
+    return 0
+
+
+def _open_readonly(path: str, max_dbs: int = 1024) -> lmdb.Environment:
+    subdir = os.path.isdir(path)
+    return lmdb.open(path, readonly=True, subdir=subdir, max_dbs=max_dbs, lock=False)
+
+
+def cmd_stat(args: argparse.Namespace) -> int:
+    env = _open_readonly(args.path)
+    try:
+        out = sys.stdout
+        info = env.info()
+        stat = env.stat()
+        out.write(f"path: {args.path}\n")
+        for key in ("map_size", "last_pgno", "last_txnid", "max_readers", "num_readers"):
+            out.write(f"  {key}: {info[key]:,}\n")
+        for key in ("psize", "depth", "branch_pages", "leaf_pages", "overflow_pages", "entries"):
+            out.write(f"  {key}: {stat[key]:,}\n")
+        for name in env.dbs():
+            db = env.open_db(name, create=False)
+            with env.begin(db=db) as txn:
+                entries = txn.stat(db)["entries"]
+            out.write(f"  db {name.decode('utf-8', 'backslashreplace')}: {entries:,} entries\n")
+    finally:
+        env.close()
+    return 0
+
+
+def _progress(done: int, total: int, stream) -> None:
+    if not stream.isatty() or total <= 0:
+        return
+    width = 30
+    filled = int(width * done / total)
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+    if done >= total:
+        stream.write("\n")
+    stream.flush()
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    """Dump a database in cdbmake format (``+klen,vlen:key->value`` lines, blank line at end)."""
+    env = _open_readonly(args.path)
+    try:
+        db = env.open_db(args.db.encode(), create=False) if args.db else None
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer
+        try:
+            with env.begin(db=db) as txn:
+                total = txn.stat(db)["entries"] if db is not None else env.stat()["entries"]
+                for n, (key, value) in enumerate(txn.cursor(), 1):
+                    out.write(b"+%d,%d:%s->%s\n" % (len(key), len(value), key, value))
+                    if n % 10000 == 0:
+                        _progress(n, total, sys.stderr)
+                out.write(b"\n")
+                _progress(total, total, sys.stderr)
+        finally:
+            if args.output:
+                out.close()
+    finally:
+        env.close()
+    return 0
+
+
+def _read_cdb(stream) -> Iterator:
+    while True:
+        head = stream.read(1)
+        if not head or head == b"\n":
+            return
+        if head != b"+":
+            raise ValueError("bad cdbmake record: expected '+'")
+        header = b""
+        while not header.endswith(b":"):
+            char = stream.read(1)
+            if not char:
+                raise ValueError("truncated cdbmake header")
+            header += char
+        klen, vlen = (int(x) for x in header[:-1].split(b","))
+        key = stream.read(klen)
+        if stream.read(2) != b"->":
+            raise ValueError("bad cdbmake record: expected '->'")
+        value = stream.read(vlen)
+        if stream.read(1) != b"\n" or len(key) != klen or len(value) != vlen:
+            raise ValueError("truncated cdbmake record")
+        yield key, value
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load a cdbmake dump into a database (created if missing)."""
+    env = lmdb.open(args.path, map_size=args.map_size << 20, max_dbs=1024)
+    try:
+        db = env.open_db(args.db.encode()) if args.db else None
+        source = open(args.input, "rb") if args.input else sys.stdin.buffer
+        count = 0
+        try:
+            with env.begin(write=True, db=db) as txn:
+                cursor = txn.cursor()
+                for key, value in _read_cdb(source):
+                    cursor.put(key, value)
+                    count += 1
+        finally:
+            if args.input:
+                source.close()
+        sys.stdout.write(f"loaded {count:,} records\n")
+    finally:
+        env.close()
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """Copy (optionally compact) an environment into an existing or new directory."""
+    env = _open_readonly(args.path)
+    try:
+        os.makedirs(args.target, exist_ok=True)
+        env.copy(args.target, compact=args.compact)
+    finally:
+        env.close()
+    sys.stdout.write(f"copied {args.path} to {args.target}\n")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``zlmdb`` command."""
+    parser = argparse.ArgumentParser(prog="zlmdb", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the demo job on a temporary database")
+    demo.add_argument("--records", type=int, default=200000, help="records to write (default 200000)")
+    demo.set_defaults(func=cmd_demo)
+    bench = sub.add_parser("bench", help="run bench/lowlevel.py (source checkout only)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    info = sub.add_parser("info", help="print versions (and statistics of PATH)")
+    info.add_argument("path", nargs="?")
+    info.set_defaults(func=cmd_info)
+    stat = sub.add_parser("stat", help="print statistics of a database")
+    stat.add_argument("path")
+    stat.set_defaults(func=cmd_stat)
+    dump = sub.add_parser("dump", help="dump a database in cdbmake format")
+    dump.add_argument("path")
+    dump.add_argument("--db", help="named database (default: the main one)")
+    dump.add_argument("-o", "--output", help="file to write (default: stdout)")
+    dump.set_defaults(func=cmd_dump)
+    load = sub.add_parser("load", help="load a cdbmake dump")
+    load.add_argument("path")
+    load.add_argument("--db", help="named database (default: the main one)")
+    load.add_argument("-i", "--input", help="file to read (default: stdin)")
+    load.add_argument("--map-size", type=int, default=1024, help="map size in MiB (default 1024)")
+    load.set_defaults(func=cmd_load)
+    copy = sub.add_parser("copy", help="copy a database to another directory")
+    copy.add_argument("path")
+    copy.add_argument("target")
+    copy.add_argument("--compact", action="store_true", help="omit free pages")
+    copy.set_defaults(func=cmd_copy)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``zlmdb`` console script; returns the exit status."""
+    args = make_parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        return int(args.func(args) or 0)
+    except lmdb.Error as exc:
+        sys.stderr.write(f"zlmdb {args.command}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+__all__: List[str] = ["main", "make_parser"]
