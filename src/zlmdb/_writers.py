@@ -1,0 +1,456 @@
+"""Write patterns for the ORM: batch many small writes into few write transactions.
+
+One LMDB write transaction costs a commit (an ``fsync`` when the database is opened with
+``sync=True``) no matter how few records it carries, so writing one record per transaction is
+the slowest way to fill a table. The two writers here group writes to one table:
+
+:class:`BufferedWriter`
+    Collects puts and deletes in memory and writes them in one transaction when the batch
+    reaches ``batch_size`` operations, when the oldest buffered operation is ``max_delay``
+    seconds old (checked on each call, with an injectable clock), on :meth:`~BufferedWriter.flush`
+    and on :meth:`~BufferedWriter.close` / context exit. It does its work in the calling thread.
+
+:class:`BackgroundWriter`
+    A worker thread fed by a bounded queue: producers (any number of threads) hand over
+    operations and return at once; the worker writes whatever has queued up, up to
+    ``batch_size`` per transaction (group commit). When the queue is full, ``put`` blocks (or
+    raises :class:`queue.Full` after ``timeout``). A failed batch is never swallowed: it is
+    raised as :class:`WriteError` by the next ``put``/``delete``/``flush``/``close`` call.
+
+Both writers apply operations in the order they were accepted, and each batch is atomic: when a
+batch fails (say a :class:`~zlmdb.NullValueConstraint` from an index), its transaction is
+aborted, none of its operations are persisted, and :class:`WriteError` lists them so the caller
+can inspect or retry them.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from typing import Any, Callable, Deque, List, NamedTuple, Optional
+
+__all__ = [
+    "BackgroundWriter",
+    "BufferedWriter",
+    "WriteError",
+    "WriteOp",
+    "WriterClosedError",
+]
+
+_PUT = "put"
+_DELETE = "delete"
+
+
+class WriteOp(NamedTuple):
+    """One buffered operation: ``kind`` is ``"put"`` or ``"delete"``; ``value`` is ``None`` for
+    deletes."""
+
+    kind: str
+    key: Any
+    value: Any
+
+
+class WriteError(RuntimeError):
+    """One or more batches could not be committed; their transactions were rolled back.
+
+    Attributes:
+        operations: the :class:`WriteOp` operations that were *not* persisted, in order.
+        errors: the exceptions that made the batches fail (the first is also ``__cause__``).
+    """
+
+    def __init__(self, operations: List[WriteOp], errors: List[BaseException]) -> None:
+        self.operations = list(operations)
+        self.errors = list(errors)
+        first = errors[0] if errors else None
+        super().__init__(
+            f"{len(self.errors)} batch(es) failed, {len(self.operations)} operation(s) not "
+            f"written: {type(first).__name__}: {first}"
+        )
+
+
+class WriterClosedError(RuntimeError):
+    """The writer was closed; it accepts no more operations."""
+
+
+def _write_batch(db: Any, table: Any, ops: List[WriteOp]) -> None:
+    """Apply ``ops`` to ``table`` in one write transaction of ``db`` (atomic)."""
+    with db.begin(write=True) as txn:
+        for op in ops:
+            if op.kind == _PUT:
+                table[txn, op.key] = op.value
+            else:
+                del table[txn, op.key]
+
+
+class BufferedWriter:
+    """Group puts and deletes to one table into batched write transactions.
+
+    Args:
+        db: an open :class:`zlmdb.Database`.
+        table: the :class:`zlmdb.PersistentMap` to write to (its indexes are maintained as usual).
+        batch_size: write as soon as this many operations are buffered (>= 1).
+        max_delay: seconds; write when the oldest buffered operation is this old. Checked
+            on every :meth:`put`/:meth:`delete` and by :meth:`poll` (there is no timer thread:
+            call :meth:`poll` from your loop when you may go idle). ``None`` disables it.
+        clock: monotonic seconds, ``time.monotonic`` by default (inject a fake in tests).
+
+    Usage::
+
+        with BufferedWriter(db, schema.samples, batch_size=500) as writer:
+            for key, value in source:
+                writer.put(key, value)
+        # everything is written here
+
+    Thread safety: calls from several threads are serialised by an internal lock; the batch is
+    written by whichever thread triggers the flush.
+
+    Raises:
+        ValueError: ``batch_size`` < 1 or ``max_delay`` < 0.
+    """
+
+    def __init__(
+        self,
+        db: Any,
+        table: Any,
+        batch_size: int = 1000,
+        max_delay: Optional[float] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        if max_delay is not None and max_delay < 0:
+            raise ValueError(f"max_delay must be >= 0 or None, not {max_delay!r}")
+        self._db = db
+        self._table = table
+        self._batch_size = batch_size
+        self._max_delay = max_delay
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._ops: List[WriteOp] = []
+        self._oldest: Optional[float] = None
+        self._closed = False
+        self._written = 0
+        self._batches = 0
+
+    @property
+    def pending(self) -> int:
+        """Operations buffered and not yet written."""
+        with self._lock:
+            return len(self._ops)
+
+    @property
+    def written(self) -> int:
+        """Operations committed so far."""
+        with self._lock:
+            return self._written
+
+    @property
+    def batches(self) -> int:
+        """Write transactions committed so far."""
+        with self._lock:
+            return self._batches
+
+    @property
+    def closed(self) -> bool:
+        """``True`` after :meth:`close`."""
+        with self._lock:
+            return self._closed
+
+    def put(self, key: Any, value: Any) -> None:
+        """Buffer ``table[txn, key] = value``; may write the batch (see the class doc).
+
+        Raises:
+            WriterClosedError: the writer is closed.
+            WriteError: this call triggered a write and the batch failed (rolled back).
+        """
+        self._add(WriteOp(_PUT, key, value))
+
+    def delete(self, key: Any) -> None:
+        """Buffer ``del table[txn, key]``; may write the batch (see the class doc).
+
+        Raises:
+            WriterClosedError: the writer is closed.
+            WriteError: this call triggered a write and the batch failed (rolled back).
+        """
+        self._add(WriteOp(_DELETE, key, None))
+
+    def _add(self, op: WriteOp) -> None:
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("put/delete on a closed BufferedWriter")
+            if not self._ops:
+                self._oldest = self._clock()
+            self._ops.append(op)
+            if len(self._ops) >= self._batch_size or self._is_due():
+                self._flush_locked()
+
+    def _is_due(self) -> bool:
+        if self._max_delay is None or self._oldest is None:
+            return False
+        return self._clock() - self._oldest >= self._max_delay
+
+    def poll(self) -> int:
+        """Write the buffer if its oldest operation is older than ``max_delay``.
+
+        Returns:
+            the number of operations written (0 when nothing was due).
+
+        Raises:
+            WriteError: the batch failed (rolled back).
+        """
+        with self._lock:
+            if self._ops and self._is_due():
+                return self._flush_locked()
+            return 0
+
+    def flush(self) -> int:
+        """Write all buffered operations in one transaction now.
+
+        Returns:
+            the number of operations written.
+
+        Raises:
+            WriteError: the batch failed; its transaction was rolled back and the buffer is
+                empty (the lost operations are in ``WriteError.operations``).
+        """
+        with self._lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        ops, self._ops, self._oldest = self._ops, [], None
+        if not ops:
+            return 0
+        try:
+            _write_batch(self._db, self._table, ops)
+        except Exception as exc:
+            raise WriteError(ops, [exc]) from exc
+        self._written += len(ops)
+        self._batches += 1
+        return len(ops)
+
+    def close(self) -> None:
+        """Flush and refuse further operations. Calling it again does nothing.
+
+        Raises:
+            WriteError: the final batch failed (the writer is closed anyway).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._flush_locked()
+
+    def __enter__(self) -> BufferedWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # Operations accepted before an exception in the block are still written; a failing
+        # flush then raises with the block's exception as its __context__ (nothing is lost).
+        self.close()
+
+
+class BackgroundWriter:
+    """A worker thread that writes operations for one table from a bounded queue.
+
+    Producers call :meth:`put`/:meth:`delete` from any number of threads; the worker takes
+    everything queued (up to ``batch_size``) and writes it in one transaction, so batches grow
+    on their own when producers are faster than commits.
+
+    Args:
+        db: an open :class:`zlmdb.Database`.
+        table: the :class:`zlmdb.PersistentMap` to write to.
+        maxsize: queue capacity in operations (>= 1); bounds the memory held for unwritten data.
+        batch_size: most operations per write transaction (>= 1).
+        name: the worker thread's name.
+
+    Back-pressure: when ``maxsize`` operations are waiting, :meth:`put` blocks until the worker
+    makes room, or raises :class:`queue.Full` once ``timeout`` seconds have passed.
+
+    Errors: a failed batch is rolled back and remembered. The next :meth:`put`, :meth:`delete`,
+    :meth:`flush` or :meth:`close` (in whichever thread comes first) raises :class:`WriteError`
+    for all failures since the last report; a ``put``/``delete`` that raises did *not* enqueue
+    its operation. The worker keeps writing later operations.
+
+    Shutdown: :meth:`close` (or context exit) writes everything already queued, stops the
+    thread and then reports errors. Use it as ``with BackgroundWriter(db, table) as w: ...``.
+
+    Raises:
+        ValueError: ``maxsize`` or ``batch_size`` < 1.
+    """
+
+    def __init__(
+        self,
+        db: Any,
+        table: Any,
+        maxsize: int = 10_000,
+        batch_size: int = 1000,
+        name: str = "zlmdb-background-writer",
+    ) -> None:
+        if not isinstance(maxsize, int) or maxsize < 1:
+            raise ValueError(f"maxsize must be an int >= 1, not {maxsize!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        self._db = db
+        self._table = table
+        self._maxsize = maxsize
+        self._batch_size = batch_size
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: Deque[WriteOp] = collections.deque()
+        self._accepted = 0  # operations enqueued
+        self._finished = 0  # operations taken off the queue and written or failed
+        self._written = 0
+        self._batches = 0
+        self._failed_ops: List[WriteOp] = []
+        self._errors: List[BaseException] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Operations accepted and not yet written (queued or in the current batch)."""
+        with self._cond:
+            return self._accepted - self._finished
+
+    @property
+    def written(self) -> int:
+        """Operations committed so far."""
+        with self._cond:
+            return self._written
+
+    @property
+    def batches(self) -> int:
+        """Write transactions committed so far."""
+        with self._cond:
+            return self._batches
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`close` has begun."""
+        with self._cond:
+            return self._closing
+
+    def put(self, key: Any, value: Any, timeout: Optional[float] = None) -> None:
+        """Queue ``table[txn, key] = value``.
+
+        Args:
+            timeout: seconds to wait for room in a full queue; ``None`` waits as long as needed.
+
+        Raises:
+            WriteError: an earlier batch failed (this operation was not queued).
+            WriterClosedError: the writer is closed.
+            queue.Full: the queue stayed full for ``timeout`` seconds.
+        """
+        self._enqueue(WriteOp(_PUT, key, value), timeout)
+
+    def delete(self, key: Any, timeout: Optional[float] = None) -> None:
+        """Queue ``del table[txn, key]``; see :meth:`put` for ``timeout`` and errors.
+
+        Raises:
+            WriteError: an earlier batch failed (this operation was not queued).
+            WriterClosedError: the writer is closed.
+            queue.Full: the queue stayed full for ``timeout`` seconds.
+        """
+        self._enqueue(WriteOp(_DELETE, key, None), timeout)
+
+    def _enqueue(self, op: WriteOp, timeout: Optional[float]) -> None:
+        with self._cond:
+            self._raise_errors_locked()
+            if self._closing:
+                raise WriterClosedError("put/delete on a closed BackgroundWriter")
+            if len(self._queue) >= self._maxsize:
+                has_room = self._cond.wait_for(
+                    lambda: len(self._queue) < self._maxsize or self._closing or self._errors,
+                    timeout,
+                )
+                if not has_room:
+                    raise queue.Full(f"BackgroundWriter queue full ({self._maxsize} operations)")
+                self._raise_errors_locked()
+                if self._closing:
+                    raise WriterClosedError("put/delete on a closed BackgroundWriter")
+            self._queue.append(op)
+            self._accepted += 1
+            self._cond.notify_all()
+
+    def _raise_errors_locked(self) -> None:
+        if self._errors:
+            error = WriteError(self._failed_ops, self._errors)
+            cause = self._errors[0]
+            self._failed_ops, self._errors = [], []
+            raise error from cause
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every operation accepted before this call is written (or has failed).
+
+        Args:
+            timeout: seconds to wait; ``None`` waits as long as needed.
+
+        Returns:
+            ``True`` when everything was written, ``False`` when ``timeout`` ran out first.
+
+        Raises:
+            WriteError: a batch failed since the last report.
+        """
+        with self._cond:
+            target = self._accepted
+            done = self._cond.wait_for(lambda: self._finished >= target, timeout)
+            self._raise_errors_locked()
+            return done
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Write everything queued, stop the worker thread and report errors.
+
+        Operations still arriving from other threads after ``close`` began are refused with
+        :class:`WriterClosedError`. Calling ``close`` again only reports errors (if any).
+
+        Args:
+            timeout: seconds to wait for the worker; ``None`` waits as long as needed.
+
+        Returns:
+            ``True`` when the worker has stopped, ``False`` when ``timeout`` ran out first
+            (the worker keeps draining in the background; call ``close`` again).
+
+        Raises:
+            WriteError: a batch failed since the last report.
+        """
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        stopped = not self._thread.is_alive()
+        with self._cond:
+            self._raise_errors_locked()
+        return stopped
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closing)
+                if not self._queue:
+                    return  # closing and drained
+                count = min(len(self._queue), self._batch_size)
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._cond.notify_all()  # room for blocked producers
+            error: Optional[BaseException] = None
+            try:
+                _write_batch(self._db, self._table, batch)
+            except BaseException as exc:  # reported to producers, never dropped
+                error = exc
+            with self._cond:
+                self._finished += len(batch)
+                if error is None:
+                    self._written += len(batch)
+                    self._batches += 1
+                else:
+                    self._errors.append(error)
+                    self._failed_ops.extend(batch)
+                self._cond.notify_all()
