@@ -399,6 +399,18 @@ class BackgroundWriter:
             self._raise_errors_locked()
             return done
 
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every operation accepted so far was written or has failed.
+
+        Unlike :meth:`flush` this reports no errors (they stay pending for the next call).
+
+        Returns:
+            ``True`` when idle, ``False`` when ``timeout`` seconds ran out first.
+        """
+        with self._cond:
+            target = self._accepted
+            return self._cond.wait_for(lambda: self._finished >= target, timeout)
+
     def close(self, timeout: Optional[float] = None) -> bool:
         """Write everything queued, stop the worker thread and report errors.
 
