@@ -9,8 +9,9 @@ py-lmdb 3.0.0, which carries LMDB 0.9.36 and a series of hardening patches; this
 4. declares the C surface zlmdb uses and compiles LMDB together with
    ``src/zlmdb/lmdb/_helpers.c`` into one extension module.
 
-setuptools runs it through ``cffi_modules=["build_lmdb.py:ffi"]``; ``python build_lmdb.py``
-builds the module in place (``src/zlmdb/_lmdb_cffi.*``) for development.
+setuptools runs it through ``cffi_modules=["build_lmdb.py:ffi"]`` (cffi executes the file as
+``__cffi__`` and takes ``ffi``); ``python build_lmdb.py`` builds the module in place
+(``src/zlmdb/_lmdb_cffi.*``) for development; a plain ``import build_lmdb`` builds nothing.
 """
 
 from __future__ import annotations
@@ -225,7 +226,9 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
         shutil.rmtree(dest)
     os.makedirs(dest)
     for name, lines in files.items():
-        with open(os.path.join(dest, name), "w", encoding="utf-8", errors="surrogateescape", newline="") as fp:
+        with open(
+            os.path.join(dest, name), "w", encoding="utf-8", errors="surrogateescape", newline=""
+        ) as fp:
             fp.writelines(lines)
     with open(os.path.join(dest, "PATCHES"), "w", encoding="utf-8") as fp:
         fp.write("\n".join(pin["patches"]) + "\n")
@@ -383,7 +386,10 @@ if __name__ == "__main__":
         make_ffi(absolute=True).compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=True)
         for name in os.listdir(os.path.join(HERE, "build", "cffi", "zlmdb")):
             if name.startswith("_lmdb_cffi") and not name.endswith((".c", ".o")):
-                shutil.copy(os.path.join(HERE, "build", "cffi", "zlmdb", name), os.path.join(HERE, "src", "zlmdb", name))
+                shutil.copy(
+                    os.path.join(HERE, "build", "cffi", "zlmdb", name),
+                    os.path.join(HERE, "src", "zlmdb", name),
+                )
                 print("built", os.path.join("src", "zlmdb", name))
-else:
+elif __name__ == "__cffi__":  # executed by cffi's setuptools integration (setup.py)
     ffi = _ffi_or_error()

@@ -55,8 +55,9 @@ class Workloads:
     def fresh_env(self, **kwargs: Any) -> Any:
         self.close()
         path = tempfile.mkdtemp(dir=self.tmp)
-        self._env = self.lmdb.open(path, map_size=1 << 31, sync=False, metasync=False,
-                                   max_dbs=2, **kwargs)
+        self._env = self.lmdb.open(
+            path, map_size=1 << 31, sync=False, metasync=False, max_dbs=2, **kwargs
+        )
         return self._env
 
     def filled_env(self) -> Any:
@@ -228,7 +229,9 @@ WORKLOADS = [
 ]
 
 
-def run_module(module_name: str, count: int, repeat: int, only: Optional[List[str]]) -> Dict[str, float]:
+def run_module(
+    module_name: str, count: int, repeat: int, only: Optional[List[str]]
+) -> Dict[str, float]:
     """Run every workload for one implementation; return ops/s (best of ``repeat``)."""
     lmdb = importlib.import_module(module_name)
     results: Dict[str, float] = {}
@@ -249,7 +252,9 @@ def run_module(module_name: str, count: int, repeat: int, only: Optional[List[st
     return results
 
 
-def interleaved(impls: List[str], count: int, repeat: int, only: Optional[List[str]]) -> Dict[str, Dict[str, float]]:
+def interleaved(
+    impls: List[str], count: int, repeat: int, only: Optional[List[str]]
+) -> Dict[str, Dict[str, float]]:
     """Run workload by workload, alternating implementations, so drift hits all alike."""
     out: Dict[str, Dict[str, float]] = {impl: {} for impl in impls}
     for name, _label in WORKLOADS:
@@ -277,8 +282,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20000 records, 1 run")
     parser.add_argument("--only", nargs="*", help="workload names to run")
     parser.add_argument("--save", help="write the figures to this JSON file")
-    parser.add_argument("--reference", help="JSON from a --save run to compare against (e.g. CPython py-lmdb)")
-    parser.add_argument("--upstream", help="python of a venv with upstream zlmdb 26.10.1 (its binding is measured in a subprocess)")
+    parser.add_argument(
+        "--reference", help="JSON from a --save run to compare against (e.g. CPython py-lmdb)"
+    )
+    parser.add_argument(
+        "--upstream",
+        help="python of a venv with upstream zlmdb 26.10.1 (its binding is measured in a subprocess)",
+    )
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -298,9 +308,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = interleaved(impls, args.count, args.repeat, args.only)
     if args.upstream:
         proc = subprocess.run(
-            [args.upstream, os.path.abspath(__file__), "--json-only", "--count", str(args.count),
-             "--repeat", str(args.repeat)] + (["--only"] + args.only if args.only else []),
-            stdout=subprocess.PIPE, check=True, text=True, cwd=tempfile.gettempdir(),
+            [
+                args.upstream,
+                os.path.abspath(__file__),
+                "--json-only",
+                "--count",
+                str(args.count),
+                "--repeat",
+                str(args.repeat),
+            ]
+            + (["--only"] + args.only if args.only else []),
+            stdout=subprocess.PIPE,
+            check=True,
+            text=True,
+            cwd=tempfile.gettempdir(),
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         )
         results["upstream"] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -315,8 +336,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         ref_label = f"py-lmdb ({saved['python']})"
 
     py = f"{platform.python_implementation()} {platform.python_version()}"
-    print(f"zlmdb.lmdb benchmark on {py}, {platform.machine()}, {os.cpu_count()} cores; "
-          f"{args.count:,} records, 16-byte keys, 100-byte values, best of {args.repeat}; ops/s")
+    print(
+        f"zlmdb.lmdb benchmark on {py}, {platform.machine()}, {os.cpu_count()} cores; "
+        f"{args.count:,} records, 16-byte keys, 100-byte values, best of {args.repeat}; ops/s"
+    )
     header = f"{'workload':<34} {'zlmdb':>8} {ref_label:>14} {'ratio':>6}"
     if "upstream" in results:
         header += f" {'upstream':>9} {'vs up':>6}"

@@ -149,8 +149,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.path.join(os.getcwd(), "bench", "lowlevel.py"),
-                  os.path.join(here, "..", "..", "bench", "lowlevel.py")]
+    candidates = [
+        os.path.join(os.getcwd(), "bench", "lowlevel.py"),
+        os.path.join(here, "..", "..", "bench", "lowlevel.py"),
+    ]
     for script in candidates:
         if os.path.isfile(script):
             import runpy
@@ -165,7 +167,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     out = sys.stdout
     out.write(f"zlmdb {zlmdb.__version__}\n")
-    out.write(f"LMDB {'.'.join(map(str, lmdb.version(True)))} (bundled, hardening patches applied)\n")
+    out.write(
+        f"LMDB {'.'.join(map(str, lmdb.version(True)))} (bundled, hardening patches applied)\n"
+    )
     out.write(f"Python {sys.implementation.name} {sys.version.split()[0]}\n")
     if args.path:
         return cmd_stat(args)
@@ -294,7 +298,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zlmdb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the demo job on a temporary database")
-    demo.add_argument("--records", type=int, default=200000, help="records to write (default 200000)")
+    demo.add_argument(
+        "--records", type=int, default=200000, help="records to write (default 200000)"
+    )
     demo.set_defaults(func=cmd_demo)
     bench = sub.add_parser("bench", help="run bench/lowlevel.py (source checkout only)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
