@@ -211,6 +211,11 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
                 sources[rel] = data
             elif rel.startswith("py-lmdb/") and rel.endswith(".patch"):
                 patches[rel[len("py-lmdb/") : -len(".patch")]] = data
+        try:
+            member = tar.getmember(f"{pin['package']}-{pin['version']}/LICENSE")
+            license_text = tar.extractfile(member).read().decode("utf-8", "replace")
+        except KeyError:
+            license_text = None
     missing = [name for name in LMDB_FILES if name not in sources]
     if missing:
         raise LmdbSourceError(f"{sdist} lacks {', '.join(missing)} under lib/")
@@ -230,6 +235,9 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
             os.path.join(dest, name), "w", encoding="utf-8", errors="surrogateescape", newline=""
         ) as fp:
             fp.writelines(lines)
+    if license_text:
+        with open(os.path.join(dest, "LICENSE"), "w", encoding="utf-8") as fp:
+            fp.write(license_text)
     with open(os.path.join(dest, "PATCHES"), "w", encoding="utf-8") as fp:
         fp.write("\n".join(pin["patches"]) + "\n")
     with open(os.path.join(dest, "PIN-SHA256"), "w", encoding="utf-8") as fp:
