@@ -1,0 +1,170 @@
+"""The process-wide registry of open environments shared by stores on the same file.
+
+LMDB forbids opening one database file twice in a process (closing either handle drops the
+other's POSIX locks), so every :class:`~zlmdb.store.LmdbObjectStore` on the same data file
+shares one :class:`SharedEnv`: one ``Environment``, one lock, one reader counter for map
+resizes. The environment is closed when the last store releases it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Any, Dict, Optional
+
+from .. import lmdb
+
+# py-lmdb's lmdb.open() keyword arguments and defaults (zlmdb.lmdb has the same).
+OPEN_DEFAULTS: Dict[str, Any] = {
+    "map_size": 10485760,
+    "subdir": True,
+    "readonly": False,
+    "metasync": True,
+    "sync": True,
+    "map_async": False,
+    "mode": 0o755,
+    "create": True,
+    "readahead": True,
+    "writemap": False,
+    "meminit": True,
+    "max_readers": 126,
+    "max_dbs": 0,
+    "max_spare_txns": 0,
+    "lock": True,
+}
+
+# Options that only matter when the file is first opened (the map size is grown at run time
+# anyway, and create/mode only act on a missing file), so a second store may differ there.
+_FREE_OPTIONS = ("map_size", "create", "mode")
+_INT_OPTIONS = ("max_readers", "max_spare_txns")
+
+_ABSENT = object()
+
+_registry: Dict[str, SharedEnv] = {}
+_registry_lock = threading.Lock()
+
+
+class WriteTransaction:
+    """State of an open ``LmdbObjectStore.transaction()``: the LMDB write txn and its log."""
+
+    __slots__ = ("owner", "txn", "log", "base_id", "depth")
+
+    def __init__(self, owner: int, txn: Any) -> None:
+        self.owner = owner
+        self.txn = txn
+        self.log: list = []  # (dbi handle, key, value-or-None) replayed after a map resize
+        self.base_id = txn.id()
+        self.depth = 1
+
+
+class SharedEnv:
+    """One open environment and the state every store on it shares.
+
+    ``lock`` guards the stores' buffers and flags, every write transaction and the counters;
+    ``condition`` (on ``lock``) wakes ``close()`` and map resizes waiting for readers.
+    """
+
+    def __init__(self, key: str, path: str, options: Dict[str, Any], env: Any) -> None:
+        self.key = key
+        self.path = path
+        self.options = options
+        self.env = env
+        self.refs = 0
+        self.lock = threading.RLock()
+        self.condition = threading.Condition(self.lock)
+        self.readers = 0  # in-flight read transactions of all stores on this env
+        self.resizing = False  # a map resize waits for readers; new readers wait for it
+        self.tx: Optional[WriteTransaction] = None
+        self.stores: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.readonly = bool(options["readonly"])
+        self.max_key_size = env.max_key_size()
+
+
+def data_file_key(path: str, subdir: bool) -> str:
+    """Return the identity of the data file ``path`` names (its real path)."""
+    real = os.path.realpath(path)
+    return os.path.join(real, "data.mdb") if subdir else real
+
+
+def normalize_options(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Return ``kwargs`` completed with py-lmdb's defaults (to compare two stores' options)."""
+    options = dict(OPEN_DEFAULTS)
+    options.update(kwargs)
+    return options
+
+
+def acquire(path: str, kwargs: Dict[str, Any], need_dbs: bool) -> SharedEnv:
+    """Open ``path`` (or join the store already using it) and return its SharedEnv.
+
+    ``need_dbs`` (a named sub-database is wanted) raises ``max_dbs`` to at least 16 unless
+    the caller set it.
+
+    Raises:
+        TypeError: unknown open option.
+        lmdb.Error: the file is already open in this process with different options, or any
+            error of ``lmdb.open`` (missing path, permissions, ...).
+    """
+    explicit_dbs = "max_dbs" in kwargs
+    kwargs = dict(kwargs)
+    if need_dbs and not explicit_dbs:
+        kwargs["max_dbs"] = 16
+    options = normalize_options(kwargs)
+    key = data_file_key(path, bool(options["subdir"]))
+    with _registry_lock:
+        shared = _registry.get(key)
+        if shared is not None and shared.env is not None:
+            _check_compatible(shared, options, explicit_dbs, need_dbs)
+            shared.refs += 1
+            return shared
+        env = lmdb.open(path, **kwargs)
+        shared = SharedEnv(key, path, options, env)
+        shared.refs = 1
+        _registry[key] = shared
+        return shared
+
+
+def _check_compatible(
+    shared: SharedEnv, options: Dict[str, Any], explicit_dbs: bool, need_dbs: bool
+) -> None:
+    have = shared.options
+    conflicts = []
+    for name, value in options.items():
+        if name in _FREE_OPTIONS or name == "max_dbs":
+            continue
+        if name not in OPEN_DEFAULTS or name in _INT_OPTIONS:
+            same = value == have.get(name, _ABSENT)
+        else:
+            same = bool(value) == bool(have[name])
+        if not same:
+            conflicts.append(name)
+    if explicit_dbs and options["max_dbs"] != have["max_dbs"]:
+        conflicts.append("max_dbs")
+    elif need_dbs and have["max_dbs"] < 1:
+        conflicts.append("max_dbs")
+    if conflicts:
+        detail = ", ".join(
+            f"{n}={options[n]!r} (open with {have.get(n, '<unset>')!r})" for n in conflicts
+        )
+        raise lmdb.Error(
+            f"The environment {shared.path!r} is already open in this process with different options: {detail}. "
+            "Stores on one file share its environment, so their open options must match."
+        )
+
+
+def release(shared: SharedEnv) -> None:
+    """Drop one reference; close the environment when it was the last one.
+
+    Never raises: an environment already closed behind the store's back is fine.
+    """
+    with _registry_lock:
+        shared.refs -= 1
+        if shared.refs > 0:
+            return
+        if _registry.get(shared.key) is shared:
+            del _registry[shared.key]
+        env = shared.env
+    try:
+        env.close()
+    except Exception:  # pragma: no cover - close() of zlmdb.lmdb does not raise
+        pass

@@ -1,0 +1,1330 @@
+"""LmdbObjectStore: a thread-safe, write-buffered object store over one LMDB database.
+
+Layering: keys are normalized by :mod:`._keys`, values encoded by :mod:`._serializers`,
+the environment is shared per data file through :mod:`._envs`, and LMDB is reached only
+through :mod:`zlmdb.lmdb`.
+
+Locking: every store on one data file shares the environment's ``RLock`` (``store.lock``).
+It guards the write buffers, the state flags, every write transaction and the reader
+counters. Reads hold it only to look at the buffer (and flush, with ``autoflush_on_read``),
+then count themselves as in-flight readers and run their LMDB read transaction without it.
+A map resize waits (on ``store.condition``) until no read transaction of the environment is
+open, because LMDB remaps the file and values handed out as buffers would dangle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from collections.abc import ItemsView, KeysView, Mapping, MutableMapping, ValuesView
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+from .. import lmdb
+from . import _envs
+from ._keys import check_key_options, display_key, normalize_key, prefix_successor
+from ._serializers import SerializerSpec, resolve_serializer
+
+__all__ = ["LmdbObjectStore"]
+
+log = logging.getLogger("zlmdb.store")
+
+_MISSING = object()  # private "not found" marker (never stored)
+_GROW_STEP = 64 * 1024 * 1024
+_SCAN_CHUNK = 512  # items per read transaction when iterating
+
+_get_ident = threading.get_ident
+
+CLOSED_MESSAGE = "Database is closed or in the process of closing."
+READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
+
+KeyLike = Union[bytes, bytearray, memoryview, str]
+
+
+def _closed_error() -> lmdb.Error:
+    return lmdb.Error(CLOSED_MESSAGE)
+
+
+def _readonly_error() -> lmdb.Error:
+    return lmdb.Error(READONLY_MESSAGE)
+
+
+def _entries(n: int, what: str = "buffered entry") -> str:
+    """``"1 buffered entry"`` / ``"3 buffered entries"``."""
+    return f"{n} {what}" if n == 1 else f"{n} {what[:-1]}ies"
+
+
+# -- writing and map growth, shared by stores and their finalizers ---------------------------
+
+
+def _resize_map(shared: _envs.SharedEnv, size: int) -> None:
+    """Set the map size once no read transaction of the environment is open.
+
+    ``size=0`` adopts the size another process has grown the file to.
+    """
+    with shared.lock:
+        while shared.resizing:  # another thread of this process is resizing: let it finish
+            shared.condition.wait()
+        shared.resizing = True
+        try:
+            while shared.readers > 0:
+                shared.condition.wait()
+            shared.env.set_mapsize(size)
+        finally:
+            shared.resizing = False
+            shared.condition.notify_all()
+
+
+def _grow_map(shared: _envs.SharedEnv, max_map_size: Optional[int]) -> None:
+    """Grow the map after a MapFullError: double it (at least +64 MiB), capped.
+
+    Raises:
+        lmdb.MapFullError: the map is already at ``max_map_size``.
+    """
+    current = shared.env.info()["map_size"]
+    if max_map_size is not None and current >= max_map_size:
+        log.error(
+            "Cannot resize: map size (%d) is already at its configured maximum (%d).",
+            current,
+            max_map_size,
+        )
+        raise lmdb.MapFullError("Map size at configured maximum")
+    new_size = max(current * 2, current + _GROW_STEP)
+    if max_map_size is not None:
+        new_size = min(new_size, max_map_size)
+    log.warning("MapFullError: growing mapsize from %d to %d", current, new_size)
+    _resize_map(shared, new_size)
+
+
+def _begin_write(shared: _envs.SharedEnv, db: Any, buffers: bool = False) -> Any:
+    """Start a write transaction, adopting a map grown by another process if needed."""
+    while True:
+        try:
+            return shared.env.begin(db=db, write=True, buffers=buffers)
+        except lmdb.MapResizedError:
+            _resize_map(shared, 0)
+
+
+def _run_write(
+    shared: _envs.SharedEnv, db: Any, max_map_size: Optional[int], apply: Callable[[Any], None]
+) -> None:
+    """Run ``apply(txn)`` in one write transaction and commit; grow the map and retry on
+    MapFullError. The caller holds ``shared.lock``.
+
+    Raises:
+        lmdb.MapFullError: the map cannot grow (``max_map_size``).
+        whatever ``apply`` raises (the transaction is aborted).
+    """
+    while True:
+        txn = _begin_write(shared, db)
+        try:
+            apply(txn)
+            txn.commit()
+            return
+        except lmdb.MapFullError:
+            txn.abort()
+            _grow_map(shared, max_map_size)
+        except BaseException:
+            txn.abort()
+            raise
+
+
+def _commit_buffer(
+    shared: _envs.SharedEnv,
+    db: Any,
+    buffer: Dict[bytes, Any],
+    sentinel: object,
+    max_map_size: Optional[int],
+) -> List[bytes]:
+    """Write ``buffer`` in one transaction and clear it; return the keys LMDB cannot store
+    (empty or oversize), which are dropped rather than left to poison later flushes.
+    The caller holds ``shared.lock``."""
+    limit = shared.max_key_size
+    dropped: List[bytes] = []
+
+    def apply(txn: Any) -> None:
+        dropped.clear()
+        put = txn.put
+        delete = txn.delete
+        for key, value in buffer.items():
+            size = len(key)
+            if size == 0 or size > limit:
+                dropped.append(key)
+            elif value is sentinel:
+                delete(key)
+            else:
+                put(key, value)
+
+    _run_write(shared, db, max_map_size, apply)
+    buffer.clear()
+    return dropped
+
+
+def _finalize(
+    shared: _envs.SharedEnv,
+    db: Any,
+    buffer: Dict[bytes, Any],
+    sentinel: object,
+    max_map_size: Optional[int],
+    path: str,
+) -> None:
+    """Last chance for a store that was never closed (garbage collected or interpreter exit):
+    write its buffer, or log how many entries are lost; then release the environment."""
+    try:
+        if buffer and not shared.readonly:
+            with shared.lock:
+                count = len(buffer)
+                try:
+                    dropped = _commit_buffer(shared, db, buffer, sentinel, max_map_size)
+                except Exception as exc:
+                    log.error(
+                        "LmdbObjectStore(%r) was not closed and its final flush failed: "
+                        "%s were not written (%s)",
+                        path,
+                        _entries(count),
+                        exc,
+                    )
+                else:
+                    if dropped:
+                        log.error(
+                            "LmdbObjectStore(%r) was not closed: %s with unstorable keys not written",
+                            path,
+                            _entries(len(dropped), "entry"),
+                        )
+                    else:
+                        log.info(
+                            "LmdbObjectStore(%r) was not closed: flushed %d buffered entries",
+                            path,
+                            count,
+                        )
+    finally:
+        _envs.release(shared)
+
+
+# -- views -----------------------------------------------------------------------------------
+
+
+class _ScanArgs:
+    __slots__ = ("start", "stop", "prefix", "reverse", "decode_keys")
+
+    def __init__(
+        self, start: Any, stop: Any, prefix: Any, reverse: bool, decode_keys: bool
+    ) -> None:
+        self.start = start
+        self.stop = stop
+        self.prefix = prefix
+        self.reverse = reverse
+        self.decode_keys = decode_keys
+
+    def ranged(self) -> bool:
+        return self.start is not None or self.stop is not None or self.prefix is not None
+
+    def scan(
+        self, store: LmdbObjectStore, keys: bool, values: bool, reverse: Optional[bool] = None
+    ) -> Iterator[Any]:
+        return store._scan(
+            self.start,
+            self.stop,
+            self.prefix,
+            self.reverse if reverse is None else reverse,
+            keys,
+            values,
+            self.decode_keys,
+        )
+
+
+class StoreKeysView(KeysView):
+    """The keys of a store (or of a key range of it), in LMDB's bytewise order."""
+
+    def __init__(self, store: LmdbObjectStore, args: _ScanArgs) -> None:
+        super().__init__(store)
+        self._args = args
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._args.scan(self._mapping, True, False)
+
+    def __reversed__(self) -> Iterator[Any]:
+        return self._args.scan(self._mapping, True, False, not self._args.reverse)
+
+    def __len__(self) -> int:
+        if not self._args.ranged():
+            return len(self._mapping)
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        if not self._args.ranged():
+            return key in self._mapping
+        norm = self._mapping._norm_key(key)
+        return any(self._mapping._norm_key(k) == norm for k in self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class StoreValuesView(ValuesView):
+    """The values of a store (or of a key range of it), in key order."""
+
+    def __init__(self, store: LmdbObjectStore, args: _ScanArgs) -> None:
+        super().__init__(store)
+        self._args = args
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._args.scan(self._mapping, False, True)
+
+    def __reversed__(self) -> Iterator[Any]:
+        return self._args.scan(self._mapping, False, True, not self._args.reverse)
+
+    def __len__(self) -> int:
+        if not self._args.ranged():
+            return len(self._mapping)
+        return sum(1 for _ in self._args.scan(self._mapping, True, False))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class StoreItemsView(ItemsView):
+    """The ``(key, value)`` pairs of a store (or of a key range of it), in key order."""
+
+    def __init__(self, store: LmdbObjectStore, args: _ScanArgs) -> None:
+        super().__init__(store)
+        self._args = args
+
+    def __iter__(self) -> Iterator[Tuple[Any, Any]]:
+        return self._args.scan(self._mapping, True, True)
+
+    def __reversed__(self) -> Iterator[Tuple[Any, Any]]:
+        return self._args.scan(self._mapping, True, True, not self._args.reverse)
+
+    def __len__(self) -> int:
+        if not self._args.ranged():
+            return len(self._mapping)
+        return sum(1 for _ in self._args.scan(self._mapping, True, False))
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        key, value = item
+        norm = self._mapping._norm_key(key)
+        for k, v in self:
+            if self._mapping._norm_key(k) == norm:
+                return v is value or v == value
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class LmdbObjectStore(MutableMapping):
+    """A thread-safe, write-buffered store of Python objects in one LMDB database.
+
+    A drop-in replacement for ``lmdb_object_store.LmdbObjectStore`` 0.1.0 (same arguments,
+    attributes, errors and on-disk format), plus ``len``/iteration/range scans, the full
+    ``MutableMapping`` API, pluggable serializers, named sub-databases, atomic
+    ``transaction()`` blocks and no silent loss of buffered writes.
+
+    ``LmdbObjectStore(db_path, batch_size=1000, *, autoflush_on_read=True,
+    key_encoding=None, key_errors="strict", str_normalize=None, serializer=None, name=None,
+    **lmdb_kwargs)``:
+
+    * ``batch_size``: buffered entries (unique keys) that trigger a flush; ``<= 1`` writes
+      through.
+    * ``autoflush_on_read``: a read of a key not in the buffer first flushes the buffer.
+    * ``key_encoding``/``key_errors``/``str_normalize``: how ``str`` keys become bytes
+      (``key_encoding=None`` rejects ``str`` keys).
+    * ``serializer``: ``"pickle"`` (default), ``"json"``, ``"cbor"``, ``"raw"``, a
+      :class:`~zlmdb.store.Serializer` or a ``(dumps, loads)`` pair.
+    * ``name`` (alias ``db``): a named sub-database of the file (sets ``max_dbs`` to 16
+      unless given).
+    * ``max_map_size``: upper bound of automatic map growth (bytes; ``None`` = unbounded).
+    * everything else goes to ``zlmdb.lmdb.open`` (``map_size``, ``subdir``, ``readonly``,
+      ``sync``, ``max_dbs``, ...).
+
+    Raises:
+        TypeError: a bad argument type or an unknown ``lmdb.open`` option.
+        ValueError: bad ``str_normalize``, ``batch_size``, ``max_map_size`` or serializer.
+        LookupError: unknown ``key_encoding`` codec or ``key_errors`` handler.
+        lmdb.Error: the environment cannot be opened (missing path, readonly without a
+            file, ...) or is already open in this process with different options.
+    """
+
+    _DELETION_SENTINEL = object()
+
+    def __init__(
+        self,
+        db_path: Union[str, os.PathLike[str]],
+        batch_size: int = 1000,
+        *,
+        autoflush_on_read: bool = True,
+        key_encoding: Optional[str] = None,
+        key_errors: str = "strict",
+        str_normalize: Optional[str] = None,
+        serializer: SerializerSpec = None,
+        name: Optional[KeyLike] = None,
+        db: Optional[KeyLike] = None,
+        **lmdb_kwargs: Any,
+    ) -> None:
+        self._is_closed = True  # until the environment is open
+        self._closing = False
+        self._finalizer: Optional[weakref.finalize] = None
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an int; got {type(batch_size).__name__}")
+        check_key_options(key_encoding, key_errors, str_normalize)
+        max_map_size = lmdb_kwargs.pop("max_map_size", None)
+        if max_map_size is not None:
+            if isinstance(max_map_size, bool) or not isinstance(max_map_size, int):
+                raise TypeError(
+                    f"max_map_size must be an int or None; got {type(max_map_size).__name__}"
+                )
+            if max_map_size <= 0:
+                raise ValueError("max_map_size must be positive")
+        if name is not None and db is not None:
+            raise TypeError("pass the sub-database name as name= or db=, not both")
+        sub_name = name if name is not None else db
+        self._serializer = resolve_serializer(serializer)
+        self._dumps = self._serializer.dumps
+        self._loads = self._serializer.loads
+        self._decode_verb = "unpickle" if self._serializer.name == "pickle" else "deserialize"
+
+        path = os.fspath(db_path)
+        if not isinstance(path, str):
+            path = os.fsdecode(path)
+        self.db_path = path
+        self.batch_size = batch_size
+        self.autoflush_on_read = autoflush_on_read
+        self.key_encoding = key_encoding
+        self.key_errors = key_errors
+        self.str_normalize = str_normalize
+        self.max_map_size = max_map_size
+        self.write_buffer: Dict[bytes, Any] = {}
+        self._readers = 0
+        self._readonly = bool(lmdb_kwargs.get("readonly", False))
+
+        name_bytes = None
+        if sub_name is not None:
+            name_bytes = (
+                self._norm_key(sub_name)
+                if not isinstance(sub_name, str)
+                else sub_name.encode("utf-8")
+            )
+            if not name_bytes:
+                raise ValueError("a sub-database name must not be empty")
+        self.name = name_bytes
+
+        shared = _envs.acquire(path, lmdb_kwargs, need_dbs=name_bytes is not None)
+        try:
+            self._readonly = shared.readonly
+            self._db = shared.env.open_db(name_bytes, create=not shared.readonly)
+        except BaseException:
+            _envs.release(shared)
+            raise
+        self._shared = shared
+        self.env = shared.env
+        self.lock = shared.lock
+        self.condition = shared.condition
+        self._max_key_size = shared.max_key_size
+        with shared.lock:
+            shared.stores.add(self)
+        self._finalizer = weakref.finalize(
+            self,
+            _finalize,
+            shared,
+            self._db,
+            self.write_buffer,
+            self._DELETION_SENTINEL,
+            max_map_size,
+            path,
+        )
+        self._is_closed = False
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _norm_key(self, key: Any) -> bytes:
+        """Return the LMDB key for ``key``.
+
+        ``bytes`` as is; ``bytearray``/``memoryview`` copied; ``str`` normalized with
+        ``str_normalize`` and encoded with ``key_encoding``/``key_errors``.
+
+        Raises:
+            TypeError: ``None`` ("Key cannot be None."), a ``str`` without
+                ``key_encoding`` ("str keys are not allowed ..."), or another type ("Key
+                must be bytes-like ...").
+            UnicodeEncodeError: the ``str`` key cannot be encoded.
+        """
+        if type(key) is bytes:
+            return key
+        return normalize_key(key, self.key_encoding, self.key_errors, self.str_normalize)
+
+    def _ensure_open(self) -> None:
+        if self._closing or self._is_closed:
+            raise _closed_error()
+
+    def _ensure_writable(self) -> None:
+        if self._readonly:
+            raise _readonly_error()
+
+    def _check_key_size(self, key: bytes) -> None:
+        if len(key) > self._max_key_size:
+            raise lmdb.BadValsizeError(
+                f"Key of {len(key)} bytes is longer than LMDB's maximum key size "
+                f"({self._max_key_size}): {display_key(key)}"
+            )
+
+    def _decode(self, key: bytes, data: Any, where: str) -> Any:
+        try:
+            return self._loads(data)
+        except Exception as exc:
+            raise RuntimeError(
+                f"Failed to {self._decode_verb} {where} key {display_key(key)}: {exc}"
+            ) from exc
+
+    def _active_tx(self) -> Optional[_envs.WriteTransaction]:
+        tx = self._shared.tx
+        if tx is not None and tx.owner == _get_ident():
+            return tx
+        return None
+
+    def _enter_read_locked(self) -> None:
+        """Count an in-flight read; the caller holds the lock. Waits out a map resize."""
+        shared = self._shared
+        while shared.resizing:
+            self.condition.wait()
+        if self._closing or self._is_closed:
+            raise _closed_error()
+        self._readers += 1
+        shared.readers += 1
+
+    def _exit_read(self) -> None:
+        shared = self._shared
+        with self.lock:
+            self._readers -= 1
+            shared.readers -= 1
+            if self._closing or shared.resizing:
+                self.condition.notify_all()
+
+    def _begin_read(self) -> Any:
+        """Start a read transaction (buffers=True); the caller is a counted reader."""
+        while True:
+            try:
+                return self.env.begin(db=self._db, buffers=True)
+            except lmdb.MapResizedError:
+                # Another process grew the map: stop counting as a reader so the resize
+                # can drain, adopt the new size, count again and retry.
+                self._exit_read()
+                _resize_map(self._shared, 0)
+                with self.lock:
+                    self._enter_read_locked()
+
+    def _write(self, apply: Callable[[Any], None]) -> None:
+        _run_write(self._shared, self._db, self.max_map_size, apply)
+
+    def _flush(self) -> None:
+        """Write the buffer in one transaction (no closed/readonly checks).
+
+        Raises:
+            lmdb.BadValsizeError: buffered keys LMDB cannot store (the empty key) were
+                dropped; everything else was committed.
+            lmdb.MapFullError: the map is at ``max_map_size`` (buffer kept).
+        """
+        buffer = self.write_buffer
+        if not buffer:
+            return
+        with self.lock:
+            tx = self._active_tx()
+            if tx is not None:
+                items = list(buffer.items())
+                buffer.clear()
+                for key, value in items:
+                    self._tx_write(tx, key, None if value is self._DELETION_SENTINEL else value)
+                return
+            dropped = _commit_buffer(
+                self._shared, self._db, buffer, self._DELETION_SENTINEL, self.max_map_size
+            )
+        if dropped:
+            shown = ", ".join(display_key(k) for k in dropped[:5])
+            error = lmdb.BadValsizeError(
+                f"{_entries(len(dropped))} "
+                f"not written: LMDB cannot store key(s) {shown} (empty or over {self._max_key_size} bytes); "
+                "the rest of the buffer was committed"
+            )
+            error.dropped_keys = dropped  # type: ignore[attr-defined]
+            raise error
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def _tx_restart(self, tx: _envs.WriteTransaction) -> None:
+        """After a map resize: begin a new write txn and replay the transaction's writes.
+
+        Raises:
+            lmdb.MapFullError: another writer committed while the map grew (the reads of
+                the transaction may be stale), so the transaction is rolled back.
+        """
+        shared = self._shared
+        while True:
+            txn = _begin_write(shared, self._db, buffers=True)
+            if txn.id() != tx.base_id:
+                txn.abort()
+                raise lmdb.MapFullError(
+                    "The map was grown during transaction(), and another writer committed "
+                    "meanwhile; the transaction was rolled back: retry it."
+                )
+            try:
+                for db, key, value in tx.log:
+                    if key is None:
+                        txn.drop(db, delete=False)
+                    elif value is None:
+                        txn.delete(key, db=db)
+                    else:
+                        txn.put(key, value, db=db)
+            except lmdb.MapFullError:
+                txn.abort()
+                _grow_map(shared, self.max_map_size)
+                continue
+            except BaseException:
+                txn.abort()
+                raise
+            tx.txn = txn
+            return
+
+    def _tx_write(
+        self, tx: _envs.WriteTransaction, key: Optional[bytes], value: Optional[bytes]
+    ) -> None:
+        """Apply one write (``value=None`` deletes; ``key=None`` empties the db) in ``tx``."""
+        db = self._db
+        while True:
+            try:
+                txn = tx.txn
+                if key is None:
+                    txn.drop(db, delete=False)
+                elif value is None:
+                    txn.delete(key, db=db)
+                else:
+                    txn.put(key, value, db=db)
+                tx.log.append((db, key, value))
+                return
+            except lmdb.MapFullError:
+                tx.txn.abort()
+                _grow_map(self._shared, self.max_map_size)
+                self._tx_restart(tx)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[LmdbObjectStore]:
+        """Group reads and writes of this thread into one LMDB write transaction.
+
+        ``with db.transaction(): db[k] = db.get(k, 0) + 1`` is an atomic
+        read-modify-write: nothing else (no other thread, store or process) can write the
+        environment in between. Inside the block this thread's operations on *every* store
+        sharing the environment (e.g. named sub-databases of the same file) go to the
+        transaction, unbuffered; reads see its uncommitted writes. A clean exit commits,
+        an exception rolls everything back. Other threads using stores of this file wait
+        until the block ends. Nested blocks join the outer one.
+
+        Raises:
+            lmdb.Error: the store is closed or read-only.
+            lmdb.MapFullError: the map is at ``max_map_size``; or it had to grow while the
+                block ran and another process wrote meanwhile (rolled back: retry).
+        """
+        shared = self._shared
+        tx = self._active_tx()
+        if tx is not None:
+            yield self
+            return
+        with self.lock:
+            self._ensure_open()
+            self._ensure_writable()
+            for store in list(shared.stores):
+                if store.write_buffer and not store._closing and not store._is_closed:
+                    store._flush()
+            tx = _envs.WriteTransaction(_get_ident(), _begin_write(shared, self._db, buffers=True))
+            shared.tx = tx
+            committed = False
+            try:
+                yield self
+                while True:
+                    try:
+                        tx.txn.commit()
+                        committed = True
+                        break
+                    except lmdb.MapFullError:
+                        tx.txn.abort()
+                        _grow_map(shared, self.max_map_size)
+                        self._tx_restart(tx)
+            finally:
+                shared.tx = None
+                if not committed:
+                    tx.txn.abort()
+
+    def _tx_get(self, tx: _envs.WriteTransaction, key: bytes, default: Any) -> Any:
+        raw = tx.txn.get(key, None, db=self._db)
+        if raw is None:
+            return default
+        return self._decode(key, raw, "DB")
+
+    # -- single keys -------------------------------------------------------------------------
+
+    def put(self, key: Any, obj: Any) -> None:
+        """Buffer ``obj`` (serialized now) under ``key``; flush when the buffer reaches
+        ``batch_size`` entries.
+
+        Raises:
+            TypeError, UnicodeEncodeError: a bad key (see :meth:`_norm_key`).
+            lmdb.BadValsizeError: the key is longer than LMDB's maximum key size.
+            lmdb.Error: the store is closed or read-only.
+            pickle's (the serializer's) own error: ``obj`` cannot be serialized.
+            lmdb.MapFullError: a triggered flush hit ``max_map_size``.
+        """
+        norm = key if type(key) is bytes else self._norm_key(key)
+        if len(norm) > self._max_key_size:
+            self._check_key_size(norm)
+        value = self._dumps(obj)
+        shared = self._shared
+        tx = shared.tx
+        if tx is not None and tx.owner == _get_ident():
+            self._ensure_open()
+            if not norm:
+                raise lmdb.BadValsizeError("LMDB cannot store an empty key")
+            self._tx_write(tx, norm, value)
+            return
+        with self.lock:
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            if self._readonly:
+                raise _readonly_error()
+            buffer = self.write_buffer
+            buffer[norm] = value
+            if len(buffer) >= self.batch_size:
+                self._flush()
+
+    def delete(self, key: Any) -> None:
+        """Buffer the deletion of ``key`` (a missing key is not an error).
+
+        Raises:
+            TypeError, UnicodeEncodeError: a bad key.
+            lmdb.BadValsizeError: the key is longer than LMDB's maximum key size.
+            lmdb.Error: the store is closed or read-only.
+        """
+        norm = self._norm_key(key)
+        self._check_key_size(norm)
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            if norm:
+                self._tx_write(tx, norm, None)
+            return
+        with self.lock:
+            self._ensure_open()
+            self._ensure_writable()
+            buffer = self.write_buffer
+            buffer[norm] = self._DELETION_SENTINEL
+            if len(buffer) >= self.batch_size:
+                self._flush()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return the object stored under ``key`` (buffered writes included), or ``default``.
+
+        With ``autoflush_on_read`` a key not in the buffer flushes the buffer first.
+
+        Raises:
+            TypeError, UnicodeEncodeError: a bad key.
+            lmdb.Error: the store is closed.
+            lmdb.BadValsizeError: the empty key, when it is not buffered.
+            RuntimeError: the stored bytes cannot be deserialized ("Failed to unpickle ...").
+        """
+        norm = key if type(key) is bytes else self._norm_key(key)
+        shared = self._shared
+        tx = shared.tx
+        if tx is not None and tx.owner == _get_ident():
+            self._ensure_open()
+            return self._tx_get(tx, norm, default)
+        with self.lock:
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            value = self.write_buffer.get(norm, _MISSING)
+            if value is _MISSING:
+                if self.autoflush_on_read and self.write_buffer:
+                    self._flush()
+                self._enter_read_locked()
+        if value is not _MISSING:
+            if value is self._DELETION_SENTINEL:
+                return default
+            return self._decode(norm, value, "buffered")
+        try:
+            txn = self._begin_read()
+            try:
+                raw = txn.get(norm)
+                if raw is None:
+                    return default
+                return self._decode(norm, raw, "DB")
+            finally:
+                txn.abort()
+        finally:
+            self._exit_read()
+
+    def exists(self, key: Any, *, flush: Optional[bool] = None) -> bool:
+        """Return True if ``key`` has a value (buffered deletes and puts count).
+
+        ``flush=None`` flushes a key-miss when ``autoflush_on_read``; ``True`` always,
+        ``False`` never.
+
+        Raises:
+            TypeError, UnicodeEncodeError: a bad key.
+            lmdb.Error: the store is closed.
+            lmdb.BadValsizeError: the empty key, when it is not buffered.
+        """
+        norm = key if type(key) is bytes else self._norm_key(key)
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            return tx.txn.get(norm, None, db=self._db) is not None
+        with self.lock:
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            value = self.write_buffer.get(norm, _MISSING)
+            if value is not _MISSING:
+                return value is not self._DELETION_SENTINEL
+            if (self.autoflush_on_read if flush is None else flush) and self.write_buffer:
+                self._flush()
+            self._enter_read_locked()
+        try:
+            txn = self._begin_read()
+            try:
+                return txn.get(norm) is not None
+            finally:
+                txn.abort()
+        finally:
+            self._exit_read()
+
+    # -- many keys ---------------------------------------------------------------------------
+
+    def get_many(
+        self,
+        keys: Iterable[Any],
+        *,
+        decode_keys: bool = False,
+        decode_not_found: Optional[bool] = None,
+    ) -> Tuple[Dict[Any, Any], List[Any]]:
+        """Return ``(found, not_found)`` for ``keys`` using one read transaction.
+
+        ``found`` maps each normalized key (``str`` with ``decode_keys=True``) to its object,
+        in request order; ``not_found`` lists the caller's key objects that have no value,
+        in request order with duplicates (decoded to ``str`` with ``decode_not_found``,
+        which defaults to ``decode_keys``).
+
+        Raises:
+            ValueError: decoding requested without ``key_encoding``.
+            TypeError: ``keys`` not iterable, or a bad key.
+            lmdb.Error: the store is closed.
+            RuntimeError: a value cannot be deserialized.
+        """
+        if (decode_keys or decode_not_found is True) and not self.key_encoding:
+            raise ValueError("Decoding requested but key_encoding is not set.")
+        if decode_not_found is None:
+            decode_not_found = decode_keys
+        if keys is None:
+            raise TypeError("keys must be an iterable of keys, not None")
+        originals = list(keys)
+        norms = [self._norm_key(k) for k in originals]
+        values: Dict[bytes, Any] = {}
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            for norm in norms:
+                if norm not in values:
+                    values[norm] = self._tx_get(tx, norm, _MISSING)
+        else:
+            buffered: Dict[bytes, Any] = {}
+            wanted: List[bytes] = []
+            with self.lock:
+                self._ensure_open()
+                buffer = self.write_buffer
+                seen = set()
+                for norm in norms:
+                    if norm in seen:
+                        continue
+                    seen.add(norm)
+                    value = buffer.get(norm, _MISSING)
+                    if value is _MISSING:
+                        wanted.append(norm)
+                    else:
+                        buffered[norm] = value
+                if wanted:
+                    if self.autoflush_on_read and buffer:
+                        self._flush()
+                    self._enter_read_locked()
+            for norm, value in buffered.items():
+                values[norm] = (
+                    _MISSING
+                    if value is self._DELETION_SENTINEL
+                    else self._decode(norm, value, "buffered")
+                )
+            if wanted:
+                try:
+                    txn = self._begin_read()
+                    try:
+                        get = txn.get
+                        limit = self._max_key_size
+                        for norm in wanted:
+                            raw = get(norm) if len(norm) <= limit else None
+                            values[norm] = (
+                                _MISSING if raw is None else self._decode(norm, raw, "DB")
+                            )
+                    finally:
+                        txn.abort()
+                finally:
+                    self._exit_read()
+        found: Dict[Any, Any] = {}
+        not_found: List[Any] = []
+        for original, norm in zip(originals, norms):
+            value = values[norm]
+            if value is _MISSING:
+                not_found.append(original)
+            elif norm not in found:
+                found[norm] = value
+        if decode_keys:
+            encoding, errors = self.key_encoding, self.key_errors
+            found = {k.decode(encoding, errors): v for k, v in found.items()}
+        if decode_not_found:
+            encoding, errors = self.key_encoding, self.key_errors
+            not_found = [
+                bytes(k).decode(encoding, errors)
+                if isinstance(k, (bytes, bytearray, memoryview))
+                else k
+                for k in not_found
+            ]
+        return found, not_found
+
+    def _encode_items(
+        self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]
+    ) -> Iterator[Tuple[bytes, Any]]:
+        sentinel = self._DELETION_SENTINEL
+        dumps = self._dumps
+        pairs = items.items() if isinstance(items, Mapping) else items
+        for key, value in pairs:
+            norm = self._norm_key(key)
+            self._check_key_size(norm)
+            yield norm, (sentinel if value is sentinel else dumps(value))
+
+    def put_many(self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]) -> None:
+        """Write ``items`` (a mapping or ``(key, value)`` pairs) atomically in one write
+        transaction, bypassing the buffer (which is flushed first). Last write wins for
+        duplicate keys.
+
+        Raises:
+            lmdb.Error: the store is closed or read-only.
+            TypeError, UnicodeEncodeError, lmdb.BadValsizeError: a bad key (nothing written).
+            the serializer's error: a value cannot be serialized (nothing written).
+            lmdb.MapFullError: the map is at ``max_map_size`` (nothing written).
+        """
+        sentinel = self._DELETION_SENTINEL
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            for norm, value in list(self._encode_items(items)):
+                self._tx_write(tx, norm, None if value is sentinel else value)
+            return
+        with self.lock:
+            self._ensure_open()
+            self._ensure_writable()
+            if self.write_buffer:
+                self._flush()
+            materialized = None if isinstance(items, Mapping) else list(self._encode_items(items))
+
+            def apply(txn: Any) -> None:
+                put = txn.put
+                delete = txn.delete
+                pairs = materialized if materialized is not None else self._encode_items(items)
+                for norm, value in pairs:
+                    if value is sentinel:
+                        if norm:
+                            delete(norm)
+                    else:
+                        put(norm, value)
+
+            self._write(apply)
+
+    def flush(self, *, sync: bool = False) -> None:
+        """Write all buffered puts and deletes in one transaction.
+
+        ``sync=True`` also forces the data to disk (``env.sync(True)``), which matters when
+        the store was opened with ``sync=False``.
+
+        Raises:
+            lmdb.Error: the store is closed or read-only.
+            lmdb.BadValsizeError: unstorable buffered keys were dropped (the rest committed).
+            lmdb.MapFullError: the map is at ``max_map_size`` (the buffer is kept).
+        """
+        with self.lock:
+            self._ensure_open()
+            self._ensure_writable()
+            self._flush()
+            if sync and self._active_tx() is None:
+                self.env.sync(True)
+
+    def close(self, *, strict: bool = False) -> None:
+        """Flush the buffer, wait for in-flight reads and release the environment.
+
+        Idempotent and safe to call from many threads at once. A failed final flush is
+        logged at ERROR with the number of entries not written; ``strict=True`` also raises.
+
+        Raises:
+            RuntimeError: ``strict=True`` and the final flush failed ("Final flush failed
+                during close()", chained to the cause).
+            lmdb.Error: called inside this thread's ``transaction()`` block.
+        """
+        if self._active_tx() is not None:
+            raise lmdb.Error("close() cannot run inside transaction(); leave the block first.")
+        flush_error: Optional[BaseException] = None
+        with self.lock:
+            if self._is_closed or self._closing:
+                return
+            self._closing = True
+            if not self._readonly:
+                pending = len(self.write_buffer)
+                try:
+                    self._flush()
+                except Exception as exc:
+                    lost = (
+                        len(getattr(exc, "dropped_keys", ())) or len(self.write_buffer) or pending
+                    )
+                    log.error(
+                        "Error during final flush on close: %s (%s not written to %s)",
+                        exc,
+                        _entries(lost),
+                        self.db_path,
+                        exc_info=True,
+                    )
+                    flush_error = exc
+            while self._readers > 0:
+                self.condition.wait()
+            if not self._readonly:
+                try:
+                    self.env.sync()
+                except Exception:
+                    log.warning("env.sync() failed during close()", exc_info=True)
+            finalizer = self._finalizer
+            if finalizer is not None:
+                finalizer.detach()
+            self._shared.stores.discard(self)
+            _envs.release(self._shared)
+            self._is_closed = True
+        if flush_error is not None and strict:
+            raise RuntimeError("Final flush failed during close()") from flush_error
+
+    def __enter__(self) -> LmdbObjectStore:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    # -- dict protocol -----------------------------------------------------------------------
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.put(key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(f"Key not found: {display_key(key)}")
+        return value
+
+    def __delitem__(self, key: Any) -> None:
+        if not self.exists(key, flush=False):
+            raise KeyError(f"Key not found: {display_key(key)}")
+        self.delete(key)
+
+    def __contains__(self, key: object) -> bool:
+        return self.exists(key, flush=False)
+
+    def __bool__(self) -> bool:
+        # lmdb-object-store has no __len__, so a store was always truthy; keep that.
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        state = "closed" if self._is_closed or self._closing else "open"
+        sub = f", name={self.name!r}" if getattr(self, "name", None) else ""
+        return f"<LmdbObjectStore {getattr(self, 'db_path', '?')!r}{sub} {state}>"
+
+    # -- beyond lmdb-object-store: size, iteration, ranges -----------------------------------
+
+    def _prepare_scan(self) -> None:
+        """Make the buffer visible to a scan: flush it (the caller holds the lock)."""
+        self._ensure_open()
+        if self.write_buffer and not self._readonly:
+            self._flush()
+
+    def __len__(self) -> int:
+        """Return the number of keys (the buffer is flushed first).
+
+        Raises:
+            lmdb.Error: the store is closed.
+        """
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            return tx.txn.stat(self._db)["entries"]
+        with self.lock:
+            self._prepare_scan()
+            self._enter_read_locked()
+        try:
+            txn = self._begin_read()
+            try:
+                return txn.stat(self._db)["entries"]
+            finally:
+                txn.abort()
+        finally:
+            self._exit_read()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._scan(None, None, None, False, True, False, False)
+
+    def __reversed__(self) -> Iterator[bytes]:
+        return self._scan(None, None, None, True, True, False, False)
+
+    def keys(  # type: ignore[override]
+        self,
+        prefix: Any = None,
+        *,
+        start: Any = None,
+        stop: Any = None,
+        reverse: bool = False,
+        decode_keys: bool = False,
+    ) -> StoreKeysView:
+        """Return a view of the keys in bytewise order, optionally a range.
+
+        ``prefix`` limits to keys starting with it; ``start`` (inclusive) and ``stop``
+        (exclusive) bound the range; ``reverse=True`` iterates from the end;
+        ``decode_keys=True`` yields ``str`` (needs ``key_encoding``). Iterating flushes the
+        buffer first; each block of 512 keys is read from one snapshot.
+
+        Raises:
+            ValueError: ``decode_keys`` without ``key_encoding``.
+            TypeError: bad bound types. lmdb.Error: the store is closed (on iteration).
+        """
+        return StoreKeysView(self, self._scan_args(prefix, start, stop, reverse, decode_keys))
+
+    def values(  # type: ignore[override]
+        self, prefix: Any = None, *, start: Any = None, stop: Any = None, reverse: bool = False
+    ) -> StoreValuesView:
+        """Return a view of the values in key order; arguments as :meth:`keys`.
+
+        Raises:
+            TypeError: bad bound types. lmdb.Error: closed store. RuntimeError: undecodable value.
+        """
+        return StoreValuesView(self, self._scan_args(prefix, start, stop, reverse, False))
+
+    def items(  # type: ignore[override]
+        self,
+        prefix: Any = None,
+        *,
+        start: Any = None,
+        stop: Any = None,
+        reverse: bool = False,
+        decode_keys: bool = False,
+    ) -> StoreItemsView:
+        """Return a view of ``(key, value)`` pairs in key order; arguments as :meth:`keys`.
+
+        Raises:
+            ValueError: ``decode_keys`` without ``key_encoding``.
+            TypeError: bad bound types. lmdb.Error: closed store. RuntimeError: undecodable value.
+        """
+        return StoreItemsView(self, self._scan_args(prefix, start, stop, reverse, decode_keys))
+
+    def _scan_args(
+        self, prefix: Any, start: Any, stop: Any, reverse: bool, decode_keys: bool
+    ) -> _ScanArgs:
+        if decode_keys and not self.key_encoding:
+            raise ValueError("Decoding requested but key_encoding is not set.")
+        norm = self._norm_key
+        return _ScanArgs(
+            None if start is None else norm(start),
+            None if stop is None else norm(stop),
+            None if prefix is None else norm(prefix),
+            bool(reverse),
+            decode_keys,
+        )
+
+    def _scan(
+        self,
+        start: Optional[bytes],
+        stop: Optional[bytes],
+        prefix: Optional[bytes],
+        reverse: bool,
+        keys: bool,
+        values: bool,
+        decode_keys: bool,
+    ) -> Iterator[Any]:
+        low, high = start, stop
+        if prefix is not None:
+            if low is None or low < prefix:
+                low = prefix
+            successor = prefix_successor(prefix)
+            if successor is not None and (high is None or successor < high):
+                high = successor
+        encoding, errors = self.key_encoding, self.key_errors
+        resume: Optional[bytes] = None
+        while True:
+            chunk, done = self._scan_chunk(low, high, prefix, reverse, resume, values)
+            for key, raw in chunk:
+                shown = key.decode(encoding, errors) if decode_keys else key
+                if values:
+                    value = self._decode(key, raw, "DB")
+                    yield (shown, value) if keys else value
+                else:
+                    yield shown
+            if done or not chunk:
+                return
+            resume = chunk[-1][0]
+
+    def _scan_chunk(
+        self,
+        low: Optional[bytes],
+        high: Optional[bytes],
+        prefix: Optional[bytes],
+        reverse: bool,
+        resume: Optional[bytes],
+        values: bool,
+    ) -> Tuple[List[Tuple[bytes, Any]], bool]:
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            return self._collect(tx.txn, low, high, prefix, reverse, resume, values, None), True
+        with self.lock:
+            self._prepare_scan()
+            self._enter_read_locked()
+        try:
+            txn = self._begin_read()
+            try:
+                out = self._collect(txn, low, high, prefix, reverse, resume, values, _SCAN_CHUNK)
+            finally:
+                txn.abort()
+        finally:
+            self._exit_read()
+        return out, len(out) < _SCAN_CHUNK
+
+    def _collect(
+        self,
+        txn: Any,
+        low: Optional[bytes],
+        high: Optional[bytes],
+        prefix: Optional[bytes],
+        reverse: bool,
+        resume: Optional[bytes],
+        values: bool,
+        limit: Optional[int],
+    ) -> List[Tuple[bytes, Any]]:
+        """Read up to ``limit`` ``(key, value-bytes)`` pairs within the bounds (copied)."""
+        out: List[Tuple[bytes, Any]] = []
+        with txn.cursor(self._db) as cursor:
+            if not reverse:
+                begin = resume if resume is not None else low
+                ok = cursor.set_range(begin) if begin else cursor.first()
+                if ok and resume is not None and bytes(cursor.key()) == resume:
+                    ok = cursor.next()
+                if not ok:
+                    return out
+                iterator = cursor.iternext(keys=True, values=values)
+            else:
+                bound = resume if resume is not None else high
+                if bound is None:
+                    ok = cursor.last()
+                else:
+                    ok = cursor.prev() if cursor.set_range(bound) else cursor.last()
+                if not ok:
+                    return out
+                iterator = cursor.iterprev(keys=True, values=values)
+            for item in iterator:
+                if values:
+                    key, value = bytes(item[0]), bytes(item[1])
+                else:
+                    key, value = bytes(item), None
+                if not reverse:
+                    if high is not None and key >= high:
+                        break
+                elif low is not None and key < low:
+                    break
+                if prefix is not None and not key.startswith(prefix):
+                    break
+                out.append((key, value))
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    # -- beyond lmdb-object-store: the rest of MutableMapping --------------------------------
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its object (``default`` if missing).
+
+        Raises:
+            KeyError: missing and no ``default``.
+            lmdb.Error: closed or read-only store. TypeError: a bad key.
+        """
+        with self.lock:
+            value = self.get(key, _MISSING)
+            if value is _MISSING:
+                if default is _MISSING:
+                    raise KeyError(f"Key not found: {display_key(key)}")
+                return default
+            self.delete(key)
+            return value
+
+    def popitem(self) -> Tuple[bytes, Any]:
+        """Remove and return the ``(key, value)`` pair with the smallest key.
+
+        Raises:
+            KeyError: the store is empty. lmdb.Error: closed or read-only store.
+        """
+        with self.lock:
+            self._ensure_writable()
+            for key, value in self._scan(None, None, None, False, True, True, False):
+                self.delete(key)
+                return key, value
+            raise KeyError("popitem(): store is empty")
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Return the object under ``key``; store and return ``default`` if missing.
+
+        Raises:
+            lmdb.Error: closed store, or read-only and missing. TypeError: a bad key.
+        """
+        with self.lock:
+            value = self.get(key, _MISSING)
+            if value is _MISSING:
+                self.put(key, default)
+                return default
+            return value
+
+    def clear(self) -> None:
+        """Delete every key of this (sub-)database, buffered writes included, atomically.
+
+        Raises:
+            lmdb.Error: closed or read-only store.
+        """
+        tx = self._active_tx()
+        if tx is not None:
+            self._ensure_open()
+            self._tx_write(tx, None, None)
+            return
+        with self.lock:
+            self._ensure_open()
+            self._ensure_writable()
+            self.write_buffer.clear()
+            db = self._db
+            self._write(lambda txn: txn.drop(db, delete=False))
+
+    @property
+    def serializer(self) -> Any:
+        """The :class:`~zlmdb.store.Serializer` encoding this store's values."""
+        return self._serializer
