@@ -1,9 +1,90 @@
 """zlmdb: LMDB for Python through cffi.
 
-Three APIs over one LMDB binding: :mod:`zlmdb.lmdb` (py-lmdb compatible), the object-relational
-layer exported here (upstream zlmdb compatible) and :mod:`zlmdb.store` (a buffered object store).
+Three APIs over one LMDB binding: :mod:`zlmdb.lmdb` (py-lmdb compatible), the
+object-relational layer exported here (upstream zlmdb compatible: :class:`Database`,
+:class:`Schema`, :func:`table`, the ``Map*`` tables) and :mod:`zlmdb.store` (a buffered
+object store). The ORM lives in :mod:`zlmdb.orm`.
 """
 
-from zlmdb._version import __version__
+import sys
+from typing import Optional
 
-__all__ = ["__version__"]
+from zlmdb import lmdb
+from zlmdb._version import __version__
+from zlmdb.orm import (
+    MAPS,
+    TABLES_BY_UUID,
+    Database,
+    NullValueConstraint,
+    PersistentMap,
+    Schema,
+    TableDefinitionError,
+    Transaction,
+    TransactionStats,
+    UniqueValueConstraint,
+    table,
+)
+
+try:
+    from zlmdb import flatbuffers
+except ImportError:  # pragma: no cover - flatbuffers is a declared dependency
+    flatbuffers = None  # type: ignore[assignment]
+
+globals().update(MAPS)
+
+
+def setup_flatbuffers_import() -> None:
+    """Make ``import flatbuffers`` work for generated code.
+
+    A no-op when the ``flatbuffers`` package is installed (it is a dependency of zlmdb):
+    unlike upstream, zlmdb never replaces an installed ``flatbuffers`` in ``sys.modules``.
+
+    Raises:
+        ImportError: no FlatBuffers runtime is available at all.
+    """
+    if flatbuffers is None:
+        raise ImportError("the flatbuffers package is not installed: pip install flatbuffers")
+    sys.modules.setdefault("flatbuffers", sys.modules["flatbuffers"])
+
+
+def check_autobahn_flatbuffers_version_in_sync() -> str:
+    """Return the FlatBuffers runtime version if autobahn's vendored copy has the same.
+
+    Raises:
+        ImportError: autobahn (or flatbuffers) is not installed.
+        RuntimeError: the versions differ.
+    """
+    import autobahn.flatbuffers  # type: ignore[import-not-found]
+
+    ours: Optional[str] = getattr(flatbuffers, "__version__", None)
+    theirs = getattr(autobahn.flatbuffers, "__version__", None)
+    if ours != theirs:
+        raise RuntimeError(
+            f"FlatBuffers version mismatch: zlmdb uses {ours!r}, autobahn has {theirs!r}"
+        )
+    return str(ours)
+
+
+try:  # write-pattern helpers, built on the API above
+    from zlmdb._writers import BackgroundWriter, BufferedWriter  # noqa: F401
+except ImportError:  # pragma: no cover - not there yet
+    pass
+
+__all__ = [
+    "__version__",
+    "lmdb",
+    "flatbuffers",
+    "setup_flatbuffers_import",
+    "check_autobahn_flatbuffers_version_in_sync",
+    "Database",
+    "Schema",
+    "table",
+    "Transaction",
+    "TransactionStats",
+    "PersistentMap",
+    "NullValueConstraint",
+    "UniqueValueConstraint",
+    "TableDefinitionError",
+    "TABLES_BY_UUID",
+    *sorted(MAPS),
+]
