@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
@@ -28,3 +32,31 @@ def make_store(tmp_path) -> Iterator[Callable[..., LmdbObjectStore]]:
 def db(make_store) -> LmdbObjectStore:
     """A store with str keys (utf-8) and the default batch size."""
     return make_store(key_encoding="utf-8")
+
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def child_env() -> dict:
+    """The environment of a child interpreter that imports this checkout's zlmdb."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture
+def run_child() -> Callable[..., subprocess.CompletedProcess]:
+    """Return ``run(code, *args)``: run ``code`` in a fresh interpreter, assert exit 0."""
+
+    def run(code: str, *args: Any, timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *map(str, args)],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return run
