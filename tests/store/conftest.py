@@ -60,3 +60,9 @@ def run_child() -> Callable[..., subprocess.CompletedProcess]:
         return proc
 
     return run
+
+
+@pytest.fixture
+def child_environ() -> dict:
+    """Environment variables for a child interpreter importing this checkout's zlmdb."""
+    return child_env()

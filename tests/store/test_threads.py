@@ -1,0 +1,86 @@
+"""Thread safety under concurrent put/get/delete/flush (spec: Thread safety)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from zlmdb.store import LmdbObjectStore
+
+
+def _run(threads):
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_eight_threads_mixing_operations_match_a_dict_model(tmp_path):
+    store = LmdbObjectStore(str(tmp_path / "db"), batch_size=16)
+    models = [dict() for _ in range(8)]
+    errors = []
+
+    def worker(n: int) -> None:
+        rnd = random.Random(n)
+        model = models[n]
+        try:
+            for i in range(400):
+                key = b"t%d-%03d" % (n, rnd.randrange(60))
+                op = rnd.random()
+                if op < 0.4:
+                    store.put(key, (n, i))
+                    model[key] = (n, i)
+                elif op < 0.6:
+                    store.delete(key)
+                    model.pop(key, None)
+                elif op < 0.95:
+                    assert store.get(key) == model.get(key)
+                else:
+                    store.flush()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    _run([threading.Thread(target=worker, args=(n,)) for n in range(8)])
+    assert errors == []
+    expected = {}
+    for model in models:
+        expected.update(model)
+    assert dict(store.items()) == expected
+    store.close()
+
+
+def test_concurrent_get_many_and_put_many(tmp_path):
+    store = LmdbObjectStore(str(tmp_path / "db"))
+    store.put_many({b"k%03d" % i: i for i in range(100)})
+    errors = []
+
+    def reader() -> None:
+        for _ in range(50):
+            found, missing = store.get_many([b"k%03d" % i for i in range(100)])
+            if missing or found[b"k050"] not in (50, -50):
+                errors.append((missing, found[b"k050"]))
+
+    def writer() -> None:
+        for j in range(50):
+            store.put_many({b"k050": -50 if j % 2 else 50})
+
+    _run([threading.Thread(target=reader) for _ in range(3)] + [threading.Thread(target=writer)])
+    assert errors == []
+    store.close()
+
+
+def test_iteration_during_concurrent_writes_sees_each_key_once(tmp_path):
+    store = LmdbObjectStore(str(tmp_path / "db"))
+    store.put_many({b"k%05d" % i: i for i in range(2000)})
+    seen = []
+
+    def iterate() -> None:
+        seen.extend(store.keys())
+
+    def write() -> None:
+        for i in range(200):
+            store.put(b"k%05d" % (i * 7), -i)
+
+    _run([threading.Thread(target=iterate), threading.Thread(target=write)])
+    assert seen == sorted(set(seen)) and len(seen) == 2000
+    store.close()
