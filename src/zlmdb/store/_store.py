@@ -36,6 +36,7 @@ _GROW_STEP = 64 * 1024 * 1024
 _SCAN_CHUNK = 512  # items per read transaction when iterating
 
 _get_ident = threading.get_ident
+_Transaction = lmdb.Transaction
 
 CLOSED_MESSAGE = "Database is closed or in the process of closing."
 READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
@@ -145,8 +146,10 @@ def _commit_buffer(
     dropped: List[bytes] = []
 
     def apply(txn: Any) -> None:
+        # Each key is in the buffer once, so deletes and puts commute: deletes one by one,
+        # then all puts in one call into C.
         dropped.clear()
-        put = txn.put
+        puts = []
         delete = txn.delete
         for key, value in buffer.items():
             size = len(key)
@@ -155,7 +158,10 @@ def _commit_buffer(
             elif value is sentinel:
                 delete(key)
             else:
-                put(key, value)
+                puts.append((key, value))
+        if puts:
+            with txn.cursor() as cursor:
+                cursor.putmulti(puts)
 
     _run_write(shared, db, max_map_size, apply)
     buffer.clear()
@@ -754,16 +760,26 @@ class LmdbObjectStore(MutableMapping):
                 return default
             return self._decode(norm, value, "buffered")
         try:
-            txn = self._begin_read()
+            try:
+                txn = _Transaction(self.env, self._db, None, False, True)
+            except lmdb.MapResizedError:
+                txn = self._begin_read()
             try:
                 raw = txn.get(norm)
                 if raw is None:
                     return default
-                return self._decode(norm, raw, "DB")
+                try:
+                    return self._loads(raw)
+                except Exception:
+                    return self._decode(norm, raw, "DB")  # raises, naming the key
             finally:
                 txn.abort()
         finally:
-            self._exit_read()
+            with self.lock:
+                self._readers -= 1
+                shared.readers -= 1
+                if self._closing or shared.resizing:
+                    self.condition.notify_all()
 
     def exists(self, key: Any, *, flush: Optional[bool] = None) -> bool:
         """Return True if ``key`` has a value (buffered deletes and puts count).
@@ -790,14 +806,22 @@ class LmdbObjectStore(MutableMapping):
             if (self.autoflush_on_read if flush is None else flush) and self.write_buffer:
                 self._flush()
             self._enter_read_locked()
+        shared = self._shared
         try:
-            txn = self._begin_read()
+            try:
+                txn = _Transaction(self.env, self._db, None, False, True)
+            except lmdb.MapResizedError:
+                txn = self._begin_read()
             try:
                 return txn.get(norm) is not None
             finally:
                 txn.abort()
         finally:
-            self._exit_read()
+            with self.lock:
+                self._readers -= 1
+                shared.readers -= 1
+                if self._closing or shared.resizing:
+                    self.condition.notify_all()
 
     # -- many keys ---------------------------------------------------------------------------
 
@@ -828,7 +852,8 @@ class LmdbObjectStore(MutableMapping):
         if keys is None:
             raise TypeError("keys must be an iterable of keys, not None")
         originals = list(keys)
-        norms = [self._norm_key(k) for k in originals]
+        norm_key = self._norm_key
+        norms = [k if type(k) is bytes else norm_key(k) for k in originals]
         values: Dict[bytes, Any] = {}
         tx = self._active_tx()
         if tx is not None:
@@ -838,45 +863,56 @@ class LmdbObjectStore(MutableMapping):
                     values[norm] = self._tx_get(tx, norm, _MISSING)
         else:
             buffered: Dict[bytes, Any] = {}
-            wanted: List[bytes] = []
             with self.lock:
                 self._ensure_open()
                 buffer = self.write_buffer
-                seen = set()
-                for norm in norms:
-                    if norm in seen:
-                        continue
-                    seen.add(norm)
-                    value = buffer.get(norm, _MISSING)
-                    if value is _MISSING:
-                        wanted.append(norm)
-                    else:
-                        buffered[norm] = value
+                unique = dict.fromkeys(norms)
+                if buffer:
+                    wanted = []
+                    for norm in unique:
+                        value = buffer.get(norm, _MISSING)
+                        if value is _MISSING:
+                            wanted.append(norm)
+                        else:
+                            buffered[norm] = value
+                else:
+                    wanted = list(unique)
                 if wanted:
                     if self.autoflush_on_read and buffer:
                         self._flush()
                     self._enter_read_locked()
+            sentinel = self._DELETION_SENTINEL
             for norm, value in buffered.items():
                 values[norm] = (
-                    _MISSING
-                    if value is self._DELETION_SENTINEL
-                    else self._decode(norm, value, "buffered")
+                    _MISSING if value is sentinel else self._decode(norm, value, "buffered")
                 )
             if wanted:
+                limit = self._max_key_size
+                lookup = [k for k in wanted if 0 < len(k) <= limit]
                 try:
                     txn = self._begin_read()
                     try:
-                        get = txn.get
-                        limit = self._max_key_size
-                        for norm in wanted:
-                            raw = get(norm) if len(norm) <= limit else None
-                            values[norm] = (
-                                _MISSING if raw is None else self._decode(norm, raw, "DB")
-                            )
+                        if len(lookup) < len(wanted) and not all(wanted):
+                            txn.get(b"")  # LMDB's error for the empty key, as get() raises
+                        with txn.cursor() as cursor:
+                            # One call into C; the pairs are copies, decoded after the txn.
+                            pairs = cursor.getmulti(lookup)
                     finally:
                         txn.abort()
                 finally:
                     self._exit_read()
+                if len(pairs) < len(wanted):
+                    for norm in wanted:
+                        values[norm] = _MISSING
+                loads = self._loads
+                key = b""
+                try:
+                    for key, raw in pairs:
+                        key = bytes(key)
+                        values[key] = loads(raw)
+                except Exception as exc:
+                    self._decode(key, raw, "DB")  # raises the RuntimeError naming the key
+                    raise exc  # pragma: no cover - a second decode succeeded
         found: Dict[Any, Any] = {}
         not_found: List[Any] = []
         for original, norm in zip(originals, norms):
