@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 from ._cursor import Cursor
-from ._env import LMDB_VERSION, Environment, _Database, check_lib_version
+from ._env import LMDB_VERSION, Environment, _Database
+from ._env import check_lib_version as _check_lib_version
 from ._errors import (
     BadChecksumError,
     BadDbiError,
@@ -51,20 +52,21 @@ __version__ = "3.0.0"
 open = Environment  # noqa: A001 - py-lmdb's name
 
 
-def version(subpatch: bool = False, lib_version: int = -1) -> Union[Tuple[int, int, int], Tuple[int, int, int, int]]:
-    """Return the LMDB version compiled in, ``(0, 9, 36)``.
+def version(
+    subpatch: bool = False, lib_version: Optional[int] = None
+) -> Union[Tuple[int, int, int], Tuple[int, int, int, int]]:
+    """Return the version of the bundled LMDB engine, ``(0, 9, 36)``.
 
     ``subpatch=True`` adds a fourth item, 1, saying the bundled sources carry py-lmdb's
-    hardening patches.
+    hardening patches. ``lib_version`` selects an engine by major version; only ``0``
+    (LMDB 0.9) is built.
 
     Raises:
-        OverflowError: ``lib_version`` negative other than -1.
-        Error: ``lib_version`` names an engine this build does not have (only 0.9 is built).
+        OverflowError: ``lib_version`` is negative.
+        TypeError: ``lib_version`` is not an int.
+        Error: ``lib_version`` names an engine this build does not have.
     """
-    if lib_version not in (-1, 0):
-        if isinstance(lib_version, int) and lib_version < -1:
-            raise OverflowError("lib_version must be -1 or a non-negative int")
-        raise Error(f"lib_version={lib_version}: this build has no LMDB {lib_version}.x engine.")
+    _check_lib_version(lib_version, from_env=False)
     if subpatch:
         return LMDB_VERSION + (1,)
     return LMDB_VERSION
@@ -115,4 +117,4 @@ __all__ = [
 
 for _cls in (Environment, Transaction, Cursor, _Database):
     _cls.__module__ = "zlmdb.lmdb"
-del _cls, check_lib_version
+del _cls

@@ -19,6 +19,7 @@ _NOTFOUND = lib.MDB_NOTFOUND
 _KEYEXIST = lib.MDB_KEYEXIST
 _FILL_KEYS = lib.ZL_FILL_KEYS
 _FILL_VALUES = lib.ZL_FILL_VALUES
+_KEYFIXED_SIZE = lib.ZL_KEYFIXED_SIZE
 
 FIRST = lib.MDB_FIRST
 LAST = lib.MDB_LAST
@@ -91,7 +92,7 @@ class Cursor:
         if self._c is not None:
             lib.zl_cursor_close(self._c)
 
-    def __enter__(self) -> "Cursor":
+    def __enter__(self) -> Cursor:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -127,7 +128,14 @@ class Cursor:
         key = buf[offs[j] : offs[j + 1]]
         c = self._c
         if self._dupsort and how == _RESYNC_EXACT:
-            rc = _op(c, GET_BOTH, key, len(key), buf[offs[j + 1] : offs[j + 2]], offs[j + 2] - offs[j + 1])
+            rc = _op(
+                c,
+                GET_BOTH,
+                key,
+                len(key),
+                buf[offs[j + 1] : offs[j + 2]],
+                offs[j + 2] - offs[j + 1],
+            )
         else:
             rc = _op(c, SET_KEY, key, len(key), b"", 0)
             if rc == 0 and self._dupsort and how == _RESYNC_LAST_DUP:
@@ -135,11 +143,13 @@ class Cursor:
         if rc and rc != _NOTFOUND:
             raise error_for("mdb_cursor_get", rc)
 
-    def _refresh(self):
+    def _refresh(self, preload: int = 0):
         if self._blk is not None:
             self._resync()
         c = self._c
-        rc = _current(c)
+        if c is None:
+            raise closed_error()
+        rc = _current(c, preload)
         if rc:
             raise error_for("mdb_cursor_get", rc)
         return c
@@ -165,7 +175,7 @@ class Cursor:
         Raises:
             Error: the cursor is closed.
         """
-        c = self._refresh()
+        c = self._refresh(self._buffers)
         if not c.positioned:
             return memoryview(b"") if self._buffers else b""
         if self._buffers:
@@ -178,7 +188,7 @@ class Cursor:
         Raises:
             Error: the cursor is closed.
         """
-        c = self._refresh()
+        c = self._refresh(self._buffers)
         if not c.positioned:
             e = memoryview(b"") if self._buffers else b""
             return e, e
@@ -298,8 +308,14 @@ class Cursor:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
-            append: bool = False) -> bool:
+    def put(
+        self,
+        key: Any,
+        value: Any,
+        dupdata: bool = True,
+        overwrite: bool = True,
+        append: bool = False,
+    ) -> bool:
         """Store ``(key, value)`` as :meth:`Transaction.put`; the cursor ends on it."""
         if self._blk is not None:
             self._resync()
@@ -362,8 +378,9 @@ class Cursor:
         t = self.txn._t
         return _unpack(t.vp, t.vl)
 
-    def putmulti(self, items: Iterable, dupdata: bool = True, overwrite: bool = True,
-                 append: bool = False) -> Tuple[int, int]:
+    def putmulti(
+        self, items: Iterable, dupdata: bool = True, overwrite: bool = True, append: bool = False
+    ) -> Tuple[int, int]:
         """Store many ``(key, value)`` 2-tuples in one call; return ``(consumed, added)``.
 
         Raises:
@@ -399,14 +416,27 @@ class Cursor:
             return 0, 0
         data = b"".join(parts)
         out = ffi.new("size_t[2]")
-        rc = lib.zl_putmulti(self._c, data, ffi.new("size_t[]", offs), n,
-                             put_flags(dupdata, overwrite, append, self._dupsort), out, out + 1)
+        rc = lib.zl_putmulti(
+            self._c,
+            data,
+            ffi.new("size_t[]", offs),
+            n,
+            put_flags(dupdata, overwrite, append, self._dupsort),
+            out,
+            out + 1,
+        )
         if rc:
             raise error_for("mdb_cursor_put", rc)
         return out[1], out[0]
 
-    def getmulti(self, keys: Iterable, dupdata: bool = False, dupfixed_bytes: Optional[int] = None,
-                 keyfixed: bool = False, values: bool = True) -> Any:
+    def getmulti(
+        self,
+        keys: Iterable,
+        dupdata: bool = False,
+        dupfixed_bytes: Optional[int] = None,
+        keyfixed: bool = False,
+        values: bool = True,
+    ) -> Any:
         """Look up many keys in one call; missing keys are skipped.
 
         Returns a list of ``(key, value)`` tuples (every duplicate with ``dupdata=True``), or
@@ -419,19 +449,19 @@ class Cursor:
                 ``dupdata``, ``keyfixed`` without ``dupfixed_bytes``.
             OverflowError: negative ``dupfixed_bytes``.
         """
-        if self._blk is not None:
-            self._resync()
-        if not values and dupdata:
-            raise TypeError("values=False is not compatible with dupdata=True")
         if dupfixed_bytes is not None:
-            if not isinstance(dupfixed_bytes, int):
+            if isinstance(dupfixed_bytes, bool) or not isinstance(dupfixed_bytes, int):
                 raise TypeError("dupfixed_bytes must be an int")
             if dupfixed_bytes < 0:
-                raise OverflowError("dupfixed_bytes must not be negative")
-            if not dupdata:
-                raise TypeError("dupfixed_bytes requires dupdata=True")
+                raise OverflowError("Integer argument must be >= 0")
+        if (dupfixed_bytes or keyfixed) and not dupdata:
+            raise TypeError("dupdata is required for dupfixed_bytes/keyfixed.")
         if keyfixed and not dupfixed_bytes:
-            raise TypeError("keyfixed=True requires dupfixed_bytes")
+            raise TypeError("dupfixed_bytes is required for keyfixed.")
+        if not values and dupdata:
+            raise TypeError("values=False is incompatible with dupdata.")
+        if self._blk is not None:
+            self._resync()
         parts = []
         offs = [0]
         total = 0
@@ -445,10 +475,19 @@ class Cursor:
         c = self._c
         if c is None:
             raise closed_error()
-        n = lib.zl_getmulti(c, b"".join(parts), ffi.new("size_t[]", offs), len(parts),
-                            1 if dupdata else 0, dupfixed_bytes or 0, 1 if keyfixed else 0,
-                            1 if values else 0)
+        n = lib.zl_getmulti(
+            c,
+            b"".join(parts),
+            ffi.new("size_t[]", offs),
+            len(parts),
+            1 if dupdata else 0,
+            dupfixed_bytes or 0,
+            1 if keyfixed else 0,
+            1 if values else 0,
+        )
         if n < 0:
+            if n == _KEYFIXED_SIZE:
+                raise ValueError("keyfixed=True requires all keys to be the same size")
             raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
         if n == 0:
             return b"" if keyfixed else []
@@ -464,12 +503,21 @@ class Cursor:
 
     # -- iteration -------------------------------------------------------------------------
 
-    def _iterate(self, start_op: int, step_op: int, keys: bool, values: bool, how: int,
-                 start_unpositioned: bool = True) -> Iterator:
+    def _iterate(
+        self,
+        start_op: int,
+        step_op: int,
+        keys: bool,
+        values: bool,
+        how: int,
+        start_unpositioned: bool = True,
+    ) -> Iterator:
         if self._blk is not None:
             self._resync()
         c = self._c
-        rc = _current(c)
+        if c is None:
+            raise closed_error()
+        rc = _current(c, 0)
         if rc:
             raise error_for("mdb_cursor_get", rc)
         if c.positioned:
@@ -503,7 +551,9 @@ class Cursor:
                 yield unpack(c.vp, c.vl)
             op = step_op
 
-    def _iterate_blocks(self, op: int, step_op: int, keys: bool, values: bool, how: int) -> Iterator:
+    def _iterate_blocks(
+        self, op: int, step_op: int, keys: bool, values: bool, how: int
+    ) -> Iterator:
         """Read-only transactions: C packs a block of items per crossing, Python slices it.
 
         The LMDB cursor runs ahead of the item last yielded; ``self._blk`` records that item
@@ -527,20 +577,24 @@ class Cursor:
                 for j in range(0, 2 * n, 2):
                     blk[0] = j
                     yield buf[o[j] : o[j + 1]], buf[o[j + 1] : o[j + 2]]
-                    if self._blk is not blk:
+                    if self._blk is not blk or c.state:
                         break
             elif keys:
                 for j in range(0, 2 * n, 2):
                     blk[0] = j
                     yield buf[o[j] : o[j + 1]]
-                    if self._blk is not blk:
+                    if self._blk is not blk or c.state:
                         break
             else:
                 for j in range(0, 2 * n, 2):
                     blk[0] = j
                     yield buf[o[j + 1] : o[j + 2]]
-                    if self._blk is not blk:
+                    if self._blk is not blk or c.state:
                         break
+            if c.state:
+                # The cursor, its transaction or its environment was closed meanwhile.
+                self._blk = None
+                raise closed_error()
             if self._blk is blk:
                 self._blk = None
             elif not c.positioned:

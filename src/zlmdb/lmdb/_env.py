@@ -17,42 +17,52 @@ MAIN_DBI = 1
 INVALID_DBI = 0xFFFFFFFF
 LMDB_VERSION = (lib.MDB_VERSION_MAJOR, lib.MDB_VERSION_MINOR, lib.MDB_VERSION_PATCH)
 
-# (st_dev, st_ino) of data and lock files -> the Environment that has them open.
-_open_files: Dict[Tuple, "weakref.ref[Environment]"] = {}
-_open_files_lock = threading.Lock()
+# Identity ((st_dev, st_ino), or the resolved path where there is no inode) of every data
+# and lock file an open Environment of this process uses -> that Environment.
+_open_files: Dict[Any, weakref.ref[Environment]] = {}
+_open_files_lock = threading.RLock()  # re-entrant: __del__ may run inside a locked section
 
 
-def check_lib_version(lib_version: int) -> None:
-    """Validate a ``lib_version=`` argument: ``-1`` (default engine) and ``0`` (0.9) exist.
+def check_lib_version(lib_version: Optional[int], from_env: bool = True) -> None:
+    """Validate a ``lib_version=`` argument: ``None`` (default engine) or ``0`` (0.9).
+
+    With ``from_env`` the default engine may be overridden by ``$LMDB_DEFAULT_LIB_VERSION``.
 
     Raises:
-        OverflowError: for negative values other than -1.
-        Error: for an engine this build does not have.
+        TypeError: not an int.
+        OverflowError: a negative value (as py-lmdb, which parses it as unsigned).
+        Error: an engine this build does not have (only 0.9 is built).
     """
-    if not isinstance(lib_version, int):
-        raise TypeError("lib_version must be an int")
-    if lib_version < -1:
-        raise OverflowError("lib_version must be -1 or a non-negative int")
-    if lib_version == -1:
+    if lib_version is None:
+        if not from_env:
+            return
         env_default = os.environ.get("LMDB_DEFAULT_LIB_VERSION", "").strip()
-        if env_default not in ("", "0", "-1"):
-            try:
-                lib_version = int(env_default)
-            except ValueError:
-                raise Error(f"LMDB_DEFAULT_LIB_VERSION={env_default!r} is not an int") from None
-    if lib_version not in (-1, 0):
+        if env_default in ("", "0"):
+            return
+        try:
+            lib_version = int(env_default)
+        except ValueError:
+            raise Error(f"LMDB_DEFAULT_LIB_VERSION={env_default!r} is not an int") from None
+    if isinstance(lib_version, bool) or not isinstance(lib_version, int):
+        raise TypeError(f"lib_version must be an int, not {type(lib_version).__name__}")
+    if lib_version < 0:
+        raise OverflowError("Integer argument must be >= 0")
+    if lib_version != 0:
         raise Error(f"lib_version={lib_version}: this build has no LMDB {lib_version}.x engine.")
 
 
-def _file_ids(data_path: str, lock_path: str, lock: bool) -> Optional[Tuple]:
-    ids = []
-    for path in (data_path, lock_path) if lock else (data_path,):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        ids.append((st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path))
-    return tuple(ids)
+def _file_id(path: str) -> Any:
+    """Return the identity of an existing file, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+
+
+def _file_ids(data_path: str, lock_path: str, lock: bool) -> List[Any]:
+    paths = (data_path, lock_path) if lock else (data_path,)
+    return [i for i in map(_file_id, paths) if i is not None]
 
 
 class _Database:
@@ -63,7 +73,7 @@ class _Database:
 
     __slots__ = ("_env", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
 
-    def __init__(self, env: "Environment", name: Optional[bytes], dbi: int, flags: int) -> None:
+    def __init__(self, env: Environment, name: Optional[bytes], dbi: int, flags: int) -> None:
         self._env = env
         self._name = name
         self._dbi = dbi
@@ -73,9 +83,15 @@ class _Database:
     def flags(self, *args: Any) -> Dict[str, bool]:
         """Return the stored flags of this database as a dict of bools.
 
+        One optional positional argument (a transaction, ignored) is accepted for py-lmdb
+        compatibility.
+
         Raises:
+            TypeError: more than one argument.
             Error: the environment is closed or the database was dropped.
         """
+        if len(args) > 1:
+            raise TypeError("too many positional arguments.")
         if self._env._e is None or self._dbi == INVALID_DBI:
             raise closed_error()
         f = self._flags
@@ -129,10 +145,10 @@ class Environment:
         max_dbs: int = 0,
         max_spare_txns: int = 0,
         lock: bool = True,
-        lib_version: int = -1,
+        lib_version: Optional[int] = None,
     ) -> None:
         self._e = None
-        self._file_key = None
+        self._file_keys: List[Any] = []
         check_lib_version(lib_version)
         for name, value in (
             ("map_size", map_size),
@@ -200,25 +216,32 @@ class Environment:
         # Placeholder handle for the main db until its stored flags are read below.
         self._main_db = _Database(self, None, MAIN_DBI, 0)
         self._dbs: Dict[bytes, _Database] = {}
-        self._dbs_lock = threading.Lock()
+        self._dbs_lock = threading.RLock()  # __del__ of a txn may re-enter
         with _open_files_lock:
-            key = _file_ids(data_path, lock_path, lock)
-            if key is not None:
-                other = _open_files.get(key)
-                if other is not None and other() is not None and other()._e is not None:
-                    raise Error(f"The environment {path_str!r} is already open in this process.")
+            for key in _file_ids(data_path, lock_path, True):
+                ref = _open_files.get(key)
+                other = ref() if ref is not None else None
+                if other is not None and other._e is not None:
+                    raise Error(f"The environment '{path_str}' is already open in this process.")
             out = ffi.new("zl_env **")
+            # Data and lock files never need execute bits (py-lmdb strips them too).
             rc = lib.zl_env_open(
-                os.fsencode(path_str), flags, mode, map_size, max_readers, max_dbs,
-                max_spare_txns, out,
+                os.fsencode(path_str),
+                flags,
+                mode & ~0o111,
+                map_size,
+                max_readers,
+                max_dbs,
+                max_spare_txns,
+                out,
             )
             if rc:
                 raise error_for(path_str, rc)
             self._e = out[0]
-            key = _file_ids(data_path, lock_path, lock)
-            if key is not None:
-                _open_files[key] = weakref.ref(self)
-                self._file_key = key
+            self._file_keys = _file_ids(data_path, lock_path, lock)
+            me = weakref.ref(self)
+            for key in self._file_keys:
+                _open_files[key] = me
         try:
             txn = self.begin(write=False)
             try:
@@ -242,27 +265,27 @@ class Environment:
         if e is None:
             return
         lib.zl_env_close(e)
-        with _open_files_lock:
-            if self._file_key is not None and _open_files.get(self._file_key) is not None:
-                if _open_files[self._file_key]() in (self, None):
-                    del _open_files[self._file_key]
+        self._forget_files()
         with self._dbs_lock:
-            for db in self._dbs.values():
+            for db in list(self._dbs.values()):
                 db._invalidate()
             self._dbs.clear()
+
+    def _forget_files(self) -> None:
+        with _open_files_lock:
+            for key in getattr(self, "_file_keys", ()):
+                ref = _open_files.get(key)
+                if ref is not None and ref() in (self, None):
+                    del _open_files[key]
 
     def __del__(self) -> None:
         e = getattr(self, "_e", None)
         if e is not None:
             self._e = None
             lib.zl_env_release(e)
-            key = getattr(self, "_file_key", None)
-            if key is not None:
-                ref = _open_files.get(key)
-                if ref is not None and ref() in (self, None):
-                    _open_files.pop(key, None)
+            self._forget_files()
 
-    def __enter__(self) -> "Environment":
+    def __enter__(self) -> Environment:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -437,8 +460,13 @@ class Environment:
 
     # -- databases and transactions --------------------------------------------------------
 
-    def begin(self, db: Optional[_Database] = None, parent: Any = None, write: bool = False,
-              buffers: bool = False) -> "Transaction":
+    def begin(
+        self,
+        db: Optional[_Database] = None,
+        parent: Any = None,
+        write: bool = False,
+        buffers: bool = False,
+    ) -> Transaction:
         """Start a transaction; same as ``Transaction(self, db, parent, write, buffers)``."""
         return Transaction(self, db, parent, write, buffers)
 
@@ -470,6 +498,10 @@ class Environment:
             Error: the environment is closed.
         """
         self._live()
+        if key is None:
+            if reverse_key or dupsort or integerkey or integerdup or dupfixed:
+                raise ValueError("May not set flags on the main database")
+            return self._main_db
         flags = 0
         if reverse_key:
             flags |= lib.MDB_REVERSEKEY
@@ -477,10 +509,10 @@ class Environment:
             flags |= lib.MDB_DUPSORT
         if integerkey:
             flags |= lib.MDB_INTEGERKEY
-        if integerdup:
-            flags |= lib.MDB_INTEGERDUP
+        if integerdup:  # as py-lmdb: integerdup implies dupfixed, both imply dupsort
+            flags |= lib.MDB_INTEGERDUP | lib.MDB_DUPFIXED | lib.MDB_DUPSORT
         if dupfixed:
-            flags |= lib.MDB_DUPFIXED
+            flags |= lib.MDB_DUPFIXED | lib.MDB_DUPSORT
         if create:
             flags |= lib.MDB_CREATE
         name = None
@@ -496,7 +528,7 @@ class Environment:
                 return self._open_dbi(own, name, flags)
         return self._open_dbi(txn, name, flags)
 
-    def _open_dbi(self, txn: "Transaction", name: Optional[bytes], flags: int) -> _Database:
+    def _open_dbi(self, txn: Transaction, name: Optional[bytes], flags: int) -> _Database:
         out = ffi.new("unsigned int[2]")
         rc = lib.zl_dbi_open(txn._t, name if name is not None else ffi.NULL, flags, out)
         if rc:
@@ -570,4 +602,11 @@ def stat_dict(st: Any) -> Dict[str, int]:
 
 from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
 
-__all__ = ["Environment", "_Database", "stat_dict", "check_lib_version", "sentence_error", "_errors"]
+__all__ = [
+    "Environment",
+    "_Database",
+    "stat_dict",
+    "check_lib_version",
+    "sentence_error",
+    "_errors",
+]

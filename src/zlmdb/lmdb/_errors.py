@@ -126,7 +126,9 @@ TxnFullError = _define(
     "Transaction has too many dirty pages.",
     "Please do less work within your transaction",
 )
-CursorFullError = _define("CursorFullError", "MDB_CURSOR_FULL", "Internal cursor stack limit reached.")
+CursorFullError = _define(
+    "CursorFullError", "MDB_CURSOR_FULL", "Internal cursor stack limit reached."
+)
 PageFullError = _define("PageFullError", "MDB_PAGE_FULL", "Internal page space exhausted.")
 MapResizedError = _define(
     "MapResizedError", "MDB_MAP_RESIZED", "Database contents grew beyond environment map_size=."
@@ -135,19 +137,33 @@ IncompatibleError = _define(
     "IncompatibleError", "MDB_INCOMPATIBLE", "Operation and DB incompatible, or DB flags changed."
 )
 BadRslotError = _define("BadRslotError", "MDB_BAD_RSLOT", "Invalid reuse of reader locktable slot.")
-BadTxnError = _define("BadTxnError", "MDB_BAD_TXN", "Transaction must abort, has a child, or is invalid.")
+BadTxnError = _define(
+    "BadTxnError", "MDB_BAD_TXN", "Transaction must abort, has a child, or is invalid."
+)
 BadValsizeError = _define(
-    "BadValsizeError", "MDB_BAD_VALSIZE", "Unsupported size of key/DB name/data, or wrong DUPFIXED size."
+    "BadValsizeError",
+    "MDB_BAD_VALSIZE",
+    "Unsupported size of key/DB name/data, or wrong DUPFIXED size.",
 )
 BadDbiError = _define("BadDbiError", "MDB_BAD_DBI", "The specified DBI was changed unexpectedly.")
-ProblemError = _define("ProblemError", "MDB_PROBLEM", "Unexpected problem; transaction should abort (LMDB 1.0).")
-BadChecksumError = _define("BadChecksumError", "MDB_BAD_CHECKSUM", "Page checksum mismatch (LMDB 1.0).")
-CryptoFailError = _define("CryptoFailError", "MDB_CRYPTO_FAIL", "Encryption/decryption failed (LMDB 1.0).")
+ProblemError = _define(
+    "ProblemError", "MDB_PROBLEM", "Unexpected problem; transaction should abort (LMDB 1.0)."
+)
+BadChecksumError = _define(
+    "BadChecksumError", "MDB_BAD_CHECKSUM", "Page checksum mismatch (LMDB 1.0)."
+)
+CryptoFailError = _define(
+    "CryptoFailError", "MDB_CRYPTO_FAIL", "Encryption/decryption failed (LMDB 1.0)."
+)
 EnvEncryptionError = _define(
     "EnvEncryptionError", "MDB_ENV_ENCRYPTION", "Environment encryption mismatch (LMDB 1.0)."
 )
-ReadonlyError = _define("ReadonlyError", "EACCES", "An attempt was made to modify a read-only database.")
-InvalidParameterError = _define("InvalidParameterError", "EINVAL", "An invalid parameter was specified.")
+ReadonlyError = _define(
+    "ReadonlyError", "EACCES", "An attempt was made to modify a read-only database."
+)
+InvalidParameterError = _define(
+    "InvalidParameterError", "EINVAL", "An invalid parameter was specified."
+)
 LockError = _define("LockError", "EAGAIN", "The environment was locked by another process.")
 MemoryError = _define("MemoryError", "ENOMEM", "Out of memory.")  # noqa: A001 - py-lmdb's name
 DiskError = _define("DiskError", "ENOSPC", "No more disk space.")
@@ -212,7 +228,8 @@ def error_for(what: str, code: int) -> Error:
 
 
 def sentence_error(cls: type, text: str, code: int) -> Error:
-    """An error of zlmdb's own whose message is just ``text`` although it carries a code."""
-    exc = cls(text, code)
-    exc.args = (text,)
-    return exc
+    """An error of zlmdb's own check: ``what`` is the sentence ``text``, ``code`` an errno.
+
+    Like py-lmdb, the message is ``f"{text}: {strerror(code)}"``.
+    """
+    return cls(text, code)

@@ -80,6 +80,7 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_BUSY_SAME_THREAD -30601
 #define ZL_NESTED_READONLY -30602
 #define ZL_NO_MEMORY -30603
+#define ZL_KEYFIXED_SIZE -30604
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -97,6 +98,7 @@ struct zl_env {
     volatile long refcnt;
     volatile long busy;
     volatile long closing;
+    volatile long resizing;  /* set_mapsize in progress: new env-level calls wait */
     zl_mutex_t mtx;          /* guards the lists, the writer state and the spare cache */
     zl_cond_t cond;
     int writer_active;
@@ -202,15 +204,24 @@ static void cursor_unref(zl_cursor *c)
     }
 }
 
-/* An environment-level call in progress; 0 when the environment is closing. */
+/* An environment-level call in progress; 0 when the environment is closing. While
+ * set_mapsize remaps the file, new calls wait for it to finish. */
 static int env_enter(zl_env *e)
 {
-    zl_atomic_add(&e->busy, 1);
-    if (zl_atomic_load(&e->closing)) {
+    for (;;) {
+        zl_atomic_add(&e->busy, 1);
+        if (zl_atomic_load(&e->closing)) {
+            zl_atomic_add(&e->busy, -1);
+            return 0;
+        }
+        if (!zl_atomic_load(&e->resizing))
+            return 1;
         zl_atomic_add(&e->busy, -1);
-        return 0;
+        zl_mutex_lock(&e->mtx);
+        while (e->resizing && !e->closing)
+            zl_cond_wait(&e->cond, &e->mtx);
+        zl_mutex_unlock(&e->mtx);
     }
-    return 1;
 }
 
 static void env_leave(zl_env *e) { zl_atomic_add(&e->busy, -1); }
@@ -277,27 +288,24 @@ int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
 
 static int txn_end(zl_txn *t, int commit);
 
-void zl_env_close(zl_env *e)
+/* Abort every live transaction of the environment (children before their parents). */
+static void end_all_txns(zl_env *e)
 {
     zl_txn *t;
-    unsigned int i;
-    zl_mutex_lock(&e->mtx);
-    if (e->closing) {
-        zl_mutex_unlock(&e->mtx);
-        return;
-    }
-    zl_atomic_add(&e->closing, 1);
-    zl_cond_broadcast(&e->cond); /* write-txn waiters return ZL_CLOSED */
-    zl_mutex_unlock(&e->mtx);
     for (;;) {
+        int pending = 0;
         zl_mutex_lock(&e->mtx);
         /* End children before their parents: pick a live txn without a live child. */
-        for (t = e->txns; t; t = t->next)
-            if (zl_atomic_load(&t->state) == ZL_LIVE && !t->child)
+        for (t = e->txns; t; t = t->next) {
+            if (zl_atomic_load(&t->state) != ZL_LIVE)
+                continue;
+            if (!t->child)
                 break;
+            pending = 1; /* its child is still being ended elsewhere */
+        }
         if (t && zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
             zl_atomic_add(&t->refcnt, 1);
-        else if (t)
+        else if (t || pending)
             t = (zl_txn *)1; /* someone else is ending it: look again */
         zl_mutex_unlock(&e->mtx);
         if (!t)
@@ -309,15 +317,34 @@ void zl_env_close(zl_env *e)
         txn_end(t, 0);
         txn_unref(t);
     }
-    wait_drained(&e->busy);
+}
+
+/* Wait until no transaction is listed: ends still in progress on other threads. */
+static void wait_no_txns(zl_env *e)
+{
     zl_mutex_lock(&e->mtx);
-    while (e->txns) /* transactions whose end is still in progress on another thread */
-    {
+    while (e->txns) {
         zl_mutex_unlock(&e->mtx);
         zl_yield();
         zl_mutex_lock(&e->mtx);
     }
     zl_mutex_unlock(&e->mtx);
+}
+
+void zl_env_close(zl_env *e)
+{
+    unsigned int i;
+    zl_mutex_lock(&e->mtx);
+    if (e->closing) {
+        zl_mutex_unlock(&e->mtx);
+        return;
+    }
+    zl_atomic_add(&e->closing, 1);
+    zl_cond_broadcast(&e->cond); /* write-txn and resize waiters return ZL_CLOSED */
+    zl_mutex_unlock(&e->mtx);
+    end_all_txns(e);
+    wait_drained(&e->busy);
+    wait_no_txns(e);
     if (e->pid == zl_getpid()) {
         for (i = 0; i < e->nspare; i++)
             mdb_txn_abort(e->spare[i]);
@@ -402,14 +429,35 @@ int zl_env_copyfd(zl_env *e, int fd, unsigned int flags, zl_txn *t)
     return copy_common(e, NULL, fd, flags, t);
 }
 
+/* LMDB remaps the file, so nothing may point into the old map: like py-lmdb, every live
+ * transaction (and so every cursor) of the environment is aborted first, and new
+ * environment-level calls (including transaction starts) wait until the remap is done.
+ * Refused (EINVAL) while this process has a write transaction, as LMDB itself does. */
 int zl_env_set_mapsize(zl_env *e, size_t size)
 {
-    int rc;
+    int rc = 0;
     if (!env_enter(e))
         return ZL_CLOSED;
     zl_mutex_lock(&e->mtx);
-    /* LMDB remaps: refuse while this process has a write transaction, as LMDB itself does. */
-    rc = e->writer_active ? EINVAL : mdb_env_set_mapsize(e->env, size);
+    if (e->closing)
+        rc = ZL_CLOSED;
+    else if (e->writer_active || e->resizing)
+        rc = EINVAL;
+    else
+        zl_atomic_add(&e->resizing, 1); /* no writer can start from here on */
+    zl_mutex_unlock(&e->mtx);
+    if (rc) {
+        env_leave(e);
+        return rc;
+    }
+    while (zl_atomic_load(&e->busy) != 1) /* other env-level calls, incl. txn starts */
+        zl_yield();
+    end_all_txns(e);
+    wait_no_txns(e);
+    zl_mutex_lock(&e->mtx);
+    rc = e->closing ? ZL_CLOSED : mdb_env_set_mapsize(e->env, size);
+    zl_atomic_add(&e->resizing, -1);
+    zl_cond_broadcast(&e->cond);
     zl_mutex_unlock(&e->mtx);
     env_leave(e);
     return rc;
@@ -477,19 +525,30 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out)
             return ZL_CLOSED;
         }
     } else if (write) {
-        zl_mutex_lock(&e->mtx);
-        if (e->writer_active && zl_same_thread(e->writer_thread, zl_self()))
-            rc = ZL_BUSY_SAME_THREAD;
-        while (!rc && e->writer_active && !e->closing)
-            zl_cond_wait(&e->cond, &e->mtx);
-        if (!rc && e->closing)
-            rc = ZL_CLOSED;
-        if (!rc) {
-            e->writer_active = 1;
-            e->writer_thread = zl_self();
-            own_writer = 1;
+        for (;;) {
+            zl_mutex_lock(&e->mtx);
+            if (e->writer_active && zl_same_thread(e->writer_thread, zl_self()))
+                rc = ZL_BUSY_SAME_THREAD;
+            while (!rc && e->writer_active && !e->closing)
+                zl_cond_wait(&e->cond, &e->mtx);
+            if (!rc && e->closing)
+                rc = ZL_CLOSED;
+            if (!rc && e->resizing) {
+                /* a resize started while we waited: let it drain, then try again */
+                zl_mutex_unlock(&e->mtx);
+                env_leave(e);
+                if (!env_enter(e))
+                    return ZL_CLOSED;
+                continue;
+            }
+            if (!rc) {
+                e->writer_active = 1;
+                e->writer_thread = zl_self();
+                own_writer = 1;
+            }
+            zl_mutex_unlock(&e->mtx);
+            break;
         }
-        zl_mutex_unlock(&e->mtx);
         if (rc) {
             env_leave(e);
             return rc;
@@ -992,14 +1051,23 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
     return rc;
 }
 
-/* Refresh the current item if the txn changed since the cursor last looked. */
-int zl_cursor_current(zl_cursor *c)
+/* Refresh the current item if the txn changed since the cursor last looked. With preload,
+ * touch every page of the current value, so that a memoryview handed out for it does not
+ * take its page faults later, one at a time (py-lmdb does the same). */
+int zl_cursor_current(zl_cursor *c, int preload)
 {
     MDB_val k, v;
     int rc = 0;
     CURSOR_ENTER(c);
     if (c->positioned && c->last_mutation != c->txn->mutations)
         rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
+    if (preload && c->positioned && c->vl > 4096) {
+        volatile char sink = 0;
+        size_t i;
+        for (i = 0; i < c->vl; i += 4096)
+            sink += c->vp[i];
+        (void)sink;
+    }
     CURSOR_LEAVE(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -1180,8 +1248,10 @@ int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkey
                     if (keyfixed) {
                         if (keysize == 0)
                             keysize = key.mv_size;
-                        if (key.mv_size != keysize)
-                            continue;
+                        if (key.mv_size != keysize) {
+                            rc = ZL_KEYFIXED_SIZE; /* packed records need one key size */
+                            break;
+                        }
                     }
                     if ((rc = block_add(c, &used, &key, &one, what)))
                         break;

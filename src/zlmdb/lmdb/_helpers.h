@@ -5,6 +5,7 @@
 #define ZL_BUSY_SAME_THREAD -30601
 #define ZL_NESTED_READONLY -30602
 #define ZL_NO_MEMORY -30603
+#define ZL_KEYFIXED_SIZE -30604
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -26,6 +27,7 @@ typedef struct zl_cursor {
     char *buf;       /* packed block of items (zl_cursor_fill, zl_getmulti) */
     size_t *offs;    /* item boundaries inside buf */
     size_t nout;     /* items in the block */
+    volatile long state; /* 0 while the cursor (and its txn and env) are usable */
     ...;
 } zl_cursor;
 
@@ -73,7 +75,7 @@ int zl_cursor_close(zl_cursor *c);
 void zl_cursor_release(zl_cursor *c);
 int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen,
                  const char *val, size_t vlen);
-int zl_cursor_current(zl_cursor *c);
+int zl_cursor_current(zl_cursor *c, int preload);
 int zl_cursor_count(zl_cursor *c, size_t *n);
 int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, size_t vlen,
                   unsigned int flags);

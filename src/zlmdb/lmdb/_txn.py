@@ -59,11 +59,27 @@ class Transaction:
         InvalidParameterError: a read-only nested transaction.
     """
 
-    __slots__ = ("_t", "env", "_db", "_dbi", "_dupsort", "_write", "_buffers", "_parent",
-                 "_opened", "__weakref__")
+    __slots__ = (
+        "_t",
+        "env",
+        "_db",
+        "_dbi",
+        "_dupsort",
+        "_write",
+        "_buffers",
+        "_parent",
+        "_opened",
+        "__weakref__",
+    )
 
-    def __init__(self, env: Environment, db: Optional[_Database] = None, parent: Optional["Transaction"] = None,
-                 write: bool = False, buffers: bool = False) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        db: Optional[_Database] = None,
+        parent: Optional[Transaction] = None,
+        write: bool = False,
+        buffers: bool = False,
+    ) -> None:
         self._t = None
         if not isinstance(env, Environment):
             raise TypeError("env must be an Environment")
@@ -72,15 +88,23 @@ class Transaction:
             db = env._main_db
         else:
             _db_arg(db)
-        if write and env._readonly:
-            raise sentence_error(
-                _errors.ReadonlyError, "Cannot start write transaction with read-only environment.",
-                errno.EACCES,
-            )
         if parent is not None:
             if not isinstance(parent, Transaction):
                 raise TypeError("parent must be a Transaction")
-            if not write:
+            if parent._t is None or parent.env is not env:
+                raise sentence_error(
+                    _errors.InvalidParameterError,
+                    "Parent transaction belongs to another environment.",
+                    errno.EINVAL,
+                )
+        if write and env._readonly:
+            raise sentence_error(
+                _errors.ReadonlyError,
+                "Cannot start write transaction with read-only environment.",
+                errno.EACCES,
+            )
+        if parent is not None:
+            if not write or not parent._write:
                 raise error_for("mdb_txn_begin", lib.ZL_NESTED_READONLY)
             pt = parent._t
         else:
@@ -165,7 +189,7 @@ class Transaction:
                 self._discard_opened()
             lib.zl_txn_abort(t)
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Transaction:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -207,8 +231,15 @@ class Transaction:
             return default
         raise error_for("mdb_get", rc)
 
-    def put(self, key: Any, value: Any, dupdata: bool = True, overwrite: bool = True,
-            append: bool = False, db: Optional[_Database] = None) -> bool:
+    def put(
+        self,
+        key: Any,
+        value: Any,
+        dupdata: bool = True,
+        overwrite: bool = True,
+        append: bool = False,
+        db: Optional[_Database] = None,
+    ) -> bool:
         """Store ``value`` under ``key``; return True if written.
 
         ``overwrite=False`` returns False when the key exists; ``dupdata=False`` returns
@@ -224,8 +255,11 @@ class Transaction:
         """
         if db is None:
             dbi = self._dbi
-            flags = 0 if dupdata and overwrite and not append else put_flags(
-                dupdata, overwrite, append, self._dupsort)
+            flags = (
+                0
+                if dupdata and overwrite and not append
+                else put_flags(dupdata, overwrite, append, self._dupsort)
+            )
         else:
             _db_arg(db)
             dbi = db._dbi
@@ -340,8 +374,13 @@ class Transaction:
             raise error_for("mdb_stat", rc)
         return stat_dict(st)
 
-    def count_range(self, start: Any = None, stop: Any = None, db: Optional[_Database] = None,
-                    prefix: bool = False) -> int:
+    def count_range(
+        self,
+        start: Any = None,
+        stop: Any = None,
+        db: Optional[_Database] = None,
+        prefix: bool = False,
+    ) -> int:
         """Count the items with ``start <= key < stop`` in one call into C (zlmdb extension).
 
         ``start=None`` counts from the first key, ``stop=None`` to the end; with
@@ -366,7 +405,7 @@ class Transaction:
             raise error_for("mdb_cursor_get", rc)
         return out[0]
 
-    def cursor(self, db: Optional[_Database] = None) -> "Cursor":
+    def cursor(self, db: Optional[_Database] = None) -> Cursor:
         """Return a new :class:`Cursor` on ``db`` (default: the transaction's db).
 
         Raises:
