@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 
+import zlmdb
 from zlmdb.store import LmdbObjectStore
 
 
@@ -34,7 +35,8 @@ def db(make_store) -> LmdbObjectStore:
     return make_store(key_encoding="utf-8")
 
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+# The directory holding the zlmdb this test run imports (the checkout's src/ normally).
+SRC = str(Path(zlmdb.__file__).resolve().parents[1])
 
 
 def child_env() -> dict:

@@ -971,9 +971,15 @@ class LmdbObjectStore(MutableMapping):
             materialized = None if isinstance(items, Mapping) else list(self._encode_items(items))
 
             def apply(txn: Any) -> None:
+                pairs = (
+                    materialized if materialized is not None else list(self._encode_items(items))
+                )
+                if not any(value is sentinel for _, value in pairs):
+                    with txn.cursor() as cursor:
+                        cursor.putmulti(pairs)  # in order, so the last duplicate wins
+                    return
                 put = txn.put
                 delete = txn.delete
-                pairs = materialized if materialized is not None else self._encode_items(items)
                 for norm, value in pairs:
                     if value is sentinel:
                         if norm:
