@@ -20,6 +20,11 @@ _KEYEXIST = lib.MDB_KEYEXIST
 _FILL_KEYS = lib.ZL_FILL_KEYS
 _FILL_VALUES = lib.ZL_FILL_VALUES
 _KEYFIXED_SIZE = lib.ZL_KEYFIXED_SIZE
+_HELD = lib.ZL_HELD
+_NOCOPY = lib.ZL_NOCOPY
+_PRELOAD = lib.ZL_PRELOAD
+_step = lib.zl_cursor_step
+_unhold = lib.zl_cursor_unhold
 
 FIRST = lib.MDB_FIRST
 LAST = lib.MDB_LAST
@@ -61,7 +66,18 @@ class Cursor:
     environment is closed.
     """
 
-    __slots__ = ("_c", "txn", "db", "_dupsort", "_buffers", "_blk", "__weakref__")
+    __slots__ = (
+        "_c",
+        "txn",
+        "db",
+        "_dupsort",
+        "_buffers",
+        "_blk",
+        "_wk",
+        "_wv",
+        "_wkv",
+        "__weakref__",
+    )
 
     def __init__(self, db: Any, txn: Any) -> None:
         self._c = None
@@ -80,6 +96,12 @@ class Cursor:
         self.db = db
         self._dupsort = db._dupsort
         self._buffers = txn._buffers
+        # What key()/value()/item() ask C to publish: copies, or map pointers (buffers=True;
+        # then value pages are touched in C, as py-lmdb's preload does).
+        nocopy = _NOCOPY if self._buffers else 0
+        self._wk = _FILL_KEYS | nocopy
+        self._wv = _FILL_VALUES | nocopy | (_PRELOAD if nocopy else 0)
+        self._wkv = _FILL_KEYS | _FILL_VALUES | nocopy | (_PRELOAD if nocopy else 0)
 
     def __del__(self) -> None:
         c = self._c
@@ -143,16 +165,30 @@ class Cursor:
         if rc and rc != _NOTFOUND:
             raise error_for("mdb_cursor_get", rc)
 
-    def _refresh(self, preload: int = 0):
+    def _refresh(self):
         if self._blk is not None:
             self._resync()
         c = self._c
         if c is None:
             raise closed_error()
-        rc = _current(c, preload)
+        rc = _current(c, 0)
         if rc:
             raise error_for("mdb_cursor_get", rc)
         return c
+
+    def _publish(self, what: int):
+        """Refresh and publish the current item (one crossing); True when it is held."""
+        if self._blk is not None:
+            self._resync()
+        c = self._c
+        if c is None:
+            raise closed_error()
+        rc = _current(c, what)
+        if rc == 0:
+            return False
+        if rc == _HELD:
+            return True
+        raise error_for("mdb_cursor_get", rc)
 
     # -- current item ----------------------------------------------------------------------
 
@@ -162,12 +198,15 @@ class Cursor:
         Raises:
             Error: the cursor is closed.
         """
-        c = self._refresh()
-        if not c.positioned:
-            return memoryview(b"") if self._buffers else b""
+        c = self._c
+        if self._publish(self._wk):
+            try:
+                return _unpack(c.ok, c.okl)
+            finally:
+                _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.kp, c.kl))
-        return _unpack(c.kp, c.kl)
+            return memoryview(_buffer(c.ok, c.okl))
+        return _unpack(c.ok, c.okl)
 
     def value(self) -> Any:
         """Return the current value (``b''`` when unpositioned).
@@ -175,12 +214,15 @@ class Cursor:
         Raises:
             Error: the cursor is closed.
         """
-        c = self._refresh(self._buffers)
-        if not c.positioned:
-            return memoryview(b"") if self._buffers else b""
+        c = self._c
+        if self._publish(self._wv):
+            try:
+                return _unpack(c.ov, c.ovl)
+            finally:
+                _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.vp, c.vl))
-        return _unpack(c.vp, c.vl)
+            return memoryview(_buffer(c.ov, c.ovl))
+        return _unpack(c.ov, c.ovl)
 
     def item(self) -> Tuple[Any, Any]:
         """Return ``(key, value)`` of the current item (empty values when unpositioned).
@@ -188,13 +230,15 @@ class Cursor:
         Raises:
             Error: the cursor is closed.
         """
-        c = self._refresh(self._buffers)
-        if not c.positioned:
-            e = memoryview(b"") if self._buffers else b""
-            return e, e
+        c = self._c
+        if self._publish(self._wkv):
+            try:
+                return _unpack(c.ok, c.okl), _unpack(c.ov, c.ovl)
+            finally:
+                _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.kp, c.kl)), memoryview(_buffer(c.vp, c.vl))
-        return _unpack(c.kp, c.kl), _unpack(c.vp, c.vl)
+            return memoryview(_buffer(c.ok, c.okl)), memoryview(_buffer(c.ov, c.ovl))
+        return _unpack(c.ok, c.okl), _unpack(c.ov, c.ovl)
 
     # -- positioning -----------------------------------------------------------------------
 
@@ -533,23 +577,39 @@ class Cursor:
 
     def _iterate_steps(self, op: int, step_op: int, keys: bool, values: bool) -> Iterator:
         """One crossing per item: used in write transactions, where the caller may change
-        the database between items, and for buffers=True, where items point into the map."""
+        the database between items, and for buffers=True, where items point into the map.
+        Without buffers C copies each item out of the map during the step."""
         c = self._c
         buffers = self._buffers
+        what = (_FILL_KEYS if keys else 0) | (_FILL_VALUES if values else 0)
+        if buffers:
+            what |= _NOCOPY
         unpack = (lambda p, n: memoryview(_buffer(p, n))) if buffers else _unpack
         while True:
-            rc = _op(c, op, b"", 0, b"", 0)
+            rc = _step(c, op, what)
+            op = step_op
             if rc:
                 if rc == _NOTFOUND:
                     return
-                raise error_for("mdb_cursor_get", rc)
+                if rc != _HELD:
+                    raise error_for("mdb_cursor_get", rc)
+                try:  # a large item, still in the map: copy it, then let go
+                    if keys and values:
+                        item = _unpack(c.ok, c.okl), _unpack(c.ov, c.ovl)
+                    elif keys:
+                        item = _unpack(c.ok, c.okl)
+                    else:
+                        item = _unpack(c.ov, c.ovl)
+                finally:
+                    _unhold(c)
+                yield item
+                continue
             if keys and values:
-                yield unpack(c.kp, c.kl), unpack(c.vp, c.vl)
+                yield unpack(c.ok, c.okl), unpack(c.ov, c.ovl)
             elif keys:
-                yield unpack(c.kp, c.kl)
+                yield unpack(c.ok, c.okl)
             else:
-                yield unpack(c.vp, c.vl)
-            op = step_op
+                yield unpack(c.ov, c.ovl)
 
     def _iterate_blocks(
         self, op: int, step_op: int, keys: bool, values: bool, how: int

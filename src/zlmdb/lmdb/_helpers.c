@@ -81,6 +81,18 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_NESTED_READONLY -30602
 #define ZL_NO_MEMORY -30603
 #define ZL_KEYFIXED_SIZE -30604
+#define ZL_HELD -30605
+
+#define ZL_TXN_WRITE 1
+#define ZL_TXN_NOCOPY 2
+#define ZL_PRELOAD 4
+#define ZL_NOCOPY 8
+
+/* Values up to this size are copied out of the map inside the call that finds them, so the
+ * Python side copies from memory that stays valid whatever other threads do. Larger ones
+ * are handed out as map pointers with the transaction still marked busy (ZL_HELD) until
+ * Python has copied them and calls zl_txn_unhold / zl_cursor_unhold. */
+#define ZL_COPY_MAX 4096
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -121,6 +133,7 @@ struct zl_txn {
     zl_txn *next, *prev;
     zl_cursor *cursors;
     int write;
+    int nocopy;              /* buffers=True: hand out map pointers, never copies */
     long pid;
     unsigned long mutations;
     char *scratch;           /* copy of an old value (replace/pop) */
@@ -138,12 +151,18 @@ struct zl_cursor {
     size_t nout;
     MDB_cursor *cur;
     zl_txn *txn;
-    volatile long refcnt;
     volatile long state;
+    char *ok;                /* copied-out current key/value (zl_cursor_current/step) */
+    size_t okl;
+    char *ov;
+    size_t ovl;
+    volatile long refcnt;
     unsigned int dbi;
     unsigned long last_mutation;
     zl_cursor *next, *prev;
     size_t buf_cap, offs_cap;
+    char *out;
+    size_t out_cap;
 };
 
 /* ---- small utilities ------------------------------------------------------------------ */
@@ -199,6 +218,7 @@ static void cursor_unref(zl_cursor *c)
         zl_txn *t = c->txn;
         free(c->buf);
         free(c->offs);
+        free(c->out);
         free(c);
         txn_unref(t);
     }
@@ -507,11 +527,12 @@ static void writer_release(zl_env *e)
     zl_mutex_unlock(&e->mtx);
 }
 
-int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out)
+int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
 {
     zl_txn *t;
     MDB_txn *txn = NULL;
     int rc = 0, own_writer = 0;
+    int write = (flags & ZL_TXN_WRITE) != 0;
 
     if (parent && !write)
         return ZL_NESTED_READONLY;
@@ -581,6 +602,7 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out)
     t->env = e;
     t->refcnt = 1;
     t->write = write;
+    t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
     t->pid = zl_getpid();
     t->parent = parent;
 
@@ -813,8 +835,20 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
         k.mv_data = (void *)key;
         rc = mdb_get(t->txn, dbi, &k, &v);
         if (rc == 0) {
-            t->vp = v.mv_data;
             t->vl = v.mv_size;
+            if (t->nocopy || v.mv_size == 0) {
+                t->vp = v.mv_data;
+            } else if (v.mv_size <= ZL_COPY_MAX) {
+                if (grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1)) {
+                    rc = ZL_NO_MEMORY;
+                } else {
+                    memcpy(t->scratch, v.mv_data, v.mv_size);
+                    t->vp = t->scratch;
+                }
+            } else {
+                t->vp = v.mv_data;
+                return ZL_HELD; /* stays busy until zl_txn_unhold */
+            }
         } else if (rc == MDB_BAD_VALSIZE) {
             rc = MDB_NOTFOUND; /* an oversize key simply is not there */
         }
@@ -822,6 +856,9 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     TXN_LEAVE(t);
     return rc;
 }
+
+/* End the hold a ZL_HELD result left on the transaction. */
+void zl_txn_unhold(zl_txn *t) { TXN_LEAVE(t); }
 
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags)
@@ -1051,26 +1088,93 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
     return rc;
 }
 
-/* Refresh the current item if the txn changed since the cursor last looked. With preload,
- * touch every page of the current value, so that a memoryview handed out for it does not
- * take its page faults later, one at a time (py-lmdb does the same). */
-int zl_cursor_current(zl_cursor *c, int preload)
+/* Publish the current item in c->ok/okl and c->ov/ovl: the parts asked for (ZL_FILL_KEYS,
+ * ZL_FILL_VALUES) are copied into c->out when they fit in ZL_COPY_MAX, else the map
+ * pointers are published and ZL_HELD returned (the caller keeps the txn busy). With
+ * ZL_NOCOPY (buffers=True) map pointers are published as they are; ZL_PRELOAD then touches
+ * every page of the value, so that a memoryview handed out for it does not take its page
+ * faults later, one at a time (py-lmdb does the same). Unpositioned: both are empty. */
+static int copy_out(zl_cursor *c, int what)
+{
+    size_t need = 0;
+    if (!c->positioned) {
+        c->ok = c->ov = (char *)"";
+        c->okl = c->ovl = 0;
+        return 0;
+    }
+    c->ok = c->kp;
+    c->okl = c->kl;
+    c->ov = c->vp;
+    c->ovl = c->vl;
+    if (what & ZL_NOCOPY) {
+        if ((what & ZL_PRELOAD) && c->vl > 4096) {
+            volatile char sink = 0;
+            size_t i;
+            for (i = 0; i < c->vl; i += 4096)
+                sink += c->vp[i];
+            (void)sink;
+        }
+        return 0;
+    }
+    if (what & ZL_FILL_KEYS)
+        need += c->kl;
+    if (what & ZL_FILL_VALUES)
+        need += c->vl;
+    if (need > ZL_COPY_MAX)
+        return ZL_HELD;
+    if (grow((void **)&c->out, &c->out_cap, need + 1, 1))
+        return ZL_NO_MEMORY;
+    if (what & ZL_FILL_KEYS) {
+        memcpy(c->out, c->kp, c->kl);
+        c->ok = c->out;
+    }
+    if (what & ZL_FILL_VALUES) {
+        char *dst = c->out + ((what & ZL_FILL_KEYS) ? c->kl : 0);
+        memcpy(dst, c->vp, c->vl);
+        c->ov = dst;
+    }
+    return 0;
+}
+
+/* Refresh the current item if the txn changed since the cursor last looked, and publish it
+ * (see copy_out). ZL_HELD: the caller copies, then calls zl_cursor_unhold. */
+int zl_cursor_current(zl_cursor *c, int what)
 {
     MDB_val k, v;
     int rc = 0;
     CURSOR_ENTER(c);
     if (c->positioned && c->last_mutation != c->txn->mutations)
         rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
-    if (preload && c->positioned && c->vl > 4096) {
-        volatile char sink = 0;
-        size_t i;
-        for (i = 0; i < c->vl; i += 4096)
-            sink += c->vp[i];
-        (void)sink;
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        rc = copy_out(c, what);
+        if (rc == ZL_HELD)
+            return rc;
     }
     CURSOR_LEAVE(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc;
 }
+
+/* One cursor step (op) and publish the item reached (see copy_out). MDB_NOTFOUND at the end. */
+int zl_cursor_step(zl_cursor *c, int op, int what)
+{
+    MDB_val k, v;
+    int rc;
+    CURSOR_ENTER(c);
+    if (op == MDB_GET_CURRENT && !c->positioned)
+        rc = MDB_NOTFOUND;
+    else
+        rc = cursor_get(c, op, &k, &v);
+    if (rc == 0) {
+        rc = copy_out(c, what);
+        if (rc == ZL_HELD)
+            return rc;
+    }
+    CURSOR_LEAVE(c);
+    return rc;
+}
+
+/* End the hold a ZL_HELD result left on the cursor's transaction. */
+void zl_cursor_unhold(zl_cursor *c) { CURSOR_LEAVE(c); }
 
 int zl_cursor_count(zl_cursor *c, size_t *n)
 {

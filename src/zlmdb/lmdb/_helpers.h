@@ -6,6 +6,12 @@
 #define ZL_NESTED_READONLY -30602
 #define ZL_NO_MEMORY -30603
 #define ZL_KEYFIXED_SIZE -30604
+#define ZL_HELD -30605
+
+#define ZL_TXN_WRITE 1
+#define ZL_TXN_NOCOPY 2
+#define ZL_PRELOAD 4
+#define ZL_NOCOPY 8
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -28,6 +34,10 @@ typedef struct zl_cursor {
     size_t *offs;    /* item boundaries inside buf */
     size_t nout;     /* items in the block */
     volatile long state; /* 0 while the cursor (and its txn and env) are usable */
+    char *ok;        /* current key/value published by zl_cursor_current / zl_cursor_step */
+    size_t okl;
+    char *ov;
+    size_t ovl;
     ...;
 } zl_cursor;
 
@@ -50,7 +60,8 @@ void zl_free(void *p);
 int zl_env_reader_check(zl_env *e, int *dead);
 int zl_env_is_closed(zl_env *e);
 
-int zl_txn_begin(zl_env *e, zl_txn *parent, int write, zl_txn **out);
+int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out);
+void zl_txn_unhold(zl_txn *t);
 int zl_txn_commit(zl_txn *t);
 int zl_txn_abort(zl_txn *t);
 void zl_txn_release(zl_txn *t);
@@ -75,7 +86,9 @@ int zl_cursor_close(zl_cursor *c);
 void zl_cursor_release(zl_cursor *c);
 int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen,
                  const char *val, size_t vlen);
-int zl_cursor_current(zl_cursor *c, int preload);
+int zl_cursor_current(zl_cursor *c, int what);
+int zl_cursor_step(zl_cursor *c, int op, int what);
+void zl_cursor_unhold(zl_cursor *c);
 int zl_cursor_count(zl_cursor *c, size_t *n);
 int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, size_t vlen,
                   unsigned int flags);
@@ -91,7 +104,7 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
                 unsigned int flags, size_t *added, size_t *consumed);
 
 int zl_last_error(void);
-zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int write);
+zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
 int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
                    const char *stop, size_t stoplen, size_t prefix_len, size_t *out);

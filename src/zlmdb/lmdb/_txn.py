@@ -22,6 +22,9 @@ _NOOVERWRITE = lib.MDB_NOOVERWRITE
 _NODUPDATA = lib.MDB_NODUPDATA
 _APPEND = lib.MDB_APPEND
 _APPENDDUP = lib.MDB_APPENDDUP
+_HELD = lib.ZL_HELD
+_TXN_WRITE = lib.ZL_TXN_WRITE
+_TXN_NOCOPY = lib.ZL_TXN_NOCOPY
 
 
 def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> int:
@@ -109,7 +112,7 @@ class Transaction:
             pt = parent._t
         else:
             pt = _NULL
-        t = lib.zl_txn_new(e, pt, 1 if write else 0)
+        t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
             raise error_for("mdb_txn_begin", lib.zl_last_error())
         self._t = t
@@ -229,6 +232,11 @@ class Transaction:
             return _unpack(t.vp, t.vl)
         if rc == _NOTFOUND:
             return default
+        if rc == _HELD:  # a large value, still in the map: copy it, then let go
+            try:
+                return _unpack(t.vp, t.vl)
+            finally:
+                lib.zl_txn_unhold(t)
         raise error_for("mdb_get", rc)
 
     def put(
