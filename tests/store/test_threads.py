@@ -84,3 +84,55 @@ def test_iteration_during_concurrent_writes_sees_each_key_once(tmp_path):
     _run([threading.Thread(target=iterate), threading.Thread(target=write)])
     assert seen == sorted(set(seen)) and len(seen) == 2000
     store.close()
+
+
+def test_read_in_progress_does_not_block_writers(tmp_path):
+    """A get() deserializing its value holds no lock: a put+flush can run meanwhile."""
+    done = threading.Event()
+    holder = {}
+
+    def loads(data):
+        writer = threading.Thread(
+            target=lambda: (holder["store"].put(b"w", b"1"), holder["store"].flush(), done.set())
+        )
+        writer.start()
+        holder["wrote"] = done.wait(60)  # a deadlock would show as False, not as a hang
+        writer.join()
+        return bytes(data)
+
+    store = LmdbObjectStore(str(tmp_path / "db"), serializer=(bytes, loads))
+    holder["store"] = store
+    store.put_many({b"k": b"v"})
+    assert store.get(b"k") == b"v"
+    assert holder["wrote"] is True
+    store.close()
+
+
+def test_map_resize_waits_for_reads_in_flight(tmp_path):
+    """Growing the map remaps the file: it must wait until no read transaction is open."""
+    seen = {}
+    holder = {}
+
+    def loads(data):
+        store = holder["store"]
+        if "writer" not in holder:
+            before = store.env.info()["map_size"]
+            writer = threading.Thread(
+                target=store.put_many, args=({b"big%d" % i: b"x" * 100_000 for i in range(30)},)
+            )
+            holder["writer"] = writer
+            writer.start()
+            while not store._shared.resizing:
+                pass
+            seen["size_during_read"] = store.env.info()["map_size"] == before
+            seen["value"] = bytes(data)  # the map still holds our snapshot
+        return bytes(data)
+
+    store = LmdbObjectStore(str(tmp_path / "db"), map_size=1 << 20, serializer=(bytes, loads))
+    holder["store"] = store
+    store.put_many({b"k": b"v"})
+    assert store.get(b"k") == b"v"
+    holder["writer"].join()
+    assert seen == {"size_during_read": True, "value": b"v"}
+    assert store.env.info()["map_size"] > 1 << 20
+    store.close()
