@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 from .. import lmdb
 
-# py-lmdb's lmdb.open() keyword arguments and defaults (zlmdb.lmdb has the same).
+# lmdb.open() keyword arguments and the defaults the store opens with (py-lmdb's).
 OPEN_DEFAULTS: Dict[str, Any] = {
     "map_size": 10485760,
     "subdir": True,
@@ -30,7 +30,7 @@ OPEN_DEFAULTS: Dict[str, Any] = {
     "meminit": True,
     "max_readers": 126,
     "max_dbs": 0,
-    "max_spare_txns": 0,
+    "max_spare_txns": 1,  # py-lmdb's default (zlmdb.lmdb's is 0); the store passes it explicitly
     "lock": True,
 }
 
@@ -109,6 +109,9 @@ def acquire(path: str, kwargs: Dict[str, Any], need_dbs: bool) -> SharedEnv:
     kwargs = dict(kwargs)
     if need_dbs and not explicit_dbs:
         kwargs["max_dbs"] = 16
+    # One cached reset read transaction makes the next read renew it instead of taking a
+    # new reader slot: py-lmdb's default, which lmdb-object-store users ran with.
+    kwargs.setdefault("max_spare_txns", OPEN_DEFAULTS["max_spare_txns"])
     options = normalize_options(kwargs)
     key = data_file_key(path, bool(options["subdir"]))
     with _registry_lock:
