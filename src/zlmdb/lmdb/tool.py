@@ -650,7 +650,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     Opens ``-e`` (never creating it; read-only with ``-r``) into :data:`ENV`, the ``-d``
     database into :data:`DB`, and runs the command. ``verify`` never opens the
-    environment. :data:`ENV` stays open after the command (a later call closes it).
+    environment. After a successful command :data:`ENV` stays open (the next call
+    closes it); after a failed one it is closed.
 
     Raises:
         SystemExit: usage errors, a missing environment or database, and LMDB errors,
@@ -688,8 +689,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if opts.db:
             DB = _open_named(opts.db, create=not opts.read)
         func(opts, args)
-    except Error as exc:
-        die("%s", exc)
+    except BaseException as exc:
+        # A failed command leaves nothing open behind it.
+        if ENV is not None:
+            ENV.close()
+        ENV, DB = None, None
+        if isinstance(exc, Error):
+            die("%s", exc)
+        raise
 
 
 if __name__ == "__main__":
