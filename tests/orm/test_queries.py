@@ -441,3 +441,88 @@ def test_rebuild_index_restores_entries_from_records(db, schema):
         schema.idx_email.truncate(txn)
         schema.users.rebuild_index(txn, "email")
     assert index_rows(db, schema.idx_email) == {"a@x": 1}
+
+
+# ---------------------------------------------------------------------------- unique indexes
+
+
+def test_unique_index_conflict_raises(db, schema):
+    add(db, schema, User(1, "alice"))
+    with pytest.raises(zlmdb.UniqueValueConstraint):
+        add(db, schema, User(2, "alice"))
+
+
+def test_unique_value_constraint_is_a_runtime_error():
+    assert issubclass(zlmdb.UniqueValueConstraint, RuntimeError)
+
+
+def test_unique_conflict_writes_nothing_in_the_transaction(db, schema):
+    add(db, schema, User(1, "alice", email="a@x"))
+    with db.begin(write=True) as txn:
+        with pytest.raises(zlmdb.UniqueValueConstraint):
+            schema.users[txn, 2] = User(2, "bob", email="a@x", realm=7)
+    with db.begin() as txn:
+        assert schema.users[txn, 2] is None
+    assert index_rows(db, schema.idx_authid) == {"alice": 1}
+    assert index_rows(db, schema.idx_realm) == {}
+
+
+def test_unique_conflict_on_update_keeps_the_old_record(db, schema):
+    add(db, schema, User(1, "alice"), User(2, "bob"))
+    with db.begin(write=True) as txn:
+        with pytest.raises(zlmdb.UniqueValueConstraint):
+            schema.users[txn, 2] = User(2, "alice")
+    with db.begin() as txn:
+        assert schema.users[txn, 2] == User(2, "bob")
+    assert index_rows(db, schema.idx_authid) == {"alice": 1, "bob": 2}
+
+
+def test_unique_key_freed_by_update_can_be_reused(db, schema):
+    add(db, schema, User(1, "alice"))
+    add(db, schema, User(1, "alicia"))
+    add(db, schema, User(2, "alice"))
+    assert index_rows(db, schema.idx_authid) == {"alice": 2, "alicia": 1}
+
+
+def test_unique_key_freed_by_delete_can_be_reused(db, schema):
+    add(db, schema, User(1, "alice"))
+    with db.begin(write=True) as txn:
+        del schema.users[txn, 1]
+        schema.users[txn, 2] = User(2, "alice")
+    assert index_rows(db, schema.idx_authid) == {"alice": 2}
+
+
+def test_unique_keys_swapped_in_one_transaction_via_a_free_key(db, schema):
+    add(db, schema, User(1, "a"), User(2, "b"))
+    with db.begin(write=True) as txn:
+        schema.users[txn, 1] = User(1, "tmp")
+        schema.users[txn, 2] = User(2, "a")
+        schema.users[txn, 1] = User(1, "b")
+    assert index_rows(db, schema.idx_authid) == {"a": 2, "b": 1}
+
+
+class TagSchema(zlmdb.Schema):
+    """A plain (non-composite) key with ``unique=False``: the last writer owns the entry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items = zlmdb.MapOidCbor(1, marshal=lambda v: v, unmarshal=lambda v: v)
+        self.idx_tag = zlmdb.MapStringOid(2)
+        self.items.attach_index("tag", self.idx_tag, lambda v: v["tag"], unique=False)
+
+
+def test_non_unique_plain_key_is_overwritten_by_the_last_put(db):
+    s = TagSchema()
+    with db.begin(write=True) as txn:
+        s.items[txn, 1] = {"tag": "red"}
+        s.items[txn, 2] = {"tag": "red"}
+    assert index_rows(db, s.idx_tag) == {"red": 2}
+
+
+def test_deleting_a_record_keeps_an_index_entry_owned_by_another(db):
+    s = TagSchema()
+    with db.begin(write=True) as txn:
+        s.items[txn, 1] = {"tag": "red"}
+        s.items[txn, 2] = {"tag": "red"}
+        del s.items[txn, 1]
+    assert index_rows(db, s.idx_tag) == {"red": 2}
