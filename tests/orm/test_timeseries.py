@@ -294,3 +294,17 @@ def test_all_ones_bytes_id_has_an_open_ended_window(db, schema):
     with db.begin() as txn:
         assert [v.int for v in series.window(txn, device, return_keys=False)] == [10, 11, 12]
         assert list(series.ids(txn)) == [b"\x00" * 19 + b"\x01", device]
+
+
+def test_numpy_valued_series_window_and_latest(db):
+    table = zlmdb.MapUuidTimestampNumpy(5)
+    with db.begin(write=True) as txn:
+        for i in range(5):
+            table[txn, (SENSOR, at(i))] = np.full(3, float(i))
+            table[txn, (AFTER, at(i))] = np.zeros(3)
+    series = TimeSeries(table)
+    with db.begin() as txn:
+        window = [v.tolist() for v in series.window(txn, SENSOR, at(1), at(3), return_keys=False)]
+        [(key, newest)] = series.latest(txn, SENSOR)
+        assert (key, newest.tolist()) == ((SENSOR, at(4)), [4.0, 4.0, 4.0])
+    assert window == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
