@@ -155,3 +155,8 @@ def test_clear_on_readonly_raises(tmp_path):
     with LmdbObjectStore(path, readonly=True) as store:
         with pytest.raises(lmdb.Error, match="read-only"):
             store.clear()
+
+
+def test_ranged_values_view_contains_only_its_range(filled):
+    view = filled.values("a")
+    assert 2 in view and 3 not in view

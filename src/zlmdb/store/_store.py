@@ -287,6 +287,9 @@ class StoreValuesView(ValuesView):
             return len(self._mapping)
         return sum(1 for _ in self._args.scan(self._mapping, True, False))
 
+    def __contains__(self, value: object) -> bool:
+        return any(v is value or v == value for v in self)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self)!r})"
 
