@@ -11,6 +11,8 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import zlmdb
 
@@ -526,3 +528,64 @@ def test_deleting_a_record_keeps_an_index_entry_owned_by_another(db):
         s.items[txn, 2] = {"tag": "red"}
         del s.items[txn, 1]
     assert index_rows(db, s.idx_tag) == {"red": 2}
+
+
+# ------------------------------------------------------------------ select against a model
+
+_OIDS = st.integers(min_value=0, max_value=40)
+_BOUND = st.one_of(st.none(), _OIDS)
+_MODEL_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _load(db, table, oids):
+    with db.begin(write=True) as txn:
+        table.truncate(txn)
+        for oid in oids:
+            table[txn, oid] = f"n{oid}"
+
+
+@_MODEL_SETTINGS
+@given(
+    oids=st.sets(_OIDS, max_size=25),
+    from_key=_BOUND,
+    to_key=_BOUND,
+    reverse=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(min_value=1, max_value=30)),
+)
+def test_select_matches_a_sorted_list_model(db, oids, from_key, to_key, reverse, limit):
+    table = zlmdb.MapOidString(1)
+    _load(db, table, oids)
+    expected = [
+        k
+        for k in sorted(oids)
+        if (from_key is None or k >= from_key) and (to_key is None or k < to_key)
+    ]
+    if reverse:
+        expected.reverse()
+    if limit is not None:
+        expected = expected[:limit]
+    with db.begin() as txn:
+        got = list(
+            table.select(
+                txn,
+                from_key=from_key,
+                to_key=to_key,
+                reverse=reverse,
+                limit=limit,
+                return_values=False,
+            )
+        )
+    assert got == expected
+
+
+@_MODEL_SETTINGS
+@given(oids=st.sets(_OIDS, max_size=25), from_key=_OIDS, to_key=_OIDS)
+def test_count_range_matches_a_sorted_list_model(db, oids, from_key, to_key):
+    table = zlmdb.MapOidString(1)
+    _load(db, table, oids)
+    with db.begin() as txn:
+        assert table.count_range(txn, from_key, to_key) == sum(
+            1 for k in oids if from_key <= k < to_key
+        )
