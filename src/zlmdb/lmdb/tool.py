@@ -133,7 +133,8 @@ def make_parser() -> optparse.OptionParser:
     Raises nothing; ``parse_args`` exits on bad options.
     """
     parser = optparse.OptionParser(prog="python -m zlmdb.lmdb")
-    parser.usage = "%prog [options] <command> [arguments]\n" + (__doc__ or "").split("\n", 2)[2]
+    commands = (__doc__ or "").split("\n", 2)[2].replace("``", "")
+    parser.usage = "%prog [options] <command> [arguments]\n\n" + commands
     add = parser.add_option
     add("-e", "--env", help="environment to open (a directory, or a file with -s)")
     add("-d", "--db", help="named database to use (default: the main database)")
