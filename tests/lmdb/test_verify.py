@@ -7,6 +7,8 @@ import struct
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import zlmdb.lmdb as lmdb
 from zlmdb.lmdb import tool, verify
@@ -423,3 +425,77 @@ def test_cli_lists_problems_and_exits_1(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "entries, record says 1" in captured.out
     assert "FAILED (1 problem)" in captured.err
+
+
+# -- properties -----------------------------------------------------------------------------
+
+keys = st.binary(min_size=1, max_size=40)
+records = st.lists(st.tuples(keys, st.binary(max_size=3000)), max_size=120)
+dups = st.lists(st.tuples(keys, st.binary(min_size=1, max_size=40)), max_size=400)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plain=records, dupsorted=dups, deleted=st.sets(keys, max_size=40))
+def test_anything_lmdb_writes_verifies_clean(tmp_path_factory, plain, dupsorted, deleted):
+    def fill(env):
+        db = env.open_db(b"dups", dupsort=True)
+        with env.begin(write=True) as txn:
+            for key, value in plain:
+                txn.put(key, value)
+            for key, value in dupsorted:
+                txn.put(key, value, db=db)
+        with env.begin(write=True) as txn:
+            for key in deleted:
+                txn.delete(key)
+                txn.delete(key, db=db)
+
+    path = build(tmp_path_factory.mktemp("env"), fill)
+    assert verify.verify(path) == []
+
+
+_BASE: dict = {}
+
+
+def _base_file(tmp_path_factory) -> bytes:
+    if "data" not in _BASE:
+        path = build(
+            tmp_path_factory.mktemp("base"),
+            lambda env: (
+                put_many(env),
+                delete_every_third(env),
+                fill_dupsort(env),
+                fill_overflow_and_free(env),
+            ),
+        )
+        with open(os.path.join(path, "data.mdb"), "rb") as f:
+            _BASE["data"] = f.read()
+    return _BASE["data"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.binary(min_size=1, max_size=8)),
+        min_size=1,
+        max_size=4,
+    ),
+    cut=st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_corruption_never_crashes_the_verifier(tmp_path_factory, edits, cut):
+    data = bytearray(_base_file(tmp_path_factory))
+    for where, patch in edits:
+        at = int(where * (len(data) - len(patch)))
+        data[at : at + len(patch)] = patch
+    if cut is not None:
+        del data[int(cut * len(data)) :]
+    target = tmp_path_factory.mktemp("forged") / "data.mdb"
+    target.write_bytes(bytes(data))
+    try:
+        result = verify.verify(str(target), subdir=False)
+    except verify.VerifyError:
+        return
+    assert isinstance(result, list) and all(isinstance(p, str) for p in result)
