@@ -315,7 +315,12 @@ def _file_name_for(name: str) -> str:
 
 
 def cmd_copy(opts: optparse.Values, args: List[str]) -> None:
-    """``copy DIR``: back up the environment into the new directory DIR."""
+    """``copy DIR``: back up the environment into the new directory DIR.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     if len(args) != 1:
         die("copy: give exactly one target directory")
     target = args[0]
@@ -327,7 +332,12 @@ def cmd_copy(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_copyfd(opts: optparse.Values, args: List[str]) -> None:
-    """``copyfd``: back up the environment to the file descriptor ``--out-fd``."""
+    """``copyfd``: back up the environment to the file descriptor ``--out-fd``.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     if args:
         die("copyfd takes no arguments (the target is --out-fd)")
     try:
@@ -338,7 +348,12 @@ def cmd_copyfd(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_drop(opts: optparse.Values, args: List[str]) -> None:
-    """``drop NAME..``: delete named databases."""
+    """``drop NAME..``: delete named databases.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     if not args:
         die("drop: name at least one database")
     if _MAIN in args:
@@ -352,7 +367,12 @@ def cmd_drop(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_dump(opts: optparse.Values, args: List[str]) -> None:
-    """``dump [NAME=FILE..]`` or ``dump --all``: write databases in cdbmake format."""
+    """``dump [NAME=FILE..]`` or ``dump --all``: write databases in cdbmake format.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     if opts.all:
         if args:
@@ -373,7 +393,12 @@ def cmd_dump(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_restore(opts: optparse.Values, args: List[str]) -> None:
-    """``restore NAME=FILE..``: load cdbmake files into databases."""
+    """``restore NAME=FILE..``: load cdbmake files into databases.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     if not args and opts.db:
         db_map = {opts.db: (_open_named(opts.db), _file_name_for(opts.db))}
@@ -403,7 +428,12 @@ def _read_file(path: bytes) -> bytes:
 
 
 def cmd_edit(opts: optparse.Values, args: List[str]) -> None:
-    """``edit``: apply --add, --set, --delete, --add-file, --set-file (in that order)."""
+    """``edit``: apply --add, --set, --delete, --add-file, --set-file (in that order).
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     if args:
         die("edit takes only options (--set, --add, --delete, ...), not arguments")
     with _env().begin(write=True, db=DB) as txn:
@@ -424,7 +454,12 @@ def cmd_edit(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_get(opts: optparse.Values, args: List[str]) -> None:
-    """``get KEY..``: print the values of keys (``-x``: as hex dumps)."""
+    """``get KEY..``: print the values of keys (``-x``: as hex dumps).
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     with _env().begin(db=DB) as txn:
         for arg in args:
             value = txn.get(_to_bytes(arg))
@@ -437,7 +472,12 @@ def cmd_get(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_readers(opts: optparse.Values, args: List[str]) -> None:
-    """``readers``: print the reader table (``-c``: clear stale slots first)."""
+    """``readers``: print the reader table (``-c``: clear stale slots first).
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     if opts.clean:
         print(f"Cleaned {env.reader_check()} stale entries.")
@@ -445,7 +485,12 @@ def cmd_readers(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_rewrite(opts: optparse.Values, args: List[str]) -> None:
-    """``rewrite [NAME..] -E DIR``: copy databases in key order into a new environment."""
+    """``rewrite [NAME..] -E DIR``: copy databases in key order into a new environment.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     if not opts.target_env:
         die("rewrite: give the target environment with -E")
     env = _env()
@@ -478,7 +523,12 @@ def cmd_rewrite(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_shell(opts: optparse.Values, args: List[str]) -> None:
-    """``shell``: interactive console with ``ENV``, ``DB`` and ``lmdb`` bound."""
+    """``shell``: interactive console with ``ENV``, ``DB`` and ``lmdb`` bound.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     import code
 
     from .. import lmdb as lmdb_module
@@ -494,14 +544,24 @@ def cmd_shell(opts: optparse.Values, args: List[str]) -> None:
 
 
 def cmd_stat(opts: optparse.Values, args: List[str]) -> None:
-    """``stat``: print environment statistics and info."""
+    """``stat``: print environment statistics and info.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     pprint.pprint(env.stat())
     pprint.pprint(env.info())
 
 
 def cmd_verify(opts: optparse.Values, args: List[str]) -> None:
-    """``verify [PATH]``: offline structural check; never opens the file through LMDB."""
+    """``verify [PATH]``: offline structural check; never opens the file through LMDB.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     from . import verify as verifier
 
     if len(args) > 1:
@@ -525,7 +585,12 @@ def _data_file(opts: optparse.Values) -> str:
 
 
 def cmd_warm(opts: optparse.Values, args: List[str]) -> None:
-    """``warm``: read the used part of the data file once to fill the page cache."""
+    """``warm``: read the used part of the data file once to fill the page cache.
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     wanted = env.stat()["psize"] * (env.info()["last_pgno"] + 1)
     started = time.monotonic()
@@ -569,7 +634,12 @@ class _DiskStats:
 
 
 def cmd_watch(opts: optparse.Values, args: List[str]) -> None:
-    """``watch``: print live statistics until interrupted (Ctrl-C)."""
+    """``watch``: print live statistics until interrupted (Ctrl-C).
+
+    Raises:
+        SystemExit: bad arguments (via :func:`die`).
+        Error: an LMDB call failed (:func:`main` prints it and exits 1).
+    """
     env = _env()
     sample: Dict[str, Dict[str, int]] = {"stat": {}, "info": {}}
 
