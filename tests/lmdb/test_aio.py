@@ -400,3 +400,17 @@ def test_closed_cursor_raises(aenv):
                 await cur.first()
 
     run(go())
+
+
+def test_data_attributes_read_through_but_unproxied_methods_do_not(env, aenv):
+    async def go():
+        async with aenv.begin() as txn:
+            assert txn.env is env
+            async with txn.cursor() as cur:
+                assert cur.txn is txn._txn
+            with pytest.raises(AttributeError):
+                txn._no_such_attribute  # noqa: B018
+        with pytest.raises(AttributeError):
+            aenv.__enter__  # noqa: B018  (a method of Environment with no async proxy)
+
+    run(go())

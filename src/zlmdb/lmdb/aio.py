@@ -171,6 +171,18 @@ def _install_proxies(
         setattr(wrapper, name, proxy)
 
 
+def _forward_attribute(self: Any, name: str) -> Any:
+    """``__getattr__`` of the wrappers: data attributes of the wrapped object (such as a
+    transaction's ``env`` or a cursor's ``txn``) read through; methods without a proxy
+    are refused, since calling them here would block the event loop."""
+    if name in type(self).__slots__:  # not yet set: never recurse into _target()
+        raise AttributeError(name)
+    value = getattr(self._target(), name)
+    if callable(value):
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    return value
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -195,6 +207,8 @@ class AsyncEnvironment:
 
     def _target(self) -> Environment:
         return self._env
+
+    __getattr__ = _forward_attribute
 
     async def __aenter__(self) -> AsyncEnvironment:
         return self
@@ -297,6 +311,8 @@ class AsyncTransaction:
     def _target(self) -> Transaction:
         return self._txn
 
+    __getattr__ = _forward_attribute
+
     def _release_executor(self) -> None:
         if self._owns_executor:
             self._owns_executor = False
@@ -384,6 +400,8 @@ class AsyncCursor:
 
     def _target(self) -> Cursor:
         return self._cursor
+
+    __getattr__ = _forward_attribute
 
     async def __aenter__(self) -> AsyncCursor:
         return self
