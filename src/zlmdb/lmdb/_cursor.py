@@ -165,15 +165,14 @@ class Cursor:
         if rc and rc != _NOTFOUND:
             raise error_for("mdb_cursor_get", rc)
 
-    def _refresh(self):
+    def _ready(self):
+        """The C cursor, put back on the item a block iterator yielded last (no refresh:
+        like py-lmdb, count() and delete() act on LMDB's cursor as it is)."""
         if self._blk is not None:
             self._resync()
         c = self._c
         if c is None:
             raise closed_error()
-        rc = _current(c, 0)
-        if rc:
-            raise error_for("mdb_cursor_get", rc)
         return c
 
     def _publish(self, what: int):
@@ -265,12 +264,10 @@ class Cursor:
             IncompatibleError: not a dupsort db.
             InvalidParameterError: the cursor is unpositioned.
         """
-        self._need_dupsort()
         return self._move(FIRST_DUP)
 
     def last_dup(self) -> bool:
         """Move to the current key's last duplicate (dupsort dbs only); raises as first_dup."""
-        self._need_dupsort()
         return self._move(LAST_DUP)
 
     def next_dup(self) -> bool:
@@ -279,12 +276,10 @@ class Cursor:
         Raises:
             IncompatibleError: not a dupsort db.
         """
-        self._need_dupsort()
         return self._move(NEXT_DUP)
 
     def prev_dup(self) -> bool:
         """Move to the current key's previous duplicate; False before the first."""
-        self._need_dupsort()
         return self._move(PREV_DUP)
 
     def next_nodup(self) -> bool:
@@ -310,7 +305,6 @@ class Cursor:
         Raises:
             IncompatibleError: not a dupsort db.
         """
-        self._need_dupsort()
         return self._move(GET_BOTH, key, value)
 
     def set_range(self, key: Any) -> bool:
@@ -326,7 +320,6 @@ class Cursor:
         Raises:
             IncompatibleError: not a dupsort db.
         """
-        self._need_dupsort()
         return self._move(GET_BOTH_RANGE, key, value)
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -342,8 +335,7 @@ class Cursor:
             IncompatibleError: not a dupsort db.
             InvalidParameterError: the cursor is unpositioned.
         """
-        self._need_dupsort()
-        c = self._refresh()
+        c = self._ready()
         out = ffi.new("size_t *")
         rc = lib.zl_cursor_count(c, out)
         if rc:
@@ -384,7 +376,7 @@ class Cursor:
         Raises:
             ReadonlyError: in a read-only transaction.
         """
-        c = self._refresh()
+        c = self._ready()
         flags = lib.MDB_NODUPDATA if dupdata and self._dupsort else 0
         rc = lib.zl_cursor_del(c, flags)
         if rc == 0:
@@ -556,38 +548,44 @@ class Cursor:
         how: int,
         start_unpositioned: bool = True,
     ) -> Iterator:
+        # As py-lmdb: an unpositioned cursor is moved to its start when the iterator is
+        # made; the iterator yields the current item first, then steps, and ends as soon as
+        # the cursor is unpositioned. ``values=False`` yields keys, else ``keys=False``
+        # yields values, else (key, value) pairs.
         if self._blk is not None:
             self._resync()
         c = self._c
-        if c is None:
+        if c is None or c.state:
             raise closed_error()
-        rc = _current(c, 0)
-        if rc:
-            raise error_for("mdb_cursor_get", rc)
-        if c.positioned:
-            op = GET_CURRENT
-        elif start_unpositioned:
-            op = start_op
-        else:
-            return
+        if not values:
+            keys = True
+        elif not keys:
+            values = True
+        if not c.positioned and start_unpositioned:
+            rc = _op(c, start_op, b"", 0, b"", 0)
+            if rc and rc != _NOTFOUND:
+                raise error_for("mdb_cursor_get", rc)
         if self.txn._write or self._buffers:
-            yield from self._iterate_steps(op, step_op, keys, values)
-        else:
-            yield from self._iterate_blocks(op, step_op, keys, values, how)
+            return self._iterate_steps(GET_CURRENT, step_op, keys, values)
+        return self._iterate_blocks(GET_CURRENT, step_op, keys, values, how)
 
     def _iterate_steps(self, op: int, step_op: int, keys: bool, values: bool) -> Iterator:
         """One crossing per item: used in write transactions, where the caller may change
         the database between items, and for buffers=True, where items point into the map.
         Without buffers C copies each item out of the map during the step."""
         c = self._c
+        if c.state:
+            raise closed_error()
+        if not c.positioned:
+            return
         buffers = self._buffers
         what = (_FILL_KEYS if keys else 0) | (_FILL_VALUES if values else 0)
         if buffers:
             what |= _NOCOPY
         unpack = (lambda p, n: memoryview(_buffer(p, n))) if buffers else _unpack
+        # The first item is the current one, re-read if the txn changed (as key()/item()).
+        rc = _current(c, what)
         while True:
-            rc = _step(c, op, what)
-            op = step_op
             if rc:
                 if rc == _NOTFOUND:
                     return
@@ -603,13 +601,13 @@ class Cursor:
                 finally:
                     _unhold(c)
                 yield item
-                continue
-            if keys and values:
+            elif keys and values:
                 yield unpack(c.ok, c.okl), unpack(c.ov, c.ovl)
             elif keys:
                 yield unpack(c.ok, c.okl)
             else:
                 yield unpack(c.ov, c.ovl)
+            rc = _step(c, step_op, what)
 
     def _iterate_blocks(
         self, op: int, step_op: int, keys: bool, values: bool, how: int

@@ -866,7 +866,7 @@ int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     MDB_val k, v;
     int rc;
     TXN_ENTER(t);
-    if (!(rc = check_key(klen))) {
+    { /* LMDB checks the key size after the read-only check */
         k.mv_size = klen;
         k.mv_data = (void *)key;
         v.mv_size = vlen;
@@ -884,7 +884,7 @@ int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     MDB_val k, v;
     int rc;
     TXN_ENTER(t);
-    if (!(rc = check_key(klen))) {
+    { /* LMDB checks the key size after the read-only check */
         k.mv_size = klen;
         k.mv_data = (void *)key;
         v.mv_size = vlen;
@@ -920,6 +920,8 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     k.mv_data = (void *)key;
     t->vp = NULL;
     t->vl = 0;
+    if (!t->write)
+        return EACCES; /* as py-lmdb, before any key check */
     if ((rc = mdb_dbi_flags(t->txn, mdb_cursor_dbi(cur), &dflags)))
         return rc;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
@@ -964,7 +966,7 @@ int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     MDB_cursor *cur;
     int rc;
     TXN_ENTER(t);
-    if (!(rc = check_key(klen)) && !(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+    if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
         rc = replace_on(t, cur, key, klen, val, vlen);
         mdb_cursor_close(cur);
     }
@@ -1058,6 +1060,10 @@ static void set_current(zl_cursor *c, int rc, MDB_val *k, MDB_val *v)
 static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
 {
     int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    if (rc == 0 && (op == MDB_FIRST_DUP || op == MDB_LAST_DUP)) {
+        MDB_val d; /* these ops return only the value: fetch the key too */
+        rc = mdb_cursor_get(c->cur, k, &d, MDB_GET_CURRENT);
+    }
     set_current(c, rc, k, v);
     return rc;
 }
@@ -1073,11 +1079,7 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
     v.mv_data = (void *)val;
     if (op == MDB_SET_RANGE && klen == 0)
         op = MDB_FIRST;
-    if ((op == MDB_SET_KEY || op == MDB_SET || op == MDB_GET_BOTH ||
-         op == MDB_GET_BOTH_RANGE || op == MDB_SET_RANGE) && klen == 0) {
-        c->positioned = 0;
-        rc = MDB_BAD_VALSIZE;
-    } else if (op == MDB_GET_CURRENT && !c->positioned) {
+    if (op == MDB_GET_CURRENT && !c->positioned) {
         rc = EINVAL;
     } else {
         rc = cursor_get(c, op, &k, &v);
@@ -1143,8 +1145,13 @@ int zl_cursor_current(zl_cursor *c, int what)
     MDB_val k, v;
     int rc = 0;
     CURSOR_ENTER(c);
-    if (c->positioned && c->last_mutation != c->txn->mutations)
+    /* As py-lmdb: after a change in the txn, re-read whatever LMDB's cursor sits on (even
+     * when the last positioning failed); EINVAL there just means "nowhere". */
+    if (c->last_mutation != c->txn->mutations) {
         rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
+        if (rc == EINVAL)
+            rc = 0;
+    }
     if (rc == 0 || rc == MDB_NOTFOUND) {
         rc = copy_out(c, what);
         if (rc == ZL_HELD)
@@ -1160,7 +1167,7 @@ int zl_cursor_step(zl_cursor *c, int op, int what)
     MDB_val k, v;
     int rc;
     CURSOR_ENTER(c);
-    if (op == MDB_GET_CURRENT && !c->positioned)
+    if (!c->positioned) /* iteration ends once the cursor is unpositioned */
         rc = MDB_NOTFOUND;
     else
         rc = cursor_get(c, op, &k, &v);
@@ -1180,7 +1187,7 @@ int zl_cursor_count(zl_cursor *c, size_t *n)
 {
     int rc;
     CURSOR_ENTER(c);
-    rc = c->positioned ? mdb_cursor_count(c->cur, n) : EINVAL;
+    rc = mdb_cursor_count(c->cur, n); /* LMDB decides: INCOMPATIBLE, EINVAL, ... */
     CURSOR_LEAVE(c);
     return rc;
 }
@@ -1191,15 +1198,15 @@ int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, s
     MDB_val k, v;
     int rc;
     CURSOR_ENTER(c);
-    if (!(rc = check_key(klen))) {
+    { /* LMDB checks the key size after the read-only check */
         k.mv_size = klen;
         k.mv_data = (void *)key;
         v.mv_size = vlen;
         v.mv_data = (void *)val;
         rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        /* As py-lmdb: the positioned flag is left alone; the next key()/value() re-reads
+         * LMDB's cursor, which sits on the written item. */
         c->txn->mutations++;
-        if (rc == 0)
-            cursor_get(c, MDB_GET_CURRENT, &k, &v);
     }
     CURSOR_LEAVE(c);
     return rc;
@@ -1222,19 +1229,52 @@ int zl_cursor_del(zl_cursor *c, unsigned int flags)
     return rc;
 }
 
+/* Cursor replace/pop follow py-lmdb step by step: the cursor's positioned flag is what the
+ * SET_KEY lookup left (a missing key unpositions it); writes only bump the mutation count,
+ * so the next key()/value() re-reads LMDB's cursor. */
 int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *val,
                       size_t vlen)
 {
     MDB_val k, v;
+    zl_txn *t;
+    unsigned int dflags = 0;
     int rc;
     CURSOR_ENTER(c);
-    if (!(rc = check_key(klen))) {
-        rc = replace_on(c->txn, c->cur, key, klen, val, vlen);
-        if (rc == 0)
-            cursor_get(c, MDB_GET_CURRENT, &k, &v);
-        else
-            c->positioned = 0;
+    t = c->txn;
+    t->vp = NULL;
+    t->vl = 0;
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    v.mv_size = vlen;
+    v.mv_data = (void *)val;
+    if ((rc = mdb_dbi_flags(t->txn, c->dbi, &dflags)))
+        goto out;
+    if (dflags & MDB_DUPSORT) {
+        rc = cursor_get(c, MDB_SET_KEY, &k, &v);
+        if (rc == 0) {
+            if ((rc = save_old(t, &v)))
+                goto out;
+            rc = mdb_cursor_del(c->cur, MDB_NODUPDATA);
+            t->mutations++;
+            if (rc)
+                goto out;
+        } else if (rc != MDB_NOTFOUND) {
+            goto out;
+        }
+    } else {
+        rc = mdb_cursor_put(c->cur, &k, &v, MDB_NOOVERWRITE);
+        t->mutations++;
+        if (rc != MDB_KEYEXIST)
+            goto out; /* stored (no old value), or failed */
+        if ((rc = save_old(t, &v))) /* LMDB handed back the existing value */
+            goto out;
     }
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    v.mv_size = vlen;
+    v.mv_data = (void *)val;
+    rc = mdb_cursor_put(c->cur, &k, &v, 0);
+out:
     CURSOR_LEAVE(c);
     return rc;
 }
@@ -1244,14 +1284,12 @@ int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen)
     MDB_val k, v;
     int rc;
     CURSOR_ENTER(c);
-    if (!(rc = check_key(klen))) {
-        rc = pop_on(c->txn, c->cur, key, klen);
-        if (rc == 0) {
-            if (cursor_get(c, MDB_GET_CURRENT, &k, &v))
-                c->positioned = 0;
-        } else {
-            c->positioned = 0;
-        }
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    rc = cursor_get(c, MDB_SET_KEY, &k, &v);
+    if (rc == 0 && !(rc = save_old(c->txn, &v))) {
+        rc = mdb_cursor_del(c->cur, 0);
+        c->txn->mutations++;
     }
     CURSOR_LEAVE(c);
     return rc;
@@ -1403,10 +1441,6 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
         k.mv_data = (void *)(data + offs[2 * i]);
         v.mv_size = offs[2 * i + 2] - offs[2 * i + 1];
         v.mv_data = (void *)(data + offs[2 * i + 1]);
-        if (k.mv_size == 0) {
-            rc = MDB_BAD_VALSIZE;
-            break;
-        }
         rc = mdb_cursor_put(c->cur, &k, &v, flags);
         c->txn->mutations++;
         if (rc == 0) {
@@ -1417,8 +1451,6 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
         rc = 0;
         (*consumed)++;
     }
-    if (*consumed)
-        cursor_get(c, MDB_GET_CURRENT, &k, &v);
     CURSOR_LEAVE(c);
     return rc;
 }
