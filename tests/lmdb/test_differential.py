@@ -9,7 +9,10 @@ raised the same exception class. CPython only: py-lmdb is the reference.
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import subprocess
+import sys
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
@@ -326,18 +329,10 @@ class Driver:
             self.cursor_op()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_same_results_as_pylmdb_for_random_operation_sequences(tmp_path_factory, seed: int) -> None:
-    root = tmp_path_factory.mktemp("diff")
-    a = Side(zl, str(root / "zlmdb"))
-    b = Side(pylmdb, str(root / "pylmdb"))
+def run_sequence(seed: int, root: str) -> int:
+    """Run one example; return the number of operations compared."""
+    a = Side(zl, os.path.join(root, "zlmdb"))
+    b = Side(pylmdb, os.path.join(root, "pylmdb"))
     driver = Driver(random.Random(seed), a, b)
     try:
         for _ in range(OPS_PER_EXAMPLE):
@@ -350,4 +345,31 @@ def test_same_results_as_pylmdb_for_random_operation_sequences(tmp_path_factory,
     finally:
         a.close()
         b.close()
-    assert len(driver.log) >= OPS_PER_EXAMPLE // 2
+    return len(driver.log)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_same_results_as_pylmdb_for_random_operation_sequences(tmp_path_factory, seed: int) -> None:
+    # Each example runs in a child interpreter, so that a crash is a failed example with
+    # its seed, not the end of the whole pytest run.
+    root = str(tmp_path_factory.mktemp("diff"))
+    proc = subprocess.run(
+        [sys.executable, __file__, str(seed), root],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
+    assert proc.returncode == 0, f"seed {seed}: exit {proc.returncode}\n{proc.stdout[-6000:]}"
+    assert int(proc.stdout.split()[-1]) >= OPS_PER_EXAMPLE // 2
+
+
+if __name__ == "__main__":
+    print("ops", run_sequence(int(sys.argv[1]), sys.argv[2]))
