@@ -257,7 +257,7 @@ def test_catalogue_record_layout(path):
             record = cbor2.loads(txn.get(b"\x00\x00\x00\x01"))
     assert record == {
         "oid": "7e0ca1f2-1b5c-4d3e-9a10-2b3c4d5e6f70",
-        "name": f"{Events.__module__}.Events",
+        "name": "Events",
         "description": "Things that happened.",
         "creator": "unknown",
         "slot": 1,

@@ -193,7 +193,9 @@ class Slot(ConfigurationElement):
 
 
 def _table_name(klass: type) -> str:
-    return f"{klass.__module__}.{klass.__name__}"
+    # What upstream writes when twisted is not installed (its `qual` gives module.Name):
+    # the catalogue is then byte-identical to upstream's for the same tables.
+    return klass.__name__
 
 
 def _read_catalogue(raw: lmdb.Transaction) -> Dict[uuid.UUID, Slot]:

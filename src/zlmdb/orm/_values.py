@@ -89,12 +89,13 @@ class _OidValuesMixin(_ValuesMixin):
 
 
 class _OidSetValuesMixin(_ValuesMixin):
-    """Sets of OIDs, concatenated 8-byte big-endian."""
+    """Sets of OIDs, concatenated 8-byte big-endian, in ascending order (upstream wrote set
+    iteration order; both read back the same)."""
 
     def _serialize_value(self, value_set: Any) -> bytes:
         if not isinstance(value_set, (set, frozenset)):
             raise TypeError(f"value must be a set, not {type(value_set).__name__}")
-        return b"".join(_pack_Q(_check_oid(v)) for v in value_set)
+        return b"".join(sorted(_pack_Q(_check_oid(v)) for v in value_set))
 
     def _deserialize_value(self, data: bytes) -> set:
         if len(data) % 8:
@@ -119,7 +120,8 @@ class _UuidValuesMixin(_ValuesMixin):
 
 
 class _UuidSetValuesMixin(_ValuesMixin):
-    """Sets of UUIDs, concatenated 16-byte."""
+    """Sets of UUIDs, concatenated 16-byte, in ascending byte order (upstream wrote set
+    iteration order; both read back the same)."""
 
     def _serialize_value(self, value_set: Any) -> bytes:
         if not isinstance(value_set, (set, frozenset)):
@@ -129,7 +131,7 @@ class _UuidSetValuesMixin(_ValuesMixin):
             if not isinstance(v, uuid.UUID):
                 raise TypeError(f"set members must be uuid.UUID, not {type(v).__name__}")
             out.append(v.bytes)
-        return b"".join(out)
+        return b"".join(sorted(out))
 
     def _deserialize_value(self, data: bytes) -> set:
         if len(data) % 16:
