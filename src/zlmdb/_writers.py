@@ -25,11 +25,14 @@ can inspect or retry them.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import queue
+import sys
 import threading
 import time
-from typing import Any, Callable, Deque, List, NamedTuple, Optional
+import traceback
+from typing import Any, Callable, Deque, List, NamedTuple, Optional, Set
 
 __all__ = [
     "BackgroundWriter",
@@ -74,6 +77,34 @@ class WriterClosedError(RuntimeError):
     """The writer was closed; it accepts no more operations."""
 
 
+# Writers are kept here until closed: one its owner forgets to close is closed at interpreter
+# exit, so accepted operations are written rather than dropped; failures go to stderr.
+_LIVE_WRITERS: Set[Any] = set()
+_LIVE_WRITERS_LOCK = threading.Lock()
+
+
+def _register(writer: Any) -> None:
+    with _LIVE_WRITERS_LOCK:
+        _LIVE_WRITERS.add(writer)
+
+
+def _unregister(writer: Any) -> None:
+    with _LIVE_WRITERS_LOCK:
+        _LIVE_WRITERS.discard(writer)
+
+
+@atexit.register
+def _close_live_writers() -> None:
+    with _LIVE_WRITERS_LOCK:
+        writers = list(_LIVE_WRITERS)
+    for writer in writers:
+        try:
+            writer.close()
+        except Exception:
+            sys.stderr.write(f"zlmdb: {type(writer).__name__} failed while closing at exit:\n")
+            traceback.print_exc()
+
+
 def _write_batch(db: Any, table: Any, ops: List[WriteOp]) -> None:
     """Apply ``ops`` to ``table`` in one write transaction of ``db`` (atomic)."""
     with db.begin(write=True) as txn:
@@ -106,6 +137,9 @@ class BufferedWriter:
     Thread safety: calls from several threads are serialised by an internal lock; the batch is
     written by whichever thread triggers the flush.
 
+    A writer still open at interpreter exit is closed (flushed) by an :mod:`atexit` hook, its
+    errors printed to stderr; close writers yourself to handle those errors.
+
     Raises:
         ValueError: ``batch_size`` < 1 or ``max_delay`` < 0.
     """
@@ -133,6 +167,7 @@ class BufferedWriter:
         self._closed = False
         self._written = 0
         self._batches = 0
+        _register(self)
 
     @property
     def pending(self) -> int:
@@ -240,6 +275,7 @@ class BufferedWriter:
             if self._closed:
                 return
             self._closed = True
+            _unregister(self)
             self._flush_locked()
 
     def __enter__(self) -> BufferedWriter:
@@ -275,6 +311,8 @@ class BackgroundWriter:
 
     Shutdown: :meth:`close` (or context exit) writes everything already queued, stops the
     thread and then reports errors. Use it as ``with BackgroundWriter(db, table) as w: ...``.
+    A writer still open at interpreter exit is closed by an :mod:`atexit` hook (its errors are
+    printed to stderr), so queued operations are not lost with the process.
 
     Raises:
         ValueError: ``maxsize`` or ``batch_size`` < 1.
@@ -307,6 +345,7 @@ class BackgroundWriter:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        _register(self)
 
     @property
     def pending(self) -> int:
@@ -433,6 +472,8 @@ class BackgroundWriter:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         stopped = not self._thread.is_alive()
+        if stopped:
+            _unregister(self)
         with self._cond:
             self._raise_errors_locked()
         return stopped

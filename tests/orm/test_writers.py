@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -91,6 +95,7 @@ def test_buffered_writer_holds_operations_below_batch_size(db, schema):
     writer.put(2, good(2))
     assert stored(db, schema.items) == {}
     assert writer.pending == 2
+    writer.close()
 
 
 def test_buffered_writer_writes_when_batch_size_is_reached(db, schema):
@@ -165,6 +170,7 @@ def test_buffered_writer_time_threshold_counts_from_oldest_pending(db, schema):
     now[0] = 9.0
     writer.put(3, good(3))  # oldest pending is 3 (t=9): not due
     assert (writer.pending, writer.batches) == (1, 1)
+    writer.close()
 
 
 def test_buffered_writer_poll_flushes_when_due(db, schema):
@@ -183,6 +189,7 @@ def test_buffered_writer_poll_does_nothing_before_due(db, schema):
     now[0] = 0.5
     assert writer.poll() == 0
     assert writer.pending == 1
+    writer.close()
 
 
 def test_buffered_writer_applies_operations_in_order(db, schema):
@@ -489,3 +496,35 @@ def test_background_writer_many_producers_lose_nothing(db, schema):
     data = stored(db, schema.items)
     assert len(data) == threads * per_thread
     assert all(data[k] == good(k) for k in data)
+
+
+# ------------------------------------------------------------------------ interpreter exit
+
+_EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import zlmdb
+    from zlmdb._writers import BackgroundWriter, BufferedWriter
+
+    db = zlmdb.Database(sys.argv[1], maxsize=16 * 1024 * 1024)
+    table = zlmdb.MapOidCbor(1, marshal=lambda v: v, unmarshal=lambda v: v)
+    buffered = BufferedWriter(db, table, batch_size=1000)
+    background = BackgroundWriter(db, table)
+    for oid in range(1, 51):
+        buffered.put(oid, {"by": "buffered"})
+        background.put(100 + oid, {"by": "background"})
+    # no close(), no flush(): the interpreter exits with operations pending
+    """
+)
+
+
+def test_writers_left_open_are_flushed_at_interpreter_exit(tmp_path):
+    path = str(tmp_path / "db")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT, path], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = zlmdb.MapOidCbor(1, marshal=lambda v: v, unmarshal=lambda v: v)
+    with zlmdb.Database(path, maxsize=16 * 1024 * 1024) as db:
+        assert len(stored(db, table)) == 100
