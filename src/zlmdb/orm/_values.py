@@ -211,12 +211,19 @@ class _Bytes20TimestampValuesMixin(_ValuesMixin):
 
 
 def _hook(self: Any, given: Optional[Callable], *attrs: str) -> Optional[Callable]:
+    """``given``, else the first of the class attributes ``attrs`` that is set (read from
+    the class dict: a plain function stored there must not become a bound method)."""
     if given is not None:
         return given
     for attr in attrs:
-        found = getattr(self, attr, None)
-        if found is not None:
-            return found
+        for klass in type(self).__mro__:
+            if attr in klass.__dict__:
+                found = klass.__dict__[attr]
+                if isinstance(found, (staticmethod, classmethod)):
+                    found = found.__get__(None, type(self))
+                if found is not None:
+                    return found
+                break
     return None
 
 

@@ -1,0 +1,103 @@
+"""The ``zlmdb`` module surface: names, submodules, flatbuffers alias and reflection."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import zlmdb
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_upstream_names_exist():
+    for name in (
+        "__version__", "Database", "Schema", "table", "Transaction", "TransactionStats",
+        "PersistentMap", "NullValueConstraint", "TABLES_BY_UUID", "lmdb", "flatbuffers",
+        "setup_flatbuffers_import", "check_autobahn_flatbuffers_version_in_sync",
+    ):  # fmt: skip
+        assert hasattr(zlmdb, name), name
+
+
+def test_compression_constants():
+    assert (zlmdb.PersistentMap.COMPRESS_ZLIB, zlmdb.PersistentMap.COMPRESS_SNAPPY) == (1, 2)
+
+
+def test_lmdb_is_attribute_and_module():
+    import zlmdb.lmdb
+
+    assert zlmdb.lmdb is sys.modules["zlmdb.lmdb"]
+
+
+def test_upstream_submodules_import():
+    import zlmdb._database
+    import zlmdb._pmap
+    import zlmdb._schema
+    import zlmdb._types
+
+    assert zlmdb._pmap.MapOidPickle is zlmdb.MapOidPickle
+    assert zlmdb._database.Database is zlmdb.Database
+    assert zlmdb._schema.Schema is zlmdb.Schema
+    assert zlmdb._types._OidKeysMixin.MAX_OID == 2**53
+
+
+def test_import_pulls_in_no_framework_dependencies():
+    code = (
+        "import sys, zlmdb; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('txaio', 'twisted', 'click', 'yaml', 'nacl')]; "
+        "print(bad)"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_flatbuffers_alias_is_the_installed_runtime():
+    import flatbuffers
+
+    assert zlmdb.flatbuffers.Builder is flatbuffers.Builder
+    assert sys.modules["flatbuffers"] is flatbuffers
+
+
+def test_flatbuffers_submodules_import_under_zlmdb():
+    import flatbuffers.builder
+    import zlmdb.flatbuffers.builder
+
+    assert zlmdb.flatbuffers.builder is flatbuffers.builder
+
+
+def test_setup_flatbuffers_import_keeps_installed_package():
+    import flatbuffers
+
+    zlmdb.setup_flatbuffers_import()
+    assert sys.modules["flatbuffers"] is flatbuffers
+
+
+def test_reflection_reads_a_bfbs_written_by_flatc():
+    from zlmdb.flatbuffers.reflection.BaseType import BaseType
+    from zlmdb.flatbuffers.reflection.Schema import Schema
+
+    with open(os.path.join(ROOT, "flatbuffers-src", "generated", "user.bfbs"), "rb") as f:
+        data = f.read()
+    schema = Schema.GetRootAs(data, 0)
+    assert schema.RootTable().Name() == b"zlmdbtest.User"
+    fields = {}
+    root = schema.RootTable()
+    for i in range(root.FieldsLength()):
+        field = root.Fields(i)
+        fields[field.Name()] = (field.Id(), field.Type().BaseType(), field.Type().Element())
+    assert fields[b"oid"] == (0, BaseType.ULong, BaseType.None_)
+    assert fields[b"tags"] == (6, BaseType.Vector, BaseType.String)
+    assert fields[b"ratings"] == (7, BaseType.Vector, BaseType.Double)
+
+
+def test_reflection_exports_upstream_classes():
+    import importlib
+
+    for name in ("Schema", "Object", "Field", "Enum", "EnumVal", "Type", "BaseType", "KeyValue",
+                 "RPCCall", "Service", "SchemaFile", "AdvancedFeatures"):  # fmt: skip
+        module = importlib.import_module(f"zlmdb.flatbuffers.reflection.{name}")
+        assert hasattr(module, name)
