@@ -308,3 +308,31 @@ def test_numpy_valued_series_window_and_latest(db):
         [(key, newest)] = series.latest(txn, SENSOR)
         assert (key, newest.tolist()) == ((SENSOR, at(4)), [4.0, 4.0, 4.0])
     assert window == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
+
+
+def _fb_build(number, builder):
+    builder.StartObject(1)
+    builder.PrependInt64Slot(0, number, 0)
+    return builder.EndObject()
+
+
+def _fb_cast(buf):
+    import flatbuffers
+
+    tab = flatbuffers.table.Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
+    offset = tab.Offset(4)
+    return tab.Get(flatbuffers.number_types.Int64Flags, offset + tab.Pos) if offset else 0
+
+
+def test_three_part_keys_use_a_padded_suffix(db):
+    table = zlmdb.MapUuidTimestampUuidFlatBuffers(6, build=_fb_build, cast=_fb_cast)
+    with db.begin(write=True) as txn:
+        for i in range(4):
+            for j in (1, 2):  # two samples per instant
+                table[txn, (SENSOR, at(i), uuid.UUID(int=j))] = 10 * i + j
+                table[txn, (AFTER, at(i), uuid.UUID(int=j))] = -1
+    series = TimeSeries(table, key_suffix=(None,))
+    with db.begin() as txn:
+        assert list(series.window(txn, SENSOR, at(1), at(3), return_keys=False)) == [11, 12, 21, 22]
+        assert [value for _, value in series.latest(txn, SENSOR, 3)] == [32, 31, 22]
+        assert series.count(txn, SENSOR, at(1)) == 6
