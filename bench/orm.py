@@ -2,7 +2,7 @@
 
 Usage (from a checkout; the checkout's ``src`` is put first on ``sys.path``)::
 
-    python bench/orm.py                       # default run, about 1-2 minutes
+    python bench/orm.py                       # default run (30,000 records), about 1-2 minutes
     python bench/orm.py --quick               # small data set, smoke run (seconds)
     python bench/orm.py --records 50000       # more records per workload
     python bench/orm.py --save orm.json       # also write all figures as JSON
@@ -40,7 +40,9 @@ flushes do not drown the CPU cost):
 * ``one txn per record`` vs ``background writer``: the same puts, each in its own write
   transaction vs handed to a ``BackgroundWriter``.
 
-Each workload runs ``--repeat`` times on a fresh database (best time counts). Figures are
+Each workload runs ``--repeat`` times per implementation on a fresh database (best time
+counts); zlmdb and raw alternate within a workload, and upstream's runs of that workload follow
+in one subprocess, so machine drift hits all three alike. Figures are
 operations (records, lookups or calls) per second; ``ours/raw`` and ``ours/up`` are ratios of
 zlmdb's figure to the other one (above 1: zlmdb is faster).
 """
@@ -674,37 +676,41 @@ class RawWorkloads:
             self.close()
 
 
-def measure(runner: Any, names: List[str], repeat: int) -> Dict[str, Optional[float]]:
-    """Best ops/s of ``repeat`` runs per workload (``None``: not supported)."""
-    results: Dict[str, Optional[float]] = {}
-    for name in names:
-        best: Optional[float] = None
-        for _ in range(repeat):
-            try:
-                outcome = runner.run(name)
-            except Exception as exc:  # report and go on: one broken workload spoils no others
-                print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                outcome = None
-            if outcome is None:
-                break
-            ops, seconds = outcome
-            rate = ops / seconds if seconds > 0 else float("inf")
-            best = rate if best is None else max(best, rate)
-        results[name] = best
-    return results
+def run_once(runner: Any, name: str) -> Optional[float]:
+    """One run of workload ``name``: ops/s, or ``None`` when unsupported or failed."""
+    try:
+        outcome = runner.run(name)
+    except Exception as exc:  # report and go on: one broken workload spoils no others
+        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    if outcome is None:
+        return None
+    ops, seconds = outcome
+    return ops / seconds if seconds > 0 else float("inf")
 
 
-def worker(impl: str, count: int, repeat: int) -> Dict[str, Optional[float]]:
-    """Measure one implementation in this process: ``zlmdb``, ``raw`` or ``upstream``."""
+def best_of(rates: List[Optional[float]]) -> Optional[float]:
+    present = [r for r in rates if r is not None]
+    return max(present) if present else None
+
+
+def make_runner(impl: str, count: int, tmp: str) -> Any:
+    """The workloads of ``zlmdb`` (ORM), ``raw`` (zlmdb.lmdb) or ``upstream`` (its ORM)."""
+    if impl == "raw":
+        import zlmdb.lmdb as lmdb
+
+        return RawWorkloads(lmdb, count, tmp)
+    import zlmdb
+
+    return OrmWorkloads(zlmdb, count, tmp)
+
+
+def worker(impl: str, count: int, repeat: int, names: List[str]) -> Dict[str, Optional[float]]:
+    """Measure one implementation in this process (the upstream subprocess uses this)."""
     tmp = tempfile.mkdtemp(prefix=f"zlmdb-bench-orm-{impl}-")
     try:
-        if impl == "raw":
-            import zlmdb.lmdb as lmdb
-
-            return measure(RawWorkloads(lmdb, count, tmp), WORKLOADS, repeat)
-        import zlmdb
-
-        return measure(OrmWorkloads(zlmdb, count, tmp), WORKLOADS, repeat)
+        runner = make_runner(impl, count, tmp)
+        return {name: best_of([run_once(runner, name) for _ in range(repeat)]) for name in names}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -721,13 +727,20 @@ def find_upstream(option: Optional[str]) -> Optional[str]:
     return None
 
 
-def run_upstream(python: str, count: int, repeat: int) -> Tuple[Optional[Dict[str, Any]], str]:
+def run_upstream(
+    python: str, count: int, repeat: int, names: List[str]
+) -> Tuple[Optional[Dict[str, Any]], str]:
+    """Measure ``names`` with upstream zlmdb in a subprocess; (results, version) or
+    (None, error line)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     args = [python, str(Path(__file__).resolve()), "--worker", "upstream"]
     args += ["--records", str(count), "--repeat", str(repeat)]
+    for name in names:
+        args += ["--only", name]
     proc = subprocess.run(args, env=env, cwd=tempfile.gettempdir(), capture_output=True)
     if proc.returncode != 0:
-        return None, proc.stderr.decode(errors="replace").strip().splitlines()[-1:][0]
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        return None, lines[-1] if lines else f"exit status {proc.returncode}"
     payload = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     return payload["results"], payload["version"]
 
@@ -756,13 +769,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--upstream", default=None, help="python with upstream zlmdb, or none")
     parser.add_argument("--save", default=None, help="write all figures to this JSON file")
     parser.add_argument("--worker", choices=["zlmdb", "raw", "upstream"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", action="append", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    count = args.records or (2_000 if args.quick else 50_000)
+    count = args.records or (2_000 if args.quick else 30_000)
     repeat = args.repeat or (1 if args.quick else 3)
 
     if args.worker:
         # upstream: the interpreter's own zlmdb (this script's directory has no zlmdb package)
-        results = worker(args.worker, count, repeat)
+        results = worker(args.worker, count, repeat, args.only or WORKLOADS)
         import zlmdb
 
         print(json.dumps({"version": zlmdb.__version__, "results": results}))
@@ -776,35 +790,49 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"zlmdb {zlmdb.__version__} ORM benchmark on {platform.python_implementation()} "
         f"{platform.python_version()}: {count} records, best of {repeat}, sync=False"
     )
-    results: Dict[str, Dict[str, Optional[float]]] = {}
+    tmp = tempfile.mkdtemp(prefix="zlmdb-bench-orm-")
+    runners: Dict[str, Any] = {"raw": make_runner("raw", count, tmp)}
     if hasattr(zlmdb, "Database"):
-        results["zlmdb"] = worker("zlmdb", count, repeat)
+        runners["zlmdb"] = make_runner("zlmdb", count, tmp)
     else:
         print("zlmdb: this checkout has no ORM yet (zlmdb.Database missing)")
-        results["zlmdb"] = {}
-    results["raw"] = worker("raw", count, repeat)
     upstream_python = find_upstream(args.upstream)
-    if upstream_python:
-        up, info = run_upstream(upstream_python, count, repeat)
-        if up is None:
-            print(f"upstream: skipped ({info})")
-        else:
-            results["upstream"] = up
-            print(f"upstream: zlmdb {info} via {upstream_python}")
-    else:
+    if upstream_python is None:
         print("upstream: skipped (no --upstream interpreter)")
-
-    ours, raw, up = results["zlmdb"], results["raw"], results.get("upstream", {})
-    print()
+    results: Dict[str, Dict[str, Optional[float]]] = {"zlmdb": {}, "raw": {}, "upstream": {}}
+    ours, raw, up = results["zlmdb"], results["raw"], results["upstream"]
+    upstream_version = ""
     print(
-        f"{'workload (ops/s)':<22} {'zlmdb':>9} {'raw':>9} {'upstream':>9} {'ours/raw':>9} {'ours/up':>8}"
+        f"\n{'workload (ops/s)':<22} {'zlmdb':>9} {'raw':>9} {'upstream':>9} "
+        f"{'ours/raw':>9} {'ours/up':>8}"
     )
-    for name in WORKLOADS:
-        print(
-            f"{name:<22} {fmt_rate(ours.get(name)):>9} {fmt_rate(raw.get(name)):>9} "
-            f"{fmt_rate(up.get(name)):>9} {fmt_ratio(ours.get(name), raw.get(name)):>9} "
-            f"{fmt_ratio(ours.get(name), up.get(name)):>8}"
-        )
+    try:
+        for name in WORKLOADS:
+            # implementations alternate within a workload, so machine drift hits all alike
+            rates: Dict[str, List[Optional[float]]] = {impl: [] for impl in runners}
+            for _ in range(repeat):
+                for impl, runner in runners.items():
+                    rates[impl].append(run_once(runner, name))
+            for impl in runners:
+                results[impl][name] = best_of(rates[impl])
+            if upstream_python is not None:
+                figures, info = run_upstream(upstream_python, count, repeat, [name])
+                if figures is None:
+                    print(f"upstream: skipped ({info})")
+                    upstream_python = None
+                else:
+                    up[name] = figures.get(name)
+                    upstream_version = info
+            print(
+                f"{name:<22} {fmt_rate(ours.get(name)):>9} {fmt_rate(raw.get(name)):>9} "
+                f"{fmt_rate(up.get(name)):>9} {fmt_ratio(ours.get(name), raw.get(name)):>9} "
+                f"{fmt_ratio(ours.get(name), up.get(name)):>8}",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if up:
+        print(f"(upstream: zlmdb {upstream_version} via {find_upstream(args.upstream)})")
 
     print()
     print(f"{'within one implementation':<44} {'zlmdb':>8} {'upstream':>9}")
