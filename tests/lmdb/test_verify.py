@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import sys
@@ -499,3 +500,76 @@ def test_corruption_never_crashes_the_verifier(tmp_path_factory, edits, cut):
     except verify.VerifyError:
         return
     assert isinstance(result, list) and all(isinstance(p, str) for p in result)
+
+
+# -- LMDB 1.0 files (written by py-lmdb's 1.0 engine, when it is installed) ----------------
+
+
+@pytest.fixture
+def lmdb_1_0_path(tmp_path):
+    pylmdb = pytest.importorskip("lmdb")
+    try:
+        pylmdb.version(lib_version=1)
+    except (pylmdb.Error, TypeError):
+        pytest.skip("py-lmdb without the LMDB 1.0 engine")
+    path = str(tmp_path / "env10")
+    env = pylmdb.open(path, lib_version=1, max_dbs=4, map_size=64 << 20)
+    dups = env.open_db(b"dups", dupsort=True, dupfixed=True)
+    with env.begin(write=True) as txn:
+        for i in range(2000):
+            txn.put(b"k%06d" % i, b"v" * (i % 50))
+        for i in range(20):
+            txn.put(b"big%02d" % i, b"x" * 9000)
+        for i in range(8):
+            for j in range(2 if i % 2 else 700):
+                txn.put(b"d%d" % i, struct.pack("=Q", j), db=dups)
+    with env.begin(write=True) as txn:
+        for i in range(0, 2000, 3):
+            txn.delete(b"k%06d" % i)
+    env.close()
+    with open(os.path.join(path, "data.mdb"), "rb") as f:
+        assert struct.unpack_from(BO + "I", f.read(64), 24)[0] == 0xBEEFC0DE  # 1.0 layout
+    return path
+
+
+def test_lmdb_1_0_file_verifies_clean(lmdb_1_0_path):
+    assert verify.verify(lmdb_1_0_path) == []
+
+
+def test_lmdb_1_0_forged_overflow_page_count_is_reported(lmdb_1_0_path):
+    path = os.path.join(lmdb_1_0_path, "data.mdb")
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    psize = struct.unpack_from(BO + "I", data, 24 + 24)[0]
+    checker = verify._Verifier(io.BytesIO(bytes(data)), len(data))
+    assert checker.verify() == []
+    # find a leaf node with F_BIGDATA: 1.0 leaf, node offsets relative to the header end
+    for pgno in range(2, checker.next_pgno):
+        base = pgno * psize
+        flags, lower = struct.unpack_from(BO + "HH", data, base + 18)
+        if flags != 0x02 or not checker.live[pgno]:
+            continue
+        for i in range(lower // 2):
+            node = base + 24 + struct.unpack_from(BO + "H", data, base + 24 + 2 * i)[0]
+            nflags, ksize = struct.unpack_from(BO + "HH", data, node + 4)
+            if nflags & 0x01:
+                op_pages = node + 8 + ksize + (ksize & 1) + 16
+                struct.pack_into(
+                    BO + "Q", data, op_pages, struct.unpack_from(BO + "Q", data, op_pages)[0] + 1
+                )
+                problems = verify._Verifier(io.BytesIO(bytes(data)), len(data)).verify()
+                assert_reported(problems, "overflow op_pages")
+                return
+    raise AssertionError("no overflow value found")
+
+
+def test_lmdb_1_0_page_newer_than_the_snapshot_is_reported(lmdb_1_0_path):
+    path = os.path.join(lmdb_1_0_path, "data.mdb")
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    checker = verify._Verifier(io.BytesIO(bytes(data)), len(data))
+    assert checker.verify() == []
+    root = checker.meta.main.root
+    struct.pack_into(BO + "Q", data, root * checker.psize + 8, checker.meta.txnid + 1)
+    problems = verify._Verifier(io.BytesIO(bytes(data)), len(data)).verify()
+    assert_reported(problems, "newer than the snapshot")

@@ -10,16 +10,19 @@ Use it on a file you did not write before you open it with :func:`zlmdb.lmdb.ope
     if problems:                                   # a list of strings; empty means OK
         print("\\n".join(problems))
 
-Supported layout: LMDB 0.9 (data version 1, the format zlmdb writes) as written by a
-64-bit build in this machine's byte order. LMDB files are not portable between
-architectures; a 32-bit, foreign-endian or LMDB 1.0 file raises :class:`VerifyError`.
+Supported layouts: LMDB 0.9 (data version 1, the format zlmdb writes) and LMDB 1.0
+(data version 3, which py-lmdb 3 writes with ``lib_version=1``), as written by a 64-bit
+build in this machine's byte order. LMDB files are not portable between architectures;
+a 32-bit or foreign-endian file raises :class:`VerifyError`.
 
 What is checked, against the snapshot named by the newer of the two meta pages:
 
-* both meta pages: magic, data version, page size (a power of two, 512..32768);
+* both meta pages: magic, data version, page size (a power of two, 512..32768, or
+  ..65536 for LMDB 1.0);
 * the free-page database, the main database, every named database, every promoted
   duplicate sub-tree, every inline duplicate sub-page and every overflow extent:
-  page numbers stored in headers, page type flags (no ``P_DIRTY`` at rest), the
+  page numbers stored in headers, page type flags, no page written by an unfinished
+  transaction (0.9: ``P_DIRTY`` set; 1.0: ``mp_txnid`` newer than the snapshot), the
   ``mp_lower``/``mp_upper`` bounds, node bounds, key order under the comparator the
   database flags select (lexical, reversed, native integer), keys inside the range
   their parent branch node gives them, equal leaf depth, and the page, entry and
@@ -43,27 +46,24 @@ from typing import BinaryIO, Callable, List, Optional, Tuple, Union
 __all__ = ["verify", "VerifyError", "VerifyResult", "data_file_path"]
 
 # ---------------------------------------------------------------------------------------
-# LMDB 0.9 on-disk format, 64-bit build. Integers are in host byte order.
+# LMDB on-disk format, 64-bit build (see _Format for what 0.9 and 1.0 do differently).
+# Integers are in host byte order.
 
 _BO = "<" if sys.byteorder == "little" else ">"
 _U16 = struct.Struct(_BO + "H")
 _U32 = struct.Struct(_BO + "I")
 _U64 = struct.Struct(_BO + "Q")
-_PAGE_HEADER = struct.Struct(_BO + "QHHHH")  # mp_pgno, mp_pad, mp_flags, mp_lower, mp_upper
 _NODE_HEADER = struct.Struct(_BO + "HHHH")  # mn_lo, mn_hi, mn_flags, mn_ksize
 _DB_RECORD = struct.Struct(_BO + "IHHQQQQQ")  # MDB_db
 _META = struct.Struct(_BO + "IIQQ")  # mm_magic, mm_version, mm_address, mm_mapsize
 
 MAGIC = 0xBEEFC0DE
 _SWAPPED_MAGIC = int.from_bytes(MAGIC.to_bytes(4, "little"), "big")
-DATA_VERSION = 1
-PAGE_HEADER_SIZE = _PAGE_HEADER.size  # 16
 NODE_HEADER_SIZE = _NODE_HEADER.size  # 8
 DB_RECORD_SIZE = _DB_RECORD.size  # 48
 META_SIZE = _META.size + 2 * DB_RECORD_SIZE + 16  # + mm_last_pg, mm_txnid
-NUM_METAS = 2
 MIN_PAGE_SIZE = 512
-MAX_PAGE_SIZE = 0x8000
+NUM_METAS = 2
 MAX_DEPTH = 32  # CURSOR_STACK
 MAX_KEY_SIZE = 511
 NO_ROOT = (1 << 64) - 1
@@ -95,8 +95,8 @@ _MAX_PROBLEMS = 200
 
 class VerifyError(Exception):
     """The file cannot be verified at all: it is not an LMDB data file, its layout is
-    not the supported one (32-bit, foreign byte order, LMDB 1.0), or its meta pages are
-    unreadable. Problems found in a readable file are returned, not raised."""
+    not a supported one (32-bit, foreign byte order), or its meta pages are unreadable.
+    Problems found in a readable file are returned, not raised."""
 
 
 class VerifyResult(List[str]):
@@ -164,6 +164,69 @@ def _show_key(key: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# the two page layouts
+
+
+class _Format:
+    """Where one LMDB file layout keeps things. LMDB 0.9 has a 16-byte page header
+    (mp_pgno, mp_pad, mp_flags, mp_lower, mp_upper) and node offsets counted from the
+    page start. LMDB 1.0 adds mp_txnid after mp_pgno (24 bytes), counts mp_lower,
+    mp_upper and node offsets from the end of the header, pads keys to an even length
+    in leaf nodes, and stores an overflow value's page count in its node as well."""
+
+    __slots__ = (
+        "name",
+        "header_size",
+        "base",
+        "version",
+        "max_psize",
+        "page_txnid",
+        "even_keys",
+        "bigdata_size",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        header_size: int,
+        base: int,
+        version: int,
+        max_psize: int,
+        page_txnid: bool,
+        even_keys: bool,
+        bigdata_size: int,
+    ) -> None:
+        self.name = name
+        self.header_size = header_size
+        self.base = base  # what mp_lower/mp_upper and node offsets are relative to
+        self.version = version  # mm_version
+        self.max_psize = max_psize
+        self.page_txnid = page_txnid  # pages carry the txn that wrote them
+        self.even_keys = even_keys
+        self.bigdata_size = bigdata_size  # bytes of an F_BIGDATA node's value
+
+
+LMDB_0_9 = _Format("LMDB 0.9", 16, 0, 1, 0x8000, False, False, 8)
+LMDB_1_0 = _Format("LMDB 1.0", 24, 24, 3, 0x10000, True, True, 24)
+_FORMATS = {f.header_size: f for f in (LMDB_0_9, LMDB_1_0)}
+
+
+class _PageHeader:
+    """The header fields of a page or of a sub-page starting at ``offset``."""
+
+    __slots__ = ("pgno", "txnid", "pad", "flags", "lower", "upper", "pages")
+
+    def __init__(self, fmt: _Format, buf: bytes, offset: int = 0) -> None:
+        end = offset + fmt.header_size
+        self.pgno = _U64.unpack_from(buf, offset)[0]
+        self.txnid = _U64.unpack_from(buf, offset + 8)[0] if fmt.page_txnid else 0
+        self.pad, self.flags, self.lower, self.upper = struct.unpack_from(
+            _BO + "HHHH", buf, end - 8
+        )
+        self.pages = _U32.unpack_from(buf, end - 4)[0]  # overflow pages: shares lower/upper
+
+
+# ---------------------------------------------------------------------------------------
 # records
 
 
@@ -210,11 +273,12 @@ class _Meta:
         "txnid",
     )
 
-    def __init__(self, index: int, buf: bytes) -> None:
+    def __init__(self, fmt: _Format, index: int, buf: bytes) -> None:
         self.index = index
-        self.pgno, _, self.page_flags, _, _ = _PAGE_HEADER.unpack_from(buf, 0)
-        self.magic, self.version, _, self.mapsize = _META.unpack_from(buf, PAGE_HEADER_SIZE)
-        dbs = PAGE_HEADER_SIZE + _META.size
+        header = _PageHeader(fmt, buf)
+        self.pgno, self.page_flags = header.pgno, header.flags
+        self.magic, self.version, _, self.mapsize = _META.unpack_from(buf, fmt.header_size)
+        dbs = fmt.header_size + _META.size
         self.free = _DbRecord(buf, dbs)
         self.main = _DbRecord(buf, dbs + DB_RECORD_SIZE)
         self.last_pgno, self.txnid = struct.unpack_from(_BO + "QQ", buf, dbs + 2 * DB_RECORD_SIZE)
@@ -276,6 +340,7 @@ class _Verifier:
     problems; afterwards :attr:`psize`, :attr:`next_pgno`, :attr:`live` and :attr:`free`
     (bytearrays indexed by page number) describe the snapshot."""
 
+    format: _Format
     psize: int
     next_pgno: int
     meta: _Meta
@@ -314,40 +379,38 @@ class _Verifier:
     # -- meta pages ------------------------------------------------------------------------
 
     def _load_metas(self) -> None:
-        head = self._read(0, PAGE_HEADER_SIZE + META_SIZE)
+        head = self._read(0, 24 + META_SIZE)
         if head is None:
             raise VerifyError(f"file of {self.filesize} bytes is too short for an LMDB meta page")
-        first = _Meta(0, head)
-        if first.magic != MAGIC:
-            if first.magic == _SWAPPED_MAGIC:
+        # The magic follows the page header, whose size tells the layout.
+        found = [off for off in range(8, 32, 4) if _U32.unpack_from(head, off)[0] == MAGIC]
+        fmt = _FORMATS.get(found[0]) if found else None
+        if fmt is None:
+            if _SWAPPED_MAGIC in (_U32.unpack_from(head, off)[0] for off in (16, 24)):
                 raise VerifyError("LMDB file written in the other byte order: not supported")
-            if _U32.unpack_from(head, 12)[0] == MAGIC:
+            if found:
                 raise VerifyError("LMDB file of a 32-bit build: not supported")
-            if _U32.unpack_from(head, 24)[0] == MAGIC:
-                raise VerifyError(
-                    "LMDB 1.0 file: not supported (this verifier reads the 0.9 format)"
-                )
-            raise VerifyError(
-                f"not an LMDB data file: meta page 0 has bad magic 0x{first.magic:08x}"
-            )
+            raise VerifyError("not an LMDB data file: no LMDB magic in meta page 0")
+        self.format = fmt
+        first = _Meta(fmt, 0, head)
         psize = first.psize
-        if psize < MIN_PAGE_SIZE or psize > MAX_PAGE_SIZE or psize & (psize - 1):
+        if psize < MIN_PAGE_SIZE or psize > fmt.max_psize or psize & (psize - 1):
             raise VerifyError(
                 f"meta page 0 has an invalid page size {psize} (want a power of "
-                f"two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE})"
+                f"two from {MIN_PAGE_SIZE} to {fmt.max_psize})"
             )
         self.psize = psize
-        tail = self._read(psize, PAGE_HEADER_SIZE + META_SIZE)
+        tail = self._read(psize, fmt.header_size + META_SIZE)
         if tail is None:
             raise VerifyError("meta page 1 lies beyond the end of the file")
-        metas = (first, _Meta(1, tail))
+        metas = (first, _Meta(fmt, 1, tail))
         for meta in metas:
             if meta.magic != MAGIC:
                 raise VerifyError(f"meta page {meta.index} has bad magic 0x{meta.magic:08x}")
-            if meta.version != DATA_VERSION:
+            if meta.version != fmt.version:
                 raise VerifyError(
                     f"meta page {meta.index} has data version {meta.version}, "
-                    f"expected {DATA_VERSION}"
+                    f"expected {fmt.version} for {fmt.name}"
                 )
             if meta.pgno != meta.index:
                 self.problem(f"meta page {meta.index} stores page number {meta.pgno}")
@@ -405,7 +468,7 @@ class _Verifier:
         for label, record in (("freeDB", meta.free), ("main DB", meta.main)):
             if _bad_flag_combination(record.flags):
                 self.problem(f"{label} record has an invalid flag combination 0x{record.flags:x}")
-        if meta.main.pad > self.psize - PAGE_HEADER_SIZE:
+        if meta.main.pad > self.psize - self.format.header_size:
             self.problem(f"main DB record has md_pad {meta.main.pad}, more than a page holds")
 
         self._walk_tree(_Tree("freeDB", meta.free, _native_int, None, is_free=True))
@@ -469,6 +532,31 @@ class _Verifier:
 
     # -- tree pages ------------------------------------------------------------------------
 
+    def _written_flags(self, header: _PageHeader, where: str) -> int:
+        """Report a page left behind by an unfinished transaction; return its flags
+        without the 0.9 dirty marker (which would otherwise read as a type bit)."""
+        if self.format.page_txnid:
+            if header.txnid > self.meta.txnid:
+                self.problem(
+                    f"{where} has mp_txnid {header.txnid}, newer than the snapshot's txn "
+                    f"{self.meta.txnid} (written by an unfinished txn)"
+                )
+            return header.flags
+        if header.flags & P_DIRTY:
+            self.problem(f"{where} carries P_DIRTY at rest (written by an unfinished txn)")
+        return header.flags & ~P_DIRTY
+
+    def _node_count(self, header: _PageHeader, span: int, where: str) -> Optional[int]:
+        """Validate mp_lower/mp_upper of a page or sub-page of ``span`` bytes; return
+        its number of nodes, or None after a problem."""
+        fmt = self.format
+        first_ptr = fmt.header_size - fmt.base  # mp_lower of an empty page
+        lower, upper = header.lower, header.upper
+        if lower < first_ptr or upper > span - fmt.base or lower > upper:
+            self.problem(f"{where} has bad mp_lower/mp_upper {lower}/{upper} (size {span})")
+            return None
+        return (lower - first_ptr) >> 1
+
     def _walk_page(self, tree: _Tree, pgno: int, depth: int, low: Bound, high: Bound) -> None:
         if self._gave_up or not self._claim(pgno, tree.name):
             return
@@ -480,27 +568,24 @@ class _Verifier:
                 f"(file has {self.filesize // self.psize} pages)"
             )
             return
-        stored, _pad, flags, lower, upper = _PAGE_HEADER.unpack_from(page, 0)
-        if stored != pgno:
-            self.problem(f"{where} stores page number {stored}")
-        if flags & P_DIRTY:
-            self.problem(f"{where} carries P_DIRTY at rest (written by an unfinished txn)")
-        kind = flags & ~P_DIRTY
+        header = _PageHeader(self.format, page)
+        if header.pgno != pgno:
+            self.problem(f"{where} stores page number {header.pgno}")
+        kind = self._written_flags(header, where)
         if kind not in (P_BRANCH, P_LEAF, P_LEAF | P_LEAF2):
-            self.problem(f"{where} has mixed or invalid page flags 0x{flags:x} for a tree page")
-            return
-        if lower < PAGE_HEADER_SIZE or upper > self.psize or lower > upper:
             self.problem(
-                f"{where} has bad mp_lower/mp_upper {lower}/{upper} (page size {self.psize})"
+                f"{where} has mixed or invalid page flags 0x{header.flags:x} for a tree page"
             )
             return
-        count = (lower - PAGE_HEADER_SIZE) >> 1
+        count = self._node_count(header, self.psize, where)
+        if count is None:
+            return
         if kind == P_BRANCH:
             tree.branch_pages += 1
             if depth >= MAX_DEPTH:
                 self.problem(f"{where}: tree deeper than {MAX_DEPTH} levels")
                 return
-            self._walk_branch(tree, page, pgno, count, upper, depth, low, high)
+            self._walk_branch(tree, page, pgno, count, header.upper, depth, low, high)
             return
         tree.leaf_pages += 1
         if tree.leaf_depth is None:
@@ -508,17 +593,20 @@ class _Verifier:
         elif tree.leaf_depth != depth:
             self.problem(f"{where}: leaf at level {depth}, other leaves at {tree.leaf_depth}")
         if kind & P_LEAF2:
-            self._walk_leaf2(tree, page, pgno, count, _pad, low, high)
+            self._walk_leaf2(tree, page, pgno, count, header.pad, low, high)
         else:
-            self._walk_leaf(tree, page, pgno, count, upper, low, high)
+            self._walk_leaf(tree, page, pgno, count, header.upper, low, high)
 
     def _node(
         self, page: bytes, index: int, upper: int, end: int, where: str
-    ) -> Optional[Tuple[int, int, int, int, bytes]]:
-        """Return (offset, lo|hi, flags, ksize, key) of node ``index`` of a page or
-        sub-page whose nodes must lie in [upper, end), or None after a problem."""
-        offset = _U16.unpack_from(page, PAGE_HEADER_SIZE + 2 * index)[0]
-        if offset < upper or offset + NODE_HEADER_SIZE > end or offset & 1:
+    ) -> Optional[Tuple[int, int, int, bytes]]:
+        """Return (data offset, lo|hi, flags, key) of node ``index`` of a page or
+        sub-page whose nodes must lie between ``upper`` and ``end``, or None after a
+        problem."""
+        fmt = self.format
+        ptr = _U16.unpack_from(page, fmt.header_size + 2 * index)[0]
+        offset = fmt.base + ptr
+        if ptr < upper or offset + NODE_HEADER_SIZE > end or ptr & 1:
             self.problem(f"{where}: node {index} at offset {offset} out of bounds")
             return None
         lo, hi, flags, ksize = _NODE_HEADER.unpack_from(page, offset)
@@ -526,7 +614,8 @@ class _Verifier:
         if start + ksize > end:
             self.problem(f"{where}: node {index} key of {ksize} bytes overruns the page")
             return None
-        return offset, lo | hi << 16, flags, ksize, bytes(page[start : start + ksize])
+        data = start + (ksize + (ksize & 1) if fmt.even_keys else ksize)
+        return data, lo | hi << 16, flags, bytes(page[start : start + ksize])
 
     def _check_key(self, tree: _Tree, key: bytes, low: Bound, high: Bound, where: str) -> None:
         cmp = tree.key_cmp
@@ -562,7 +651,7 @@ class _Verifier:
             node = self._node(page, i, upper, self.psize, where)
             if node is None:
                 return
-            _, lo_hi, nflags, ksize, key = node
+            _, lo_hi, nflags, key = node
             child = lo_hi | nflags << 32
             # node 0's key is ignored by LMDB (it stands for "everything smaller")
             separator = key if i > 0 else low
@@ -588,14 +677,14 @@ class _Verifier:
     ) -> None:
         where = f"{tree.name}: page {pgno}"
         ksize = tree.record.pad or page_ksize
-        usable = self.psize - PAGE_HEADER_SIZE
-        if ksize == 0 or count * ksize > usable:
+        header_size = self.format.header_size
+        if ksize == 0 or count * ksize > self.psize - header_size:
             self.problem(f"{where}: LEAF2 page with key size {ksize} cannot hold {count} keys")
             return
         if page_ksize and page_ksize != ksize:
             self.problem(f"{where}: LEAF2 key size {page_ksize} differs from the record's {ksize}")
         for i in range(count):
-            start = PAGE_HEADER_SIZE + i * ksize
+            start = header_size + i * ksize
             self._check_key(tree, bytes(page[start : start + ksize]), low, high, where)
         tree.entries += count
 
@@ -607,17 +696,9 @@ class _Verifier:
             node = self._node(page, i, upper, self.psize, where)
             if node is None:
                 continue
-            offset, dsize, nflags, ksize, key = node
+            start, dsize, nflags, key = node
             self._check_key(tree, key, low, high, where)
-            self._leaf_value(
-                tree,
-                page,
-                f"{where} node {i}",
-                offset + NODE_HEADER_SIZE + ksize,
-                dsize,
-                nflags,
-                key,
-            )
+            self._leaf_value(tree, page, f"{where} node {i}", start, dsize, nflags, key)
 
     def _leaf_value(
         self, tree: _Tree, page: bytes, where: str, start: int, dsize: int, nflags: int, key: bytes
@@ -662,7 +743,7 @@ class _Verifier:
             )
             return
         record = _DbRecord(value, 0)
-        if record.pad > self.psize - PAGE_HEADER_SIZE:
+        if record.pad > self.psize - self.format.header_size:
             self.problem(
                 f"{where}: sub-database record has md_pad {record.pad}, more than a page holds"
             )
@@ -701,32 +782,34 @@ class _Verifier:
     def _walk_subpage(self, tree: _Tree, where: str, sub: bytes) -> int:
         """Check an inline sub-page of duplicates; return how many it holds."""
         where = f"{where} sub-page"
-        if len(sub) < PAGE_HEADER_SIZE:
+        header_size = self.format.header_size
+        if len(sub) < header_size:
             self.problem(f"{where}: {len(sub)} bytes, smaller than a page header")
             return 0
-        _, ksize, flags, lower, upper = _PAGE_HEADER.unpack_from(sub, 0)
-        # LMDB never clears P_DIRTY in the sub-page copies it embeds
-        if flags & ~P_DIRTY not in (P_LEAF | P_SUBP, P_LEAF | P_LEAF2 | P_SUBP):
-            self.problem(f"{where}: mixed or invalid page flags 0x{flags:x} for a sub-page")
+        header = _PageHeader(self.format, sub)
+        # LMDB never clears the dirty marker in the sub-page copies it embeds
+        flags = header.flags & ~P_DIRTY
+        if flags not in (P_LEAF | P_SUBP, P_LEAF | P_LEAF2 | P_SUBP):
+            self.problem(f"{where}: mixed or invalid page flags 0x{header.flags:x} for a sub-page")
             return 0
-        if lower < PAGE_HEADER_SIZE or upper > len(sub) or lower > upper:
-            self.problem(f"{where}: bad mp_lower/mp_upper {lower}/{upper} (size {len(sub)})")
+        count = self._node_count(header, len(sub), where)
+        if count is None:
             return 0
-        count = (lower - PAGE_HEADER_SIZE) >> 1
+        ksize = header.pad
+        if flags & P_LEAF2 and (ksize == 0 or count * ksize > len(sub) - header_size):
+            self.problem(f"{where}: LEAF2 key size {ksize} cannot hold {count} items")
+            return count
         cmp = tree.dup_cmp or _lexical
         last: Optional[bytes] = None
         for i in range(count):
             if flags & P_LEAF2:
-                if ksize == 0 or count * ksize > len(sub) - PAGE_HEADER_SIZE:
-                    self.problem(f"{where}: LEAF2 key size {ksize} cannot hold {count} items")
-                    return count
-                start = PAGE_HEADER_SIZE + i * ksize
+                start = header_size + i * ksize
                 item = bytes(sub[start : start + ksize])
             else:
-                node = self._node(sub, i, upper, len(sub), where)
+                node = self._node(sub, i, header.upper, len(sub), where)
                 if node is None:
                     continue
-                item = node[4]
+                item = node[3]
             if last is not None and cmp(item, last) <= 0:
                 self.problem(f"{where}: dup data out of order at item {i}")
             last = item
@@ -736,11 +819,18 @@ class _Verifier:
         self, tree: _Tree, page: bytes, where: str, start: int, dsize: int
     ) -> Optional[bytes]:
         """Check the overflow extent of a large value; return the value for the freeDB."""
-        if start + 8 > self.psize:
-            self.problem(f"{where}: overflow page number overruns the page")
+        fmt = self.format
+        if start + fmt.bigdata_size > self.psize:
+            self.problem(f"{where}: overflow reference overruns the page")
             return None
         first = _U64.unpack_from(page, start)[0]
-        pages = (PAGE_HEADER_SIZE - 1 + dsize) // self.psize + 1
+        pages = (fmt.header_size - 1 + dsize) // self.psize + 1
+        if fmt.bigdata_size >= 24:  # LMDB 1.0 repeats the page count in the node
+            in_node = _U64.unpack_from(page, start + 16)[0]
+            if in_node != pages:
+                self.problem(
+                    f"{where}: overflow op_pages {in_node}, but a {dsize}-byte value needs {pages}"
+                )
         if first < NUM_METAS or first + pages > self.next_pgno:
             self.problem(
                 f"{where}: overflow extent {first}..{first + pages - 1} references "
@@ -751,17 +841,16 @@ class _Verifier:
         if head is None:
             self.problem(f"{where}: overflow page {first} lies beyond EOF")
             return None
-        stored, _, flags, _, _ = _PAGE_HEADER.unpack_from(head, 0)
-        if flags & ~P_DIRTY != P_OVERFLOW:
-            self.problem(f"{where}: page {first} is not a pure overflow page (flags 0x{flags:x})")
-        elif flags & P_DIRTY:
-            self.problem(f"{tree.name}: overflow page {first} carries P_DIRTY at rest")
-        if stored != first:
-            self.problem(f"{tree.name}: overflow page {first} stores page number {stored}")
-        claimed = _U32.unpack_from(head, 12)[0]
-        if claimed != pages:
+        header = _PageHeader(fmt, head)
+        if self._written_flags(header, f"{tree.name}: overflow page {first}") != P_OVERFLOW:
             self.problem(
-                f"{tree.name}: overflow page {first} header mp_pages {claimed}, but a "
+                f"{where}: page {first} is not a pure overflow page (flags 0x{header.flags:x})"
+            )
+        if header.pgno != first:
+            self.problem(f"{tree.name}: overflow page {first} stores page number {header.pgno}")
+        if header.pages != pages:
+            self.problem(
+                f"{tree.name}: overflow page {first} header mp_pages {header.pages}, but a "
                 f"{dsize}-byte value needs {pages}"
             )
         for pgno in range(first, first + pages):
@@ -773,7 +862,7 @@ class _Verifier:
         if extent is None:
             self.problem(f"{where}: overflow extent at page {first} runs beyond EOF")
             return None
-        return bytes(extent[PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + dsize])
+        return bytes(extent[fmt.header_size : fmt.header_size + dsize])
 
     # -- free pages ------------------------------------------------------------------------
 
@@ -851,8 +940,8 @@ def verify(path: Union[str, os.PathLike], subdir: Optional[bool] = None) -> Veri
     file is sound). ``subdir`` as for :func:`data_file_path`.
 
     Raises:
-        VerifyError: the file cannot be verified at all (not an LMDB 0.9 file of this
-            machine's layout, or unreadable meta pages).
+        VerifyError: the file cannot be verified at all (not an LMDB 0.9 or 1.0 file of
+            this machine's layout, or unreadable meta pages).
         OSError: the file cannot be opened or read.
     """
     with open(data_file_path(path, subdir), "rb") as f:
