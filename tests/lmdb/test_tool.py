@@ -360,3 +360,29 @@ def test_python_dash_m_entry_point(path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "b'value1'\n"
+
+
+def test_dump_and_restore_default_to_the_d_database(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_tool("-e", path, "-d", "dups", "dump")
+    assert (tmp_path / "dups.cdbmake").read_bytes() == b"+1,1:d->x\n+1,1:d->y\n+1,1:d->z\n\n"
+    (tmp_path / "dups.cdbmake").write_bytes(b"+1,1:e->w\n\n")
+    run_tool("-e", path, "-d", "dups", "restore")
+    assert read(path, b"e", b"dups") == b"w"
+
+
+def test_shell_binds_env_and_db(path, monkeypatch):
+    import code
+
+    seen = {}
+
+    def fake_interact(banner=None, local=None, **kwargs):
+        seen.update(local)
+        seen["entries"] = local["ENV"].stat()["entries"]
+        seen["dupsort"] = local["DB"].flags()["dupsort"]
+
+    monkeypatch.setattr(code, "interact", fake_interact)
+    run_tool("-e", path, "-d", "dups", "shell")
+    assert seen["entries"] == 4
+    assert seen["dupsort"]
+    assert seen["lmdb"] is lmdb
