@@ -386,3 +386,16 @@ def test_shell_binds_env_and_db(path, monkeypatch):
     assert seen["entries"] == 4
     assert seen["dupsort"]
     assert seen["lmdb"] is lmdb
+
+
+def test_rewrite_into_a_target_with_data_reports_skipped_records(path, tmp_path, capsys):
+    target = str(tmp_path / "target")
+    env = lmdb.open(target)
+    with env.begin(write=True) as txn:
+        txn.put(b"key2", b"old")
+    env.close()
+    run_tool("-e", path, "-E", target, "rewrite")
+    out = capsys.readouterr().out
+    assert "1 records written, 2 skipped" in out
+    assert read(target, b"key2") == b"old"
+    assert read(target, b"key3") == b"value3"

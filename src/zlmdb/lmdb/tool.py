@@ -515,7 +515,17 @@ def cmd_rewrite(opts: optparse.Values, args: List[str]) -> None:
                     skip = _named_dbs(rtxn)
                     items = (item for item in items if item[0] not in skip)
                 # Keys (and dups) arrive in the database's own order: append is safe.
-                wtxn.cursor().putmulti(items, append=True)
+                # Appending refuses keys not above the target's last one (False, not an
+                # error), so a target that already holds data keeps its records.
+                read, written = wtxn.cursor().putmulti(items, append=True)
+            print(
+                f"  {written} records written"
+                + (
+                    f", {read - written} skipped (not above the target's existing keys)"
+                    if written < read
+                    else ""
+                )
+            )
         print("Syncing...")
         target.sync(True)
     finally:
