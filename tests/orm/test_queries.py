@@ -589,3 +589,18 @@ def test_count_range_matches_a_sorted_list_model(db, oids, from_key, to_key):
         assert table.count_range(txn, from_key, to_key) == sum(
             1 for k in oids if from_key <= k < to_key
         )
+
+
+def test_unique_nullable_index_allows_many_nulls(db, schema):
+    add(db, schema, User(1, "a", email=None), User(2, "b", email=None))
+    with db.begin() as txn:
+        assert schema.users.count(txn) == 2
+    assert index_rows(db, schema.idx_email) == {}
+
+
+def test_composite_index_null_to_value_to_null(db, schema):
+    add(db, schema, User(1, "a", realm=None))
+    add(db, schema, User(1, "a", realm=7))
+    assert index_rows(db, schema.idx_realm) == {(7, 1): 1}
+    add(db, schema, User(1, "a", realm=None))
+    assert index_rows(db, schema.idx_realm) == {}

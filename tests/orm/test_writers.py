@@ -367,6 +367,31 @@ def test_background_writer_blocked_put_resumes_when_room(db, gated_schema, gate)
     assert sorted(stored(db, gated_schema.items)) == [1, 2, 3]
 
 
+def test_background_writer_close_refuses_a_producer_blocked_on_a_full_queue(db, gated_schema, gate):
+    writer = BackgroundWriter(db, gated_schema.items, maxsize=1)
+    writer.put(1, "block")
+    assert gate.entered.wait(60)
+    writer.put(2, good(2))
+    outcome = []
+
+    def produce():
+        try:
+            writer.put(3, good(3))  # blocks: the queue is full
+            outcome.append("queued")
+        except WriterClosedError:
+            outcome.append("refused")
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    closer = threading.Thread(target=writer.close)
+    closer.start()  # close() waits for the gated batch; the blocked producer is refused
+    producer.join()
+    gate.release.set()
+    closer.join()
+    assert outcome == ["refused"]
+    assert sorted(stored(db, gated_schema.items)) == [1, 2]
+
+
 def test_background_writer_queue_never_exceeds_maxsize(db, gated_schema, gate):
     writer = BackgroundWriter(db, gated_schema.items, maxsize=4)
     writer.put(1, "block")
