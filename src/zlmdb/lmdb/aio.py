@@ -223,8 +223,8 @@ class AsyncEnvironment:
 
         Arguments are those of :meth:`Environment.begin`. A write transaction gets a
         private single-thread executor on which it begins, runs every operation and
-        commits or aborts. ``parent`` may be an :class:`AsyncTransaction` (or the
-        Transaction it wraps): the child then runs on the parent's thread.
+        commits or aborts. ``parent`` may be an :class:`AsyncTransaction`: the nested
+        write transaction then runs on the parent's thread and shares its lock.
 
         ``async with`` commits on a clean exit and aborts on an exception. If the
         awaiting task is cancelled while the transaction is still waiting for the write
