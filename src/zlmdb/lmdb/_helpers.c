@@ -163,6 +163,10 @@ struct zl_cursor {
     size_t buf_cap, offs_cap;
     char *out;
     size_t out_cap;
+    int dupsort;
+    int after_miss;          /* last LMDB positioning was a failed lookup (see cursor_get) */
+    char *miss;              /* the key of that lookup */
+    size_t miss_len, miss_cap;
 };
 
 /* ---- small utilities ------------------------------------------------------------------ */
@@ -219,6 +223,7 @@ static void cursor_unref(zl_cursor *c)
         free(c->buf);
         free(c->offs);
         free(c->out);
+        free(c->miss);
         free(c);
         txn_unref(t);
     }
@@ -913,27 +918,38 @@ static int save_old(zl_txn *t, MDB_val *v)
 static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
                       const char *val, size_t vlen)
 {
+    /* Same steps as py-lmdb (and zl_cursor_replace): dupsort dbs look the key up first,
+     * others try a no-overwrite put, so errors come in the same order. */
     MDB_val k, v;
     unsigned int dflags = 0;
     int rc;
     k.mv_size = klen;
     k.mv_data = (void *)key;
+    v.mv_size = vlen;
+    v.mv_data = (void *)val;
     t->vp = NULL;
     t->vl = 0;
-    if (!t->write)
-        return EACCES; /* as py-lmdb, before any key check */
     if ((rc = mdb_dbi_flags(t->txn, mdb_cursor_dbi(cur), &dflags)))
         return rc;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    if (rc == 0) {
-        if ((rc = save_old(t, &v)))
-            return rc;
-        if (dflags & MDB_DUPSORT) {
-            if ((rc = mdb_cursor_del(cur, MDB_NODUPDATA)))
+    if (dflags & MDB_DUPSORT) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (rc == 0) {
+            if ((rc = save_old(t, &v)))
                 return rc;
+            rc = mdb_cursor_del(cur, MDB_NODUPDATA);
+            t->mutations++;
+            if (rc)
+                return rc;
+        } else if (rc != MDB_NOTFOUND) {
+            return rc;
         }
-    } else if (rc != MDB_NOTFOUND) {
-        return rc;
+    } else {
+        rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+        t->mutations++;
+        if (rc != MDB_KEYEXIST)
+            return rc; /* stored (no old value), or failed */
+        if ((rc = save_old(t, &v))) /* LMDB handed back the existing value */
+            return rc;
     }
     k.mv_size = klen;
     k.mv_data = (void *)key;
@@ -1008,6 +1024,11 @@ int zl_cursor_open(zl_txn *t, unsigned int dbi, zl_cursor **out)
     }
     c->txn = t;
     c->dbi = dbi;
+    {
+        unsigned int f = 0;
+        if (mdb_dbi_flags(t->txn, dbi, &f) == 0)
+            c->dupsort = (f & MDB_DUPSORT) != 0;
+    }
     c->refcnt = 1;
     c->last_mutation = t->mutations;
     zl_atomic_add(&t->refcnt, 1);
@@ -1057,9 +1078,37 @@ static void set_current(zl_cursor *c, int rc, MDB_val *k, MDB_val *v)
     c->last_mutation = c->txn->mutations;
 }
 
+/* LMDB 0.9 bug guard. A failed MDB_SET/SET_KEY/SET_RANGE/GET_BOTH(_RANGE) on a dupsort db can
+ * leave LMDB's cursor "initialized" at the insertion point while its duplicate sub-cursor
+ * still describes another key; a following MDB_NEXT(_DUP)/MDB_PREV(_DUP) then walks a stale
+ * sub-tree (wrong data, MDB_CORRUPTED, or a crash; py-lmdb crashes there too). cursor_get
+ * remembers such a miss; zl_cursor_op then re-seats the cursor with MDB_SET_RANGE on the
+ * missed key first, which initializes the sub-cursor properly, and completes the move the
+ * way LMDB means it: on a key with duplicates NEXT/NEXT_DUP give its first duplicate and
+ * PREV/PREV_DUP its last; otherwise the move runs unchanged from the re-seated cursor. */
+static int is_lookup_op(int op)
+{
+    return op == MDB_SET || op == MDB_SET_KEY || op == MDB_SET_RANGE || op == MDB_GET_BOTH ||
+           op == MDB_GET_BOTH_RANGE;
+}
+
+static void note_miss(zl_cursor *c, int op, int rc, const MDB_val *k)
+{
+    c->after_miss = 0;
+    if (rc == MDB_NOTFOUND && c->dupsort && is_lookup_op(op) && k->mv_size &&
+        !grow((void **)&c->miss, &c->miss_cap, k->mv_size, 1)) {
+        memcpy(c->miss, k->mv_data, k->mv_size);
+        c->miss_len = k->mv_size;
+        c->after_miss = 1;
+    }
+}
+
 static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
 {
+    MDB_val asked = *k;
     int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    if (c->dupsort)
+        note_miss(c, op, rc, &asked);
     if (rc == 0 && (op == MDB_FIRST_DUP || op == MDB_LAST_DUP)) {
         MDB_val d; /* these ops return only the value: fetch the key too */
         rc = mdb_cursor_get(c->cur, k, &d, MDB_GET_CURRENT);
@@ -1081,6 +1130,21 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
         op = MDB_FIRST;
     if (op == MDB_GET_CURRENT && !c->positioned) {
         rc = EINVAL;
+    } else if (c->after_miss && (op == MDB_NEXT || op == MDB_NEXT_DUP || op == MDB_PREV ||
+                                 op == MDB_PREV_DUP)) {
+        size_t n = 0;
+        k.mv_size = c->miss_len;
+        k.mv_data = c->miss;
+        c->after_miss = 0;
+        rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && mdb_cursor_count(c->cur, &n) == 0 && n > 1) {
+            rc = cursor_get(c, (op == MDB_NEXT || op == MDB_NEXT_DUP) ? MDB_GET_CURRENT
+                                                                      : MDB_LAST_DUP, &k, &v);
+        } else if (rc == 0 || rc == MDB_NOTFOUND) {
+            rc = cursor_get(c, op, &k, &v);
+        } else {
+            set_current(c, rc, &k, &v);
+        }
     } else {
         rc = cursor_get(c, op, &k, &v);
         if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY)
@@ -1204,6 +1268,8 @@ int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, s
         v.mv_size = vlen;
         v.mv_data = (void *)val;
         rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        if (rc == 0 || rc == MDB_KEYEXIST) /* LMDB moved its cursor onto the key */
+            c->after_miss = 0;
         /* As py-lmdb: the positioned flag is left alone; the next key()/value() re-reads
          * LMDB's cursor, which sits on the written item. */
         c->txn->mutations++;
@@ -1263,6 +1329,8 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
         }
     } else {
         rc = mdb_cursor_put(c->cur, &k, &v, MDB_NOOVERWRITE);
+        if (rc == 0 || rc == MDB_KEYEXIST)
+            c->after_miss = 0;
         t->mutations++;
         if (rc != MDB_KEYEXIST)
             goto out; /* stored (no old value), or failed */
@@ -1274,6 +1342,8 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
     v.mv_size = vlen;
     v.mv_data = (void *)val;
     rc = mdb_cursor_put(c->cur, &k, &v, 0);
+    if (rc == 0)
+        c->after_miss = 0;
 out:
     CURSOR_LEAVE(c);
     return rc;
@@ -1442,6 +1512,8 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
         v.mv_size = offs[2 * i + 2] - offs[2 * i + 1];
         v.mv_data = (void *)(data + offs[2 * i + 1]);
         rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        if (rc == 0 || rc == MDB_KEYEXIST)
+            c->after_miss = 0;
         c->txn->mutations++;
         if (rc == 0) {
             (*added)++;
