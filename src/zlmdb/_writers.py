@@ -14,13 +14,16 @@ the slowest way to fill a table. The two writers here group writes to one table:
     A worker thread fed by a bounded queue: producers (any number of threads) hand over
     operations and return at once; the worker writes whatever has queued up, up to
     ``batch_size`` per transaction (group commit). When the queue is full, ``put`` blocks (or
-    raises :class:`queue.Full` after ``timeout``). A failed batch is never swallowed: it is
+    raises :class:`queue.Full` after ``timeout``). A failure is never swallowed: it is
     raised as :class:`WriteError` by the next ``put``/``delete``/``flush``/``close`` call.
 
-Both writers apply operations in the order they were accepted, and each batch is atomic: when a
-batch fails (say a :class:`~zlmdb.NullValueConstraint` from an index), its transaction is
-aborted, none of its operations are persisted, and :class:`WriteError` lists them so the caller
-can inspect or retry them.
+Both writers apply operations in the order they were accepted. When a batch's transaction fails
+(say one record violates a :class:`~zlmdb.NullValueConstraint`), it is aborted and the batch is
+replayed one operation per transaction, so one bad record does not take the others with it:
+only the operations that fail on their own are lost, and :class:`WriteError` lists them, with
+their exceptions, for the caller to inspect or retry. Failures of the database itself
+(:class:`zlmdb.lmdb.Error`: map full, database closed, ...) are not replayed: the whole batch
+is reported.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Deque, List, NamedTuple, Optional, Set
+from typing import Any, Callable, Deque, List, NamedTuple, Optional, Set, Tuple
 
 __all__ = [
     "BackgroundWriter",
@@ -56,11 +59,12 @@ class WriteOp(NamedTuple):
 
 
 class WriteError(RuntimeError):
-    """One or more batches could not be committed; their transactions were rolled back.
+    """Operations could not be written; their transactions were rolled back.
 
     Attributes:
         operations: the :class:`WriteOp` operations that were *not* persisted, in order.
-        errors: the exceptions that made the batches fail (the first is also ``__cause__``).
+        errors: the exceptions that made them fail, one per failed transaction (the first is
+            also ``__cause__``).
     """
 
     def __init__(self, operations: List[WriteOp], errors: List[BaseException]) -> None:
@@ -68,8 +72,8 @@ class WriteError(RuntimeError):
         self.errors = list(errors)
         first = errors[0] if errors else None
         super().__init__(
-            f"{len(self.errors)} batch(es) failed, {len(self.operations)} operation(s) not "
-            f"written: {type(first).__name__}: {first}"
+            f"{len(self.operations)} operation(s) not written ({len(self.errors)} failed "
+            f"transaction(s)); first error: {type(first).__name__}: {first}"
         )
 
 
@@ -113,6 +117,41 @@ def _write_batch(db: Any, table: Any, ops: List[WriteOp]) -> None:
                 table[txn, op.key] = op.value
             else:
                 del table[txn, op.key]
+
+
+def _is_database_failure(exc: BaseException) -> bool:
+    """True for errors of the database itself, which replaying single operations cannot fix."""
+    try:
+        from zlmdb.lmdb import Error
+    except ImportError:  # pragma: no cover - only when loaded outside the package
+        return False
+    return isinstance(exc, Error) or not isinstance(exc, Exception)
+
+
+def _apply(db: Any, table: Any, ops: List[WriteOp]) -> Tuple[List[WriteOp], List[BaseException]]:
+    """Write ``ops``: one transaction, or one per operation when that fails.
+
+    Returns:
+        the operations not written and the exceptions of the failed transactions.
+    """
+    try:
+        _write_batch(db, table, ops)
+        return [], []
+    except BaseException as exc:  # reported to the caller, never dropped
+        if len(ops) == 1 or _is_database_failure(exc):
+            return list(ops), [exc]
+    failed: List[WriteOp] = []
+    errors: List[BaseException] = []
+    for position, op in enumerate(ops):
+        try:
+            _write_batch(db, table, [op])
+        except BaseException as exc:
+            errors.append(exc)
+            if _is_database_failure(exc):
+                failed.extend(ops[position:])
+                break
+            failed.append(op)
+    return failed, errors
 
 
 class BufferedWriter:
@@ -183,7 +222,7 @@ class BufferedWriter:
 
     @property
     def batches(self) -> int:
-        """Write transactions committed so far."""
+        """Batches written so far (a batch replayed after a failure counts once)."""
         with self._lock:
             return self._batches
 
@@ -198,7 +237,7 @@ class BufferedWriter:
 
         Raises:
             WriterClosedError: the writer is closed.
-            WriteError: this call triggered a write and the batch failed (rolled back).
+            WriteError: this call triggered a write and operations of the batch failed.
         """
         self._add(WriteOp(_PUT, key, value))
 
@@ -207,7 +246,7 @@ class BufferedWriter:
 
         Raises:
             WriterClosedError: the writer is closed.
-            WriteError: this call triggered a write and the batch failed (rolled back).
+            WriteError: this call triggered a write and operations of the batch failed.
         """
         self._add(WriteOp(_DELETE, key, None))
 
@@ -233,7 +272,7 @@ class BufferedWriter:
             the number of operations written (0 when nothing was due).
 
         Raises:
-            WriteError: the batch failed (rolled back).
+            WriteError: operations of the batch failed (the others were written).
         """
         with self._lock:
             if self._ops and self._is_due():
@@ -247,8 +286,8 @@ class BufferedWriter:
             the number of operations written.
 
         Raises:
-            WriteError: the batch failed; its transaction was rolled back and the buffer is
-                empty (the lost operations are in ``WriteError.operations``).
+            WriteError: operations failed; the others were written and the buffer is empty
+                (the lost operations are in ``WriteError.operations``).
         """
         with self._lock:
             return self._flush_locked()
@@ -257,13 +296,14 @@ class BufferedWriter:
         ops, self._ops, self._oldest = self._ops, [], None
         if not ops:
             return 0
-        try:
-            _write_batch(self._db, self._table, ops)
-        except Exception as exc:
-            raise WriteError(ops, [exc]) from exc
-        self._written += len(ops)
-        self._batches += 1
-        return len(ops)
+        failed, errors = _apply(self._db, self._table, ops)
+        written = len(ops) - len(failed)
+        self._written += written
+        if written:
+            self._batches += 1
+        if errors:
+            raise WriteError(failed, errors) from errors[0]
+        return written
 
     def close(self) -> None:
         """Flush and refuse further operations. Calling it again does nothing.
@@ -304,7 +344,7 @@ class BackgroundWriter:
     Back-pressure: when ``maxsize`` operations are waiting, :meth:`put` blocks until the worker
     makes room, or raises :class:`queue.Full` once ``timeout`` seconds have passed.
 
-    Errors: a failed batch is rolled back and remembered. The next :meth:`put`, :meth:`delete`,
+    Errors: failed operations (see the module doc) are remembered. The next :meth:`put`, :meth:`delete`,
     :meth:`flush` or :meth:`close` (in whichever thread comes first) raises :class:`WriteError`
     for all failures since the last report; a ``put``/``delete`` that raises did *not* enqueue
     its operation. The worker keeps writing later operations.
@@ -361,7 +401,7 @@ class BackgroundWriter:
 
     @property
     def batches(self) -> int:
-        """Write transactions committed so far."""
+        """Batches written so far (a batch replayed after a failure counts once)."""
         with self._cond:
             return self._batches
 
@@ -493,17 +533,12 @@ class BackgroundWriter:
                 count = min(len(self._queue), self._batch_size)
                 batch = [self._queue.popleft() for _ in range(count)]
                 self._cond.notify_all()  # room for blocked producers
-            error: Optional[BaseException] = None
-            try:
-                _write_batch(self._db, self._table, batch)
-            except BaseException as exc:  # reported to producers, never dropped
-                error = exc
+            failed, errors = _apply(self._db, self._table, batch)
             with self._cond:
                 self._finished += len(batch)
-                if error is None:
-                    self._written += len(batch)
+                self._written += len(batch) - len(failed)
+                if len(failed) < len(batch):
                     self._batches += 1
-                else:
-                    self._errors.append(error)
-                    self._failed_ops.extend(batch)
+                self._errors.extend(errors)
+                self._failed_ops.extend(failed)
                 self._cond.notify_all()

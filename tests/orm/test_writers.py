@@ -210,23 +210,48 @@ def test_buffered_writer_delete_maintains_indexes(db, schema):
         assert schema.by_name.count(txn) == 0
 
 
-def test_buffered_writer_failed_batch_is_rolled_back(db, schema):
+def test_buffered_writer_bad_operation_does_not_take_the_batch_with_it(db, schema):
     writer = BufferedWriter(db, schema.items, batch_size=100)
     writer.put(1, good(1))
     writer.put(2, BAD)
+    writer.put(3, good(3))
     with pytest.raises(WriteError):
         writer.flush()
-    assert stored(db, schema.items) == {}
+    assert stored(db, schema.items) == {1: good(1), 3: good(3)}
 
 
-def test_buffered_writer_error_lists_lost_operations_and_cause(db, schema):
+def test_buffered_writer_error_lists_only_failed_operations_and_cause(db, schema):
     writer = BufferedWriter(db, schema.items, batch_size=100)
     writer.put(1, good(1))
     writer.put(2, BAD)
     with pytest.raises(WriteError) as info:
         writer.flush()
-    assert info.value.operations == [WriteOp("put", 1, good(1)), WriteOp("put", 2, BAD)]
+    assert info.value.operations == [WriteOp("put", 2, BAD)]
     assert isinstance(info.value.__cause__, zlmdb.NullValueConstraint)
+
+
+def test_buffered_writer_replay_keeps_operation_order(db, schema):
+    writer = BufferedWriter(db, schema.items, batch_size=100)
+    writer.put(1, good(1))
+    writer.put(2, BAD)
+    writer.put(1, {"name": "x", "i": 10})
+    writer.delete(3)
+    with pytest.raises(WriteError):
+        writer.flush()
+    assert stored(db, schema.items) == {1: {"name": "x", "i": 10}}
+
+
+def test_buffered_writer_database_failure_reports_the_whole_batch(tmp_path, schema):
+    db = zlmdb.Database(str(tmp_path / "closed"), maxsize=16 * 1024 * 1024)
+    writer = BufferedWriter(db, schema.items, batch_size=100)
+    writer.put(1, good(1))
+    writer.put(2, good(2))
+    db.close()
+    with pytest.raises(WriteError) as info:
+        writer.flush()
+    assert [op.key for op in info.value.operations] == [1, 2]
+    assert len(info.value.errors) == 1
+    assert isinstance(info.value.__cause__, zlmdb.lmdb.Error)
 
 
 def test_buffered_writer_error_from_close_is_raised(db, schema):
@@ -454,6 +479,16 @@ def test_background_writer_error_lists_all_failed_operations(db, schema):
     assert [op.key for op in info.value.operations] == [2, 4]
     assert len(info.value.errors) == 2
     writer.close()
+
+
+def test_background_writer_bad_operation_does_not_take_others_with_it(db, schema):
+    writer = BackgroundWriter(db, schema.items, batch_size=100)
+    for i in range(1, 21):
+        writer.put(i, BAD if i == 7 else good(i))
+    with pytest.raises(WriteError) as info:
+        writer.close()
+    assert [op.key for op in info.value.operations] == [7]
+    assert sorted(stored(db, schema.items)) == [i for i in range(1, 21) if i != 7]
 
 
 def test_background_writer_keeps_writing_after_a_failed_batch(db, schema):
