@@ -8,6 +8,7 @@ Usage (from a checkout; the checkout's ``src`` is put first on ``sys.path``)::
     python bench/orm.py --save orm.json       # also write all figures as JSON
     python bench/orm.py --upstream /path/to/venv-with-zlmdb-26.10.1/bin/python
     python bench/orm.py --upstream none       # skip upstream
+    python bench/orm.py --sync --records 5000 # commits wait for the disk (sync=True)
 
 Three implementations run the same workloads on the same records:
 
@@ -23,8 +24,9 @@ Three implementations run the same workloads on the same records:
     (upstream needs CPython >= 3.11). The background-writer workload gives upstream the same
     ``BackgroundWriter`` (``src/zlmdb/_writers.py`` is plain Python over the ORM API).
 
-Workloads (records are small dicts ``{oid, name, group, score}``; ``sync=False`` so that disk
-flushes do not drown the CPU cost):
+Workloads (records are small dicts ``{oid, name, group, score}``; databases are opened with
+``sync=False`` so that disk flushes do not drown the CPU cost; ``--sync`` measures with
+``sync=True``, where every commit waits for the disk and batching matters most):
 
 * ``write batch=1 / 100 / 1000``: CBOR records, that many per write transaction
   (batch=1 writes a tenth of the records);
@@ -67,6 +69,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 MAXSIZE = 1 << 30
+SYNC = os.environ.get("ZLMDB_BENCH_SYNC") == "1"  # set by --sync (inherited by the subprocess)
 
 # slots: one per value format, plus a table with two indexes
 SLOT_CBOR, SLOT_JSON, SLOT_FB, SLOT_NUMPY, SLOT_INDEXED, SLOT_IDX_NAME, SLOT_IDX_GROUP = range(1, 8)
@@ -229,7 +232,7 @@ class OrmWorkloads:
     def fresh(self) -> Any:
         self.close()
         path = tempfile.mkdtemp(dir=self.tmp)
-        self._db = self.zl.Database(path, maxsize=MAXSIZE, sync=False)
+        self._db = self.zl.Database(path, maxsize=MAXSIZE, sync=SYNC)
         return self._db
 
     def close(self) -> None:
@@ -439,7 +442,7 @@ class RawWorkloads:
 
     def fresh(self) -> Any:
         self.close()
-        self._env = self.lmdb.open(tempfile.mkdtemp(dir=self.tmp), map_size=MAXSIZE, sync=False)
+        self._env = self.lmdb.open(tempfile.mkdtemp(dir=self.tmp), map_size=MAXSIZE, sync=SYNC)
         return self._env
 
     def close(self) -> None:
@@ -768,9 +771,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per workload (best)")
     parser.add_argument("--upstream", default=None, help="python with upstream zlmdb, or none")
     parser.add_argument("--save", default=None, help="write all figures to this JSON file")
+    parser.add_argument("--sync", action="store_true", help="open databases with sync=True")
     parser.add_argument("--worker", choices=["zlmdb", "raw", "upstream"], help=argparse.SUPPRESS)
     parser.add_argument("--only", action="append", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sync:
+        global SYNC
+        SYNC = True
+        os.environ["ZLMDB_BENCH_SYNC"] = "1"
     count = args.records or (2_000 if args.quick else 30_000)
     repeat = args.repeat or (1 if args.quick else 3)
 
@@ -788,7 +796,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     print(
         f"zlmdb {zlmdb.__version__} ORM benchmark on {platform.python_implementation()} "
-        f"{platform.python_version()}: {count} records, best of {repeat}, sync=False"
+        f"{platform.python_version()}: {count} records, best of {repeat}, sync={SYNC}"
     )
     tmp = tempfile.mkdtemp(prefix="zlmdb-bench-orm-")
     runners: Dict[str, Any] = {"raw": make_runner("raw", count, tmp)}
