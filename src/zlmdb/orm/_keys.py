@@ -221,6 +221,11 @@ def _now() -> Any:
 UUID = KeyPart("Uuid", 16, _enc_uuid, _dec_uuid, bytes(16), uuid.uuid4)
 STRING = KeyPart("String", None, _enc_string, _dec_string, b"", random_string)
 OID = KeyPart("Oid", 8, _enc_oid, _dec_uint64, bytes(8), lambda: random.randint(0, MAX_OID))
+# upstream checks only the type of the OID in (String, Oid) and (Oid, String) keys: any
+# uint64 is valid there (e.g. the exclusive range bound (name, 2**53 + 1))
+OID_UNCHECKED = KeyPart(
+    "Oid", 8, _enc_uint(64, ">Q"), _dec_uint64, bytes(8), lambda: random.randint(0, MAX_OID)
+)
 UINT64 = KeyPart(
     "Uint64", 8, _enc_uint(64, ">Q"), _dec_uint64, bytes(8), lambda: random.randint(1, 2**64 - 1)
 )
@@ -366,11 +371,11 @@ KEY_CODECS: Dict[str, KeyCodec] = {
         _codec("UuidBytes20Bytes20Uint8Uuid", UUID, BYTES20, BYTES20, UINT8, UUID, nulls=NULL_ZERO),
         _codec("StringString", STRING, STRING, separator=b"\x00"),
         _codec("StringStringString", STRING, STRING, STRING, separator=b"\x00"),
-        _codec("StringOid", STRING, OID),
+        _codec("StringOid", STRING, OID_UNCHECKED),
         _codec("StringTimestamp", STRING, TIMESTAMP, nulls=NULL_ZERO),
         _codec("OidOid", OID, OID),
         _codec("Oid3", OID, OID, OID),
-        _codec("OidString", OID, STRING),
+        _codec("OidString", OID_UNCHECKED, STRING),
         _codec("OidTimestamp", OID, TIMESTAMP_LE),
         _codec("OidTimestampString", OID, TIMESTAMP_LE, STRING),
         _codec("TimestampUuid", TIMESTAMP, UUID, nulls=NULL_ZERO),
