@@ -7,6 +7,8 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import zlmdb
 from zlmdb._timeseries import TimeSeries, to_datetime64
@@ -336,3 +338,67 @@ def test_three_part_keys_use_a_padded_suffix(db):
         assert list(series.window(txn, SENSOR, at(1), at(3), return_keys=False)) == [11, 12, 21, 22]
         assert [value for _, value in series.latest(txn, SENSOR, 3)] == [32, 31, 22]
         assert series.count(txn, SENSOR, at(1)) == 6
+
+
+_IDS = [BEFORE, SENSOR, AFTER]
+_SECONDS = st.integers(min_value=0, max_value=30)
+_SAMPLES = st.sets(st.tuples(st.sampled_from(_IDS), _SECONDS), max_size=40)
+_MAYBE_SECONDS = st.one_of(st.none(), _SECONDS)
+_MODEL_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _load_samples(db, samples):
+    table = zlmdb.MapUuidTimestampCbor(7, marshal=lambda v: v, unmarshal=lambda v: v)
+    with db.begin(write=True) as txn:
+        table.truncate(txn)
+        for ident, second in samples:
+            table[txn, (ident, at(second))] = second
+    return TimeSeries(table)
+
+
+def _model_window(samples, start, end):
+    return sorted(
+        s
+        for ident, s in samples
+        if ident == SENSOR and (start is None or s >= start) and (end is None or s < end)
+    )
+
+
+def _bounds(start, end):
+    return [None if b is None else at(b) for b in (start, end)]
+
+
+@_MODEL_SETTINGS
+@given(
+    samples=_SAMPLES,
+    start=_MAYBE_SECONDS,
+    end=_MAYBE_SECONDS,
+    reverse=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
+)
+def test_window_matches_a_model(db, samples, start, end, reverse, limit):
+    series = _load_samples(db, samples)
+    expected = _model_window(samples, start, end)
+    if reverse:
+        expected.reverse()
+    if limit is not None:
+        expected = expected[:limit]
+    with db.begin() as txn:
+        got = list(
+            series.window(
+                txn, SENSOR, *_bounds(start, end), reverse=reverse, limit=limit, return_keys=False
+            )
+        )
+    assert got == expected
+
+
+@_MODEL_SETTINGS
+@given(samples=_SAMPLES, start=_MAYBE_SECONDS, end=_MAYBE_SECONDS)
+def test_count_matches_a_model(db, samples, start, end):
+    series = _load_samples(db, samples)
+    with db.begin() as txn:
+        assert series.count(txn, SENSOR, *_bounds(start, end)) == len(
+            _model_window(samples, start, end)
+        )
