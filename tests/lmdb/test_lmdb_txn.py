@@ -1,0 +1,288 @@
+"""zlmdb.lmdb.Transaction: reads, writes, flags, nesting and lifetime."""
+
+from __future__ import annotations
+
+import array
+
+import pytest
+
+import zlmdb.lmdb as lmdb
+
+CLOSED = "Attempt to operate on closed/deleted/dropped object."
+
+
+@pytest.fixture
+def dups(env):
+    return env.open_db(b"dups", dupsort=True)
+
+
+def test_get_returns_default_for_missing_keys(env) -> None:
+    with env.begin() as txn:
+        assert txn.get(b"missing") is None
+        assert txn.get(b"missing", b"dflt") == b"dflt"
+
+
+def test_get_of_empty_key_raises_bad_valsize(env) -> None:
+    with env.begin() as txn, pytest.raises(lmdb.BadValsizeError):
+        txn.get(b"")
+
+
+def test_get_of_oversize_key_returns_default(env) -> None:
+    with env.begin() as txn:
+        assert txn.get(b"k" * 600, 7) == 7
+
+
+def test_str_keys_raise_type_error_with_py_lmdb_message(env) -> None:
+    with env.begin(write=True) as txn, pytest.raises(TypeError, match="use .encode"):
+        txn.put("text", b"v")
+
+
+def test_buffer_protocol_keys_and_values_are_accepted(env) -> None:
+    with env.begin(write=True) as txn:
+        assert txn.put(bytearray(b"ba"), memoryview(b"xmvx")[1:3])
+        assert txn.put(array.array("B", b"ar"), bytearray(b"v2"))
+        assert txn.get(b"ba") == b"mv" and txn.get(memoryview(b"ar")) == b"v2"
+
+
+def test_put_with_empty_key_raises_bad_valsize(env) -> None:
+    with env.begin(write=True) as txn, pytest.raises(lmdb.BadValsizeError):
+        txn.put(b"", b"v")
+
+
+def test_put_overwrite_false_returns_false_for_existing_key(env) -> None:
+    with env.begin(write=True) as txn:
+        assert txn.put(b"k", b"1")
+        assert txn.put(b"k", b"2", overwrite=False) is False
+        assert txn.get(b"k") == b"1"
+
+
+def test_put_append_of_smaller_key_returns_false(env) -> None:
+    with env.begin(write=True) as txn:
+        assert txn.put(b"b", b"1", append=True)
+        assert txn.put(b"a", b"1", append=True) is False
+        assert txn.put(b"c", b"1", append=True)
+
+
+def test_put_in_read_txn_raises_readonly(env) -> None:
+    with env.begin() as txn, pytest.raises(lmdb.ReadonlyError) as info:
+        txn.put(b"k", b"v")
+    assert str(info.value) == "mdb_put: Permission denied"
+
+
+def test_replace_returns_the_previous_value(env) -> None:
+    with env.begin(write=True) as txn:
+        assert txn.replace(b"k", b"1") is None
+        assert txn.replace(b"k", b"2") == b"1"
+        assert txn.get(b"k") == b"2"
+
+
+def test_pop_deletes_and_returns(env) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+        assert txn.pop(b"k") == b"v"
+        assert txn.pop(b"k") is None
+
+
+def test_delete_ignores_value_on_plain_db(env) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+        assert txn.delete(b"k", b"other")
+        assert txn.delete(b"k") is False
+
+
+def test_dupsort_put_stores_duplicates_sorted(env, dups) -> None:
+    with env.begin(write=True, db=dups) as txn:
+        for v in (b"c", b"a", b"b"):
+            txn.put(b"k", v)
+        assert txn.put(b"k", b"a", dupdata=False) is False
+        assert txn.put(b"k", b"a") is True  # plain put of an existing pair
+        assert list(txn.cursor().iternext_dup()) == []  # unpositioned: nothing
+        cur = txn.cursor()
+        cur.set_key(b"k")
+        assert list(cur.iternext_dup()) == [b"a", b"b", b"c"]
+        assert txn.get(b"k") == b"a"
+
+
+def test_dupsort_delete_with_value_removes_one_pair(env, dups) -> None:
+    with env.begin(write=True, db=dups) as txn:
+        txn.put(b"k", b"a")
+        txn.put(b"k", b"b")
+        assert txn.delete(b"k", b"a")
+        assert txn.delete(b"k", b"zz") is False
+        assert txn.get(b"k") == b"b"
+        assert txn.delete(b"k")
+        assert txn.get(b"k") is None
+
+
+def test_dupsort_replace_drops_all_and_pop_only_the_first(env, dups) -> None:
+    with env.begin(write=True, db=dups) as txn:
+        txn.put(b"k", b"a")
+        txn.put(b"k", b"b")
+        assert txn.replace(b"k", b"z") == b"a"
+        cur = txn.cursor()
+        cur.set_key(b"k")
+        assert cur.count() == 1
+        txn.put(b"k", b"y")
+        assert txn.pop(b"k") == b"y"
+        assert txn.get(b"k") == b"z"
+
+
+def test_dupsort_empty_value_raises_bad_valsize(env, dups) -> None:
+    with env.begin(write=True, db=dups) as txn, pytest.raises(lmdb.BadValsizeError):
+        txn.put(b"k", b"")
+
+
+def test_dupfixed_one_byte_values_work_past_four_duplicates(env) -> None:
+    db = env.open_db(b"fixed", dupsort=True, dupfixed=True)
+    with env.begin(write=True, db=db) as txn:
+        for i in range(10):
+            txn.put(b"k", bytes([i]))
+        cur = txn.cursor()
+        cur.set_key(b"k")
+        assert cur.count() == 10
+        assert cur.getmulti([b"k"], dupdata=True, dupfixed_bytes=1) == [
+            (b"k", bytes([i])) for i in range(10)
+        ]
+
+
+def test_db_argument_overrides_the_txn_default(env) -> None:
+    sub = env.open_db(b"sub")
+    with env.begin(write=True, db=sub) as txn:
+        txn.put(b"a", b"sub")
+        txn.put(b"a", b"main", db=env.open_db(None))
+    with env.begin() as txn:
+        assert txn.get(b"a") == b"main"
+        assert txn.get(b"a", db=sub) == b"sub"
+
+
+def test_append_on_dupsort_target_db_uses_appenddup(env, dups) -> None:
+    with env.begin(write=True) as txn:
+        assert txn.put(b"k", b"a", append=True, db=dups)
+        assert txn.put(b"k", b"b", append=True, db=dups)
+        assert txn.put(b"k", b"0", append=True, db=dups) is False
+
+
+def test_id_of_write_txn_is_last_committed_plus_one(env) -> None:
+    last = env.info()["last_txnid"]
+    with env.begin(write=True) as txn:
+        assert txn.id() == last + 1
+        txn.put(b"k", b"v")
+    with env.begin() as txn:
+        assert txn.id() == last + 1
+
+
+def test_stat_counts_entries_of_the_given_db(env, dups) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"1", db=dups)
+        txn.put(b"k", b"2", db=dups)
+        assert txn.stat(dups)["entries"] == 2
+
+
+def test_commit_twice_raises_closed_error_and_abort_is_silent(env) -> None:
+    txn = env.begin(write=True)
+    txn.commit()
+    with pytest.raises(lmdb.Error, match=CLOSED) as info:
+        txn.commit()
+    assert info.value.code == 0
+    txn.abort()
+    with pytest.raises(lmdb.Error, match=CLOSED):
+        txn.get(b"k")
+
+
+def test_with_block_commits_or_aborts(env) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"kept", b"1")
+    with pytest.raises(RuntimeError):
+        with env.begin(write=True) as txn:
+            txn.put(b"lost", b"1")
+            raise RuntimeError
+    with env.begin() as txn:
+        assert txn.get(b"kept") == b"1" and txn.get(b"lost") is None
+
+
+def test_with_block_after_explicit_finish_is_silent(env) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+        txn.abort()
+    with env.begin() as txn:
+        assert txn.get(b"k") is None
+
+
+def test_child_commit_merges_into_parent(env) -> None:
+    parent = env.begin(write=True)
+    child = env.begin(write=True, parent=parent)
+    child.put(b"k", b"child")
+    child.commit()
+    assert parent.get(b"k") == b"child"
+    child2 = env.begin(write=True, parent=parent)
+    child2.put(b"k", b"dropped")
+    child2.abort()
+    assert parent.get(b"k") == b"child"
+    parent.commit()
+
+
+def test_child_is_finished_with_its_parent(env) -> None:
+    parent = env.begin(write=True)
+    child = env.begin(write=True, parent=parent)
+    parent.abort()
+    with pytest.raises(lmdb.Error):
+        child.get(b"k")
+
+
+def test_read_only_child_raises_invalid_parameter(env) -> None:
+    parent = env.begin(write=True)
+    with pytest.raises(lmdb.InvalidParameterError, match="cannot be nested"):
+        env.begin(parent=parent)
+    parent.abort()
+
+
+def test_drop_delete_false_empties_and_keeps_cursor(env) -> None:
+    db = env.open_db(b"d")
+    with env.begin(write=True, db=db) as txn:
+        txn.put(b"k", b"v")
+        cur = txn.cursor()
+        assert cur.first()
+        txn.drop(db, delete=False)
+        assert cur.key() == b"" and cur.first() is False
+        assert cur.put(b"n", b"v")
+    assert env.dbs() == [b"d"]
+
+
+def test_drop_delete_true_closes_the_dbs_cursors(env) -> None:
+    db = env.open_db(b"d")
+    other = env.open_db(b"o")
+    with env.begin(write=True) as txn:
+        cur = txn.cursor(db)
+        keep = txn.cursor(other)
+        txn.drop(db)
+        with pytest.raises(lmdb.Error, match=CLOSED):
+            cur.first()
+        assert keep.first() is False
+    assert env.dbs() == [b"o"]
+
+
+def test_drop_in_read_txn_raises_readonly(env) -> None:
+    db = env.open_db(b"d")
+    with env.begin() as txn, pytest.raises(lmdb.ReadonlyError):
+        txn.drop(db)
+
+
+def test_buffers_true_returns_memoryviews(env) -> None:
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"value")
+    with env.begin(buffers=True) as txn:
+        got = txn.get(b"k")
+        assert isinstance(got, memoryview) and bytes(got) == b"value"
+        cur = txn.cursor()
+        cur.first()
+        key, value = cur.item()
+        assert isinstance(key, memoryview) and bytes(value) == b"value"
+
+
+def test_count_range_counts_keys_between_bounds(env) -> None:
+    with env.begin(write=True) as txn:
+        for k in (b"a1", b"a2", b"b1", b"c1"):
+            txn.put(k, b"")
+        assert txn.count_range() == 4
+        assert txn.count_range(b"a", b"b") == 2
+        assert txn.count_range(b"b", prefix=True) == 1
