@@ -76,6 +76,14 @@ class SharedEnv:
         self.readers = 0  # in-flight read transactions of all stores on this env
         self.resizing = False  # a map resize waits for readers; new readers wait for it
         self.tx: Optional[WriteTransaction] = None
+        # A flush commits outside ``lock`` (so readers and writers of the buffers go on during
+        # its fsync); ``committing`` makes every other write wait for it, ``write_owner`` is
+        # the thread holding the store machinery's write transaction.
+        self.committing = False
+        self.write_owner = 0
+        # Buffers of stores garbage collected on the thread that was committing: written
+        # by that thread once its own commit is done.
+        self.orphans: list = []
         self.stores: weakref.WeakSet[Any] = weakref.WeakSet()
         self.readonly = bool(options["readonly"])
         self.max_key_size = env.max_key_size()

@@ -66,7 +66,10 @@ def _resize_map(shared: _envs.SharedEnv, size: int) -> None:
     ``size=0`` adopts the size another process has grown the file to.
     """
     with shared.lock:
-        while shared.resizing:  # another thread of this process is resizing: let it finish
+        me = _get_ident()
+        # Let another resize finish, and a flush committing outside the lock (LMDB refuses
+        # to resize while a write transaction is open; our own was aborted by the caller).
+        while shared.resizing or (shared.committing and shared.write_owner != me):
             shared.condition.wait()
         shared.resizing = True
         try:
@@ -118,18 +121,32 @@ def _run_write(
         lmdb.MapFullError: the map cannot grow (``max_map_size``).
         whatever ``apply`` raises (the transaction is aborted).
     """
-    while True:
-        txn = _begin_write(shared, db)
-        try:
-            apply(txn)
-            txn.commit()
-            return
-        except lmdb.MapFullError:
-            txn.abort()
-            _grow_map(shared, max_map_size)
-        except BaseException:
-            txn.abort()
-            raise
+    me = _get_ident()
+    previous, shared.write_owner = shared.write_owner, me
+    try:
+        while True:
+            txn = _begin_write(shared, db)
+            try:
+                apply(txn)
+                txn.commit()
+                return
+            except lmdb.MapFullError:
+                txn.abort()
+                _grow_map(shared, max_map_size)
+            except BaseException:
+                txn.abort()
+                raise
+    finally:
+        shared.write_owner = previous
+        if not previous and shared.orphans:
+            _drain_orphans(shared)
+
+
+def _wait_writers_idle(shared: _envs.SharedEnv) -> None:
+    """Wait until no flush is committing outside the lock (the caller holds the lock)."""
+    me = _get_ident()
+    while shared.committing and shared.write_owner != me:
+        shared.condition.wait()
 
 
 def _commit_buffer(
@@ -168,6 +185,43 @@ def _commit_buffer(
     return dropped
 
 
+def _write_abandoned(
+    shared: _envs.SharedEnv,
+    db: Any,
+    buffer: Dict[bytes, Any],
+    sentinel: object,
+    max_map_size: Optional[int],
+    path: str,
+) -> None:
+    """Write the buffer of a store that was never closed, or log how much is lost.
+    The caller holds ``shared.lock`` and no other writer runs."""
+    count = len(buffer)
+    try:
+        dropped = _commit_buffer(shared, db, buffer, sentinel, max_map_size)
+    except Exception as exc:
+        log.error(
+            "LmdbObjectStore(%r) was not closed and its final flush failed: %s were not written (%s)",
+            path,
+            _entries(count),
+            exc,
+        )
+        return
+    if dropped:
+        log.error(
+            "LmdbObjectStore(%r) was not closed: %s with unstorable keys not written",
+            path,
+            _entries(len(dropped), "entry"),
+        )
+    else:
+        log.info("LmdbObjectStore(%r) was not closed: flushed %d buffered entries", path, count)
+
+
+def _drain_orphans(shared: _envs.SharedEnv) -> None:
+    with shared.lock:
+        while shared.orphans:
+            _write_abandoned(shared, *shared.orphans.pop(0))
+
+
 def _finalize(
     shared: _envs.SharedEnv,
     db: Any,
@@ -181,30 +235,13 @@ def _finalize(
     try:
         if buffer and not shared.readonly:
             with shared.lock:
-                count = len(buffer)
-                try:
-                    dropped = _commit_buffer(shared, db, buffer, sentinel, max_map_size)
-                except Exception as exc:
-                    log.error(
-                        "LmdbObjectStore(%r) was not closed and its final flush failed: "
-                        "%s were not written (%s)",
-                        path,
-                        _entries(count),
-                        exc,
-                    )
-                else:
-                    if dropped:
-                        log.error(
-                            "LmdbObjectStore(%r) was not closed: %s with unstorable keys not written",
-                            path,
-                            _entries(len(dropped), "entry"),
-                        )
-                    else:
-                        log.info(
-                            "LmdbObjectStore(%r) was not closed: flushed %d buffered entries",
-                            path,
-                            count,
-                        )
+                if shared.write_owner == _get_ident():
+                    # Collected on the thread that is writing: it cannot open a second write
+                    # transaction, so the running write takes the buffer when it is done.
+                    shared.orphans.append((db, buffer, sentinel, max_map_size, path))
+                    return
+                _wait_writers_idle(shared)
+                _write_abandoned(shared, db, buffer, sentinel, max_map_size, path)
     finally:
         _envs.release(shared)
 
@@ -411,6 +448,9 @@ class LmdbObjectStore(MutableMapping):
         self.str_normalize = str_normalize
         self.max_map_size = max_map_size
         self.write_buffer: Dict[bytes, Any] = {}
+        self._inflight: Optional[Dict[bytes, Any]] = None  # the batch a flush is committing
+        self._seq = 0  # bumped by every buffered write ...
+        self._committed_seq = 0  # ... and the last one known committed
         self._readers = 0
         self._readonly = bool(lmdb_kwargs.get("readonly", False))
 
@@ -533,17 +573,22 @@ class LmdbObjectStore(MutableMapping):
         _run_write(self._shared, self._db, self.max_map_size, apply)
 
     def _flush(self) -> None:
-        """Write the buffer in one transaction (no closed/readonly checks).
+        """Commit the buffer in one write transaction (no closed/readonly checks).
+
+        Returns once everything buffered when it was called is committed. The commit runs
+        outside the lock when the caller does not hold it: the entries move to
+        ``_inflight`` (reads still see them), other threads keep buffering and reading, and
+        writes that arrive meanwhile go into the next commit (group commit).
 
         Raises:
             lmdb.BadValsizeError: buffered keys LMDB cannot store (the empty key) were
                 dropped; everything else was committed.
-            lmdb.MapFullError: the map is at ``max_map_size`` (buffer kept).
+            lmdb.MapFullError: the map is at ``max_map_size`` (the entries stay buffered).
         """
         buffer = self.write_buffer
-        if not buffer:
-            return
-        with self.lock:
+        shared = self._shared
+        lock = self.lock
+        with lock:
             tx = self._active_tx()
             if tx is not None:
                 items = list(buffer.items())
@@ -551,18 +596,100 @@ class LmdbObjectStore(MutableMapping):
                 for key, value in items:
                     self._tx_write(tx, key, None if value is self._DELETION_SENTINEL else value)
                 return
-            dropped = _commit_buffer(
-                self._shared, self._db, buffer, self._DELETION_SENTINEL, self.max_map_size
-            )
-        if dropped:
-            shown = ", ".join(display_key(k) for k in dropped[:5])
-            error = lmdb.BadValsizeError(
-                f"{_entries(len(dropped))} "
-                f"not written: LMDB cannot store key(s) {shown} (empty or over {self._max_key_size} bytes); "
-                "the rest of the buffer was committed"
-            )
-            error.dropped_keys = dropped  # type: ignore[attr-defined]
-            raise error
+            if buffer:
+                self._seq += 1  # also covers entries put into write_buffer directly
+            elif self._inflight is None:
+                return
+            target = self._seq
+            while self._committed_seq < target:
+                if shared.committing and shared.write_owner != _get_ident():
+                    self.condition.wait()  # another flush commits; ours may be in it
+                    continue
+                if not buffer:
+                    self._committed_seq = target
+                    break
+                batch = dict(buffer)
+                buffer.clear()
+                upto = self._seq
+                self._inflight = batch
+                shared.committing = True
+                state = lock._release_save()  # type: ignore[attr-defined]
+                if state[0] > 1:
+                    # A caller up the stack holds the lock (close, len, pop, ...): it may
+                    # rely on it, so commit while holding it.
+                    lock._acquire_restore(state)  # type: ignore[attr-defined]
+                    state = None
+                error: Optional[BaseException] = None
+                dropped: List[bytes] = []
+                try:
+                    dropped = _commit_buffer(
+                        shared, self._db, batch, self._DELETION_SENTINEL, self.max_map_size
+                    )
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    if state is not None:
+                        lock._acquire_restore(state)  # type: ignore[attr-defined]
+                    shared.committing = False
+                    self._inflight = None
+                    self.condition.notify_all()
+                if error is not None:
+                    for key, value in batch.items():  # newer writes to the same keys win
+                        buffer.setdefault(key, value)
+                    raise error
+                self._committed_seq = upto
+                if dropped:
+                    shown = ", ".join(display_key(k) for k in dropped[:5])
+                    failure = lmdb.BadValsizeError(
+                        f"{_entries(len(dropped))} not written: LMDB cannot store key(s) {shown} "
+                        f"(empty or over {self._max_key_size} bytes); the rest of the buffer was committed"
+                    )
+                    failure.dropped_keys = dropped  # type: ignore[attr-defined]
+                    raise failure
+
+    def _buffered(self, key: bytes) -> Any:
+        """The buffered (or being committed) value of ``key``, else ``_MISSING``; the caller
+        holds the lock."""
+        value = self.write_buffer.get(key, _MISSING)
+        if value is _MISSING and self._inflight is not None:
+            value = self._inflight.get(key, _MISSING)
+        return value
+
+    def _split_buffered(
+        self, unique: List[bytes], may_flush: bool
+    ) -> Tuple[Dict[bytes, Any], List[bytes], bool]:
+        """Split ``unique`` keys into buffered values and keys to read from LMDB; count the
+        caller as a reader unless it must flush first (returned flag)."""
+        buffered: Dict[bytes, Any] = {}
+        with self.lock:
+            self._ensure_open()
+            if self._pending():
+                wanted = []
+                for norm in unique:
+                    value = self._buffered(norm)
+                    if value is _MISSING:
+                        wanted.append(norm)
+                    else:
+                        buffered[norm] = value
+            else:
+                wanted = unique
+            if not wanted:
+                return buffered, wanted, False
+            if may_flush and self.autoflush_on_read and self._autoflush_due():
+                return buffered, wanted, True
+            self._enter_read_locked()
+        return buffered, wanted, False
+
+    def _autoflush_due(self) -> bool:
+        """Should a read miss flush first (``autoflush_on_read``)? Yes when entries are
+        buffered, unless another thread is committing right now: the read then goes on
+        (it sees the entries being committed) instead of queueing behind that fsync. The
+        caller holds the lock."""
+        return bool(self.write_buffer) and not self._shared.committing
+
+    def _pending(self) -> bool:
+        """True if entries are buffered or being committed; the caller holds the lock."""
+        return bool(self.write_buffer) or self._inflight is not None
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -647,8 +774,10 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_open()
             self._ensure_writable()
             for store in list(shared.stores):
-                if store.write_buffer and not store._closing and not store._is_closed:
+                if store._pending() and not store._closing and not store._is_closed:
                     store._flush()
+            _wait_writers_idle(shared)
+            self._ensure_open()
             tx = _envs.WriteTransaction(_get_ident(), _begin_write(shared, self._db, buffers=True))
             shared.tx = tx
             committed = False
@@ -706,8 +835,10 @@ class LmdbObjectStore(MutableMapping):
                 raise _readonly_error()
             buffer = self.write_buffer
             buffer[norm] = value
-            if len(buffer) >= self.batch_size:
-                self._flush()
+            self._seq += 1
+            if len(buffer) < self.batch_size:
+                return
+        self._flush()
 
     def delete(self, key: Any) -> None:
         """Buffer the deletion of ``key`` (a missing key is not an error).
@@ -730,8 +861,10 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_writable()
             buffer = self.write_buffer
             buffer[norm] = self._DELETION_SENTINEL
-            if len(buffer) >= self.batch_size:
-                self._flush()
+            self._seq += 1
+            if len(buffer) < self.batch_size:
+                return
+        self._flush()
 
     def get(self, key: Any, default: Any = None) -> Any:
         """Return the object stored under ``key`` (buffered writes included), or ``default``.
@@ -753,11 +886,18 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            value = self.write_buffer.get(norm, _MISSING)
-            if value is _MISSING:
-                if self.autoflush_on_read and self.write_buffer:
-                    self._flush()
+            value = self._buffered(norm)
+            flush_first = value is _MISSING and self.autoflush_on_read and self._autoflush_due()
+            if value is _MISSING and not flush_first:
                 self._enter_read_locked()
+        if flush_first:
+            self._flush()  # outside the lock, so it can commit without blocking others
+            with self.lock:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
+                value = self._buffered(norm)
+                if value is _MISSING:
+                    self._enter_read_locked()
         if value is not _MISSING:
             if value is self._DELETION_SENTINEL:
                 return default
@@ -803,12 +943,24 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            value = self.write_buffer.get(norm, _MISSING)
+            value = self._buffered(norm)
             if value is not _MISSING:
                 return value is not self._DELETION_SENTINEL
-            if (self.autoflush_on_read if flush is None else flush) and self.write_buffer:
-                self._flush()
-            self._enter_read_locked()
+            if flush is None:
+                flush_first = self.autoflush_on_read and self._autoflush_due()
+            else:
+                flush_first = flush and self._pending()
+            if not flush_first:
+                self._enter_read_locked()
+        if flush_first:
+            self._flush()
+            with self.lock:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
+                value = self._buffered(norm)
+                if value is not _MISSING:
+                    return value is not self._DELETION_SENTINEL
+                self._enter_read_locked()
         shared = self._shared
         try:
             try:
@@ -865,25 +1017,11 @@ class LmdbObjectStore(MutableMapping):
                 if norm not in values:
                     values[norm] = self._tx_get(tx, norm, _MISSING)
         else:
-            buffered: Dict[bytes, Any] = {}
-            with self.lock:
-                self._ensure_open()
-                buffer = self.write_buffer
-                unique = dict.fromkeys(norms)
-                if buffer:
-                    wanted = []
-                    for norm in unique:
-                        value = buffer.get(norm, _MISSING)
-                        if value is _MISSING:
-                            wanted.append(norm)
-                        else:
-                            buffered[norm] = value
-                else:
-                    wanted = list(unique)
-                if wanted:
-                    if self.autoflush_on_read and buffer:
-                        self._flush()
-                    self._enter_read_locked()
+            unique = list(dict.fromkeys(norms))
+            buffered, wanted, flush_first = self._split_buffered(unique, True)
+            if flush_first:
+                self._flush()
+                buffered, wanted, _ = self._split_buffered(unique, False)
             sentinel = self._DELETION_SENTINEL
             for norm, value in buffered.items():
                 values[norm] = (
@@ -971,6 +1109,8 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_writable()
             if self.write_buffer:
                 self._flush()
+            _wait_writers_idle(self._shared)
+            self._ensure_open()
             materialized = None if isinstance(items, Mapping) else list(self._encode_items(items))
 
             def apply(txn: Any) -> None:
@@ -1006,9 +1146,9 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            self._flush()
-            if sync and self._active_tx() is None:
-                self.env.sync(True)
+        self._flush()  # outside the lock: it commits without blocking other threads
+        if sync and self._active_tx() is None:
+            self.env.sync(True)
 
     def close(self, *, strict: bool = False) -> None:
         """Flush the buffer, wait for in-flight reads and release the environment.
@@ -1107,7 +1247,7 @@ class LmdbObjectStore(MutableMapping):
     def _prepare_scan(self) -> None:
         """Make the buffer visible to a scan: flush it (the caller holds the lock)."""
         self._ensure_open()
-        if self.write_buffer and not self._readonly:
+        if self._pending() and not self._readonly:
             self._flush()
 
     def __len__(self) -> int:
@@ -1365,7 +1505,10 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
+            _wait_writers_idle(self._shared)
+            self._ensure_open()
             self.write_buffer.clear()
+            self._committed_seq = self._seq
             db = self._db
             self._write(lambda txn: txn.drop(db, delete=False))
 

@@ -1,0 +1,128 @@
+"""Flushes commit outside the store lock: other threads keep buffering and reading meanwhile.
+
+``_commit_buffer`` (the store's own commit step, real LMDB underneath) is wrapped so that a
+commit can be held open while the test looks at what other threads can do.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+
+import zlmdb.store._store as store_module
+from zlmdb.store import LmdbObjectStore
+
+
+class HeldCommit:
+    """Wraps _commit_buffer: the first commit waits for ``release`` (then runs or fails)."""
+
+    def __init__(self, monkeypatch, fail: bool = False) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+        self.real = store_module._commit_buffer
+        self.calls = 0
+        monkeypatch.setattr(store_module, "_commit_buffer", self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self.release.wait(60)
+            if self.fail:
+                raise OSError("disk unplugged")
+        return self.real(*args, **kwargs)
+
+
+def _flush_in_thread(store):
+    errors = []
+
+    def run():
+        try:
+            store.flush()
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def _in_other_thread(fn):
+    """Run fn on another thread; return its result, or 'blocked' if it did not finish."""
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault("value", fn()))
+    thread.start()
+    thread.join(60)
+    return out.get("value", "blocked")
+
+
+@pytest.fixture
+def store(tmp_path):
+    db = LmdbObjectStore(str(tmp_path / "db"), batch_size=1000)
+    yield db
+    db.close()
+
+
+def test_puts_proceed_while_a_flush_commits(store, monkeypatch):
+    held = HeldCommit(monkeypatch)
+    store.put(b"x", 1)
+    flusher, errors = _flush_in_thread(store)
+    assert held.entered.wait(60)
+    assert _in_other_thread(lambda: store.put(b"y", 2)) is None
+    held.release.set()
+    flusher.join()
+    assert errors == []
+    assert b"y" in store.write_buffer
+
+
+def test_entries_being_committed_are_readable(store, monkeypatch):
+    held = HeldCommit(monkeypatch)
+    store.put(b"x", 1)
+    flusher, _ = _flush_in_thread(store)
+    assert held.entered.wait(60)
+    assert _in_other_thread(lambda: store.get(b"x")) == 1
+    held.release.set()
+    flusher.join()
+
+
+def test_read_miss_does_not_queue_behind_another_threads_commit(store, monkeypatch):
+    store.put_many({b"stored": "v"})
+    held = HeldCommit(monkeypatch)
+    store.put(b"x", 1)
+    flusher, _ = _flush_in_thread(store)
+    assert held.entered.wait(60)
+    assert _in_other_thread(lambda: store.get(b"stored")) == "v"
+    held.release.set()
+    flusher.join()
+
+
+def test_explicit_flush_waits_for_the_running_commit(store, monkeypatch):
+    held = HeldCommit(monkeypatch)
+    store.put(b"x", 1)
+    flusher, _ = _flush_in_thread(store)
+    assert held.entered.wait(60)
+    second, _ = _flush_in_thread(store)
+    held.release.set()
+    flusher.join()
+    second.join()
+    with store.env.begin() as txn:
+        assert txn.get(b"x") is not None
+
+
+def test_failed_commit_puts_entries_back_and_newer_writes_win(store, monkeypatch):
+    held = HeldCommit(monkeypatch, fail=True)
+    store.put(b"x", 1)
+    store.put(b"z", 3)
+    flusher, errors = _flush_in_thread(store)
+    assert held.entered.wait(60)
+    assert _in_other_thread(lambda: store.put(b"x", 2)) is None
+    held.release.set()
+    flusher.join()
+    assert [type(e) for e in errors] == [OSError]
+    assert pickle.loads(store.write_buffer[b"x"]) == 2
+    assert pickle.loads(store.write_buffer[b"z"]) == 3
+    store.flush()
+    assert (store[b"x"], store[b"z"]) == (2, 3)
