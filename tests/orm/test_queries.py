@@ -272,6 +272,16 @@ def test_count_range_inverted_is_zero(db, schema):
         assert schema.numbers.count_range(txn, 10, 1) == 0
 
 
+def test_count_range_none_bounds_mean_unbounded_within_the_table(db, schema):
+    with db.begin() as txn:
+        counts = (
+            schema.numbers.count_range(txn, None, 5),
+            schema.numbers.count_range(txn, 5, None),
+            schema.numbers.count_range(txn, None, None),
+        )
+    assert counts == (3, 3, len(NUMBERS))
+
+
 def test_count_range_matches_select(db, schema):
     with db.begin() as txn:
         selected = len(keys(schema.words.select(txn, from_key="a", to_key="test-1")))
