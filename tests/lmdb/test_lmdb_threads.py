@@ -1,0 +1,189 @@
+"""Threads, fork and object lifetime: closing from anywhere never crashes, only raises."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+
+import pytest
+
+import zlmdb.lmdb as lmdb
+
+CLOSED = "Attempt to operate on closed/deleted/dropped object."
+
+
+def fill(env: lmdb.Environment, n: int = 200, size: int = 64) -> None:
+    with env.begin(write=True) as txn:
+        for i in range(n):
+            txn.put(b"%05d" % i, b"v" * size)
+
+
+def run_threads(targets) -> list:
+    errors: list = []
+
+    def wrap(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as exc:  # reported to the test
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_env_close_on_another_thread_turns_reads_into_closed_errors(env) -> None:
+    fill(env, size=6000)  # values big enough to be copied under the txn's hold
+    txn = env.begin()
+    cur = txn.cursor()
+    started = threading.Barrier(2)
+    outcomes = []
+
+    def reader() -> None:
+        started.wait()
+        try:
+            for _ in range(200000):
+                txn.get(b"00001")
+                cur.set_key(b"00002")
+                cur.value()
+        except lmdb.Error as exc:
+            outcomes.append(str(exc))
+        else:
+            outcomes.append("finished")
+
+    def closer() -> None:
+        started.wait()
+        env.close()
+
+    assert run_threads([reader, closer]) == []
+    assert outcomes in ([CLOSED], ["finished"])
+    with pytest.raises(lmdb.Error, match=CLOSED):
+        txn.get(b"00001")
+
+
+def test_abort_on_another_thread_stops_an_iteration(env) -> None:
+    fill(env, n=2000)
+    txn = env.begin()
+    it = txn.cursor().iternext()
+    next(it)
+    assert run_threads([txn.abort]) == []
+    with pytest.raises(lmdb.Error):
+        for _ in it:
+            pass
+
+
+def test_resizing_while_other_threads_read_never_crashes(env) -> None:
+    fill(env)
+    stop = threading.Event()
+    resizes = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                with env.begin() as txn:
+                    assert txn.get(b"00010") == b"v" * 64
+            except lmdb.Error:
+                pass  # a read txn aborted by the resize
+
+    def resizer() -> None:
+        try:
+            for i in range(50):
+                env.set_mapsize((12 + i) << 20)
+                resizes.append(i)
+        finally:
+            stop.set()
+
+    assert run_threads([reader, reader, resizer]) == []
+    assert len(resizes) == 50
+    with env.begin() as txn:
+        assert txn.get(b"00010") == b"v" * 64
+
+
+def test_aborting_a_write_txn_after_an_exception_wakes_the_waiting_writer(env) -> None:
+    holding = threading.Event()
+    done = []
+
+    def first() -> None:
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(b"k", b"first")
+                holding.set()
+                raise KeyError("boom")
+        except KeyError:
+            pass
+
+    def second() -> None:
+        holding.wait()
+        with env.begin(write=True) as txn:
+            txn.put(b"k", b"second")
+        done.append(True)
+
+    assert run_threads([first, second]) == []
+    assert done == [True]
+    with env.begin() as txn:
+        assert txn.get(b"k") == b"second"
+
+
+def test_read_txn_may_move_between_threads(env) -> None:
+    fill(env)
+    txn = env.begin()
+    got = []
+    assert run_threads([lambda: got.append(txn.get(b"00003"))]) == []
+    assert got == [b"v" * 64]
+    txn.abort()
+
+
+def test_txn_and_cursor_outliving_their_closed_env_are_collected_safely(tmp_path) -> None:
+    env = lmdb.open(str(tmp_path / "e"))
+    fill(env)
+    txn = env.begin()
+    cur = txn.cursor()
+    cur.first()
+    env.close()
+    del env
+    gc.collect()
+    with pytest.raises(lmdb.Error, match=CLOSED):
+        cur.key()
+    del txn
+    gc.collect()
+    del cur
+    gc.collect()
+
+
+def test_dropping_the_env_reference_first_keeps_txn_usable_until_collected(tmp_path) -> None:
+    env = lmdb.open(str(tmp_path / "e"))
+    fill(env)
+    txn = env.begin()
+    del env
+    gc.collect()
+    assert txn.get(b"00001") == b"v" * 64  # the txn keeps its environment alive
+    txn.abort()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_child_dropping_inherited_txn_leaves_parent_readers_alone(env) -> None:
+    fill(env)
+    txn = env.begin()
+    cur = txn.cursor()
+    before = env.readers()
+    pid = os.fork()
+    if pid == 0:  # child: drop the inherited objects, then leave without cleanup
+        try:
+            del cur, txn
+            gc.collect()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert env.readers() == before
+    assert txn.get(b"00001") == b"v" * 64
+    txn.abort()
+    with env.begin() as fresh:  # no BadRslotError in the parent
+        assert fresh.get(b"00002") == b"v" * 64
