@@ -392,12 +392,13 @@ if __name__ == "__main__":
         print(prepare_tree(force="--force" in sys.argv))
     else:
         make_ffi(absolute=True).compile(tmpdir=os.path.join(HERE, "build", "cffi"), verbose=True)
-        for name in os.listdir(os.path.join(HERE, "build", "cffi", "zlmdb")):
+        built_dir = os.path.join(HERE, "build", "cffi", "zlmdb")
+        for name in os.listdir(built_dir):
             if name.startswith("_lmdb_cffi") and not name.endswith((".c", ".o")):
-                shutil.copy(
-                    os.path.join(HERE, "build", "cffi", "zlmdb", name),
-                    os.path.join(HERE, "src", "zlmdb", name),
-                )
+                # Replace atomically: processes that have the old module mapped keep it.
+                target = os.path.join(HERE, "src", "zlmdb", name)
+                shutil.copy(os.path.join(built_dir, name), target + ".tmp")
+                os.replace(target + ".tmp", target)
                 print("built", os.path.join("src", "zlmdb", name))
 elif __name__ == "__cffi__":  # executed by cffi's setuptools integration (setup.py)
     ffi = _ffi_or_error()
