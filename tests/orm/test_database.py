@@ -341,3 +341,49 @@ def test_schema_subclass_with_fixed_slots(path):
             schema.users[txn, 1] = "x"
             assert schema.users[txn, 1] == "x"
     assert zlmdb.Schema.SLOT_DATA_TABLE == 4
+
+
+# -- threads -------------------------------------------------------------------------------------
+
+
+def run_in_threads(target, n=8):
+    import threading
+
+    results, errors = [], []
+    barrier = threading.Barrier(n)
+
+    def worker():
+        barrier.wait()
+        try:
+            results.append(target())
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_concurrent_opens_of_one_path_admit_exactly_one(path):
+    results, errors = run_in_threads(lambda: zlmdb.Database(path))
+    try:
+        assert len(results) == 1
+        assert len(errors) == 7 and all(isinstance(e, RuntimeError) for e in errors)
+    finally:
+        for db in results:
+            db.close()
+
+
+@zlmdb.table("7e0ca1f2-1b5c-4d3e-9a10-2b3c4d5e6f73")
+class Shared(zlmdb.MapOidOid):
+    pass
+
+
+def test_concurrent_attach_table_allocates_one_slot(path):
+    with zlmdb.Database(path) as db:
+        results, errors = run_in_threads(lambda: db.attach_table(Shared).slot)
+        assert errors == [] and set(results) == {1}
+        assert len(db._get_slots(cached=False)) == 1
