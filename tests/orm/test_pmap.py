@@ -259,3 +259,12 @@ def test_subclass_hooks_are_used(db):
     with db.begin(write=True) as txn:
         table[txn, "k"] = "abc"
         assert table[txn, "k"] == "ABC"
+
+
+def test_deleting_while_selecting_visits_every_record(db, oids):
+    with db.begin(write=True) as txn:
+        seen = []
+        for key in oids.select(txn, return_values=False):
+            seen.append(key)
+            del oids[txn, key]
+        assert seen == list(range(10)) and oids.count(txn) == 0
