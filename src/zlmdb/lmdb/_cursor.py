@@ -21,6 +21,7 @@ _FILL_KEYS = lib.ZL_FILL_KEYS
 _FILL_VALUES = lib.ZL_FILL_VALUES
 _KEYFIXED_SIZE = lib.ZL_KEYFIXED_SIZE
 _HELD = lib.ZL_HELD
+_BAD_VALSIZE = lib.MDB_BAD_VALSIZE
 _NOCOPY = lib.ZL_NOCOPY
 _PRELOAD = lib.ZL_PRELOAD
 _step = lib.zl_cursor_step
@@ -130,6 +131,8 @@ class Cursor:
         except TypeError:
             if self._c is None:
                 raise closed_error() from None
+            if key is None or value is None:  # py-lmdb: lookups need a real key
+                raise TypeError("a bytes-like object is required, not 'NoneType'") from None
             kb, kn = as_buffer(key)
             vb, vn = as_buffer(value)
             rc = _op(self._c, op, kb, kn, vb, vn)
@@ -308,11 +311,12 @@ class Cursor:
         return self._move(GET_BOTH, key, value)
 
     def set_range(self, key: Any) -> bool:
-        """Move to the first key >= ``key`` (``b''`` means the first); False past the end."""
-        if not key:
-            if key is None or (isinstance(key, (bytes, bytearray, memoryview)) and len(key) == 0):
-                return self._move(FIRST)
-        return self._move(SET_RANGE, key)
+        """Move to the first key >= ``key`` (``b''`` means the first); False past the end.
+
+        Raises:
+            TypeError: ``key`` is None, ``str`` or not bytes-like.
+        """
+        return self._move(SET_RANGE, key)  # C turns an empty key into MDB_FIRST
 
     def set_range_dup(self, key: Any, value: Any) -> bool:
         """On ``key``, move to the first duplicate >= ``value``; False if none.
@@ -323,7 +327,14 @@ class Cursor:
         return self._move(GET_BOTH_RANGE, key, value)
 
     def get(self, key: Any, default: Any = None) -> Any:
-        """Move to ``key`` and return its value, or ``default`` if absent."""
+        """Move to ``key`` and return its value, or ``default`` if absent.
+
+        Raises:
+            TypeError: ``key`` is None, ``str`` or not bytes-like.
+            BadValsizeError: empty key.
+        """
+        if key is None:
+            raise TypeError("key must be given.")
         if self._move(SET_KEY, key):
             return self.value()
         return default
@@ -366,7 +377,7 @@ class Cursor:
             return True
         if rc == _KEYEXIST:
             return False
-        raise error_for("mdb_cursor_put", rc)
+        raise error_for("mdb_put", rc)
 
     def delete(self, dupdata: bool = False) -> bool:
         """Delete the current item (with ``dupdata=True`` every duplicate of its key).
@@ -395,7 +406,7 @@ class Cursor:
         c = self._c
         rc = lib.zl_cursor_replace(c, kb, kn, vb, vn)
         if rc:
-            raise error_for("mdb_cursor_put", rc)
+            raise error_for("mdb_put", rc)
         t = self.txn._t
         if t.vp == _NULL:
             return None
@@ -410,7 +421,7 @@ class Cursor:
         if rc == _NOTFOUND:
             return None
         if rc:
-            raise error_for("mdb_cursor_del", rc)
+            raise error_for("mdb_cursor_get" if rc == _BAD_VALSIZE else "mdb_cursor_del", rc)
         t = self.txn._t
         return _unpack(t.vp, t.vl)
 
@@ -462,7 +473,7 @@ class Cursor:
             out + 1,
         )
         if rc:
-            raise error_for("mdb_cursor_put", rc)
+            raise error_for("mdb_put", rc)
         return out[1], out[0]
 
     def getmulti(

@@ -318,7 +318,7 @@ class Transaction:
         if rc == _NOTFOUND:
             return None
         if rc:
-            raise error_for("mdb_cursor_del", rc)
+            raise error_for("mdb_cursor_get" if rc == lib.MDB_BAD_VALSIZE else "mdb_cursor_del", rc)
         return _unpack(t.vp, t.vl)
 
     def delete(self, key: Any, value: Any = b"", db: Optional[_Database] = None) -> bool:
