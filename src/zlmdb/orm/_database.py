@@ -33,6 +33,9 @@ _OPEN_LOCK = threading.Lock()
 _CATALOGUE_START = b"\x00\x00"
 _CATALOGUE_STOP = b"\x00\x01"
 _LOCK_RETRY_DELAYS = (0.0, 0.01, 0.02)
+# our own messages always go to logging (a caller's `log` may be a txaio logger, whose
+# methods take format keywords, not %-arguments)
+_LOG = logging.getLogger("zlmdb")
 
 
 def _lock_byte_held_by_other(dbpath: str) -> bool:
@@ -256,7 +259,7 @@ class Database:
             raise ValueError(
                 f'lib_version="{lib_version}" is not available: this zlmdb bundles LMDB 0.9 only'
             )
-        self.log = log if log is not None else logging.getLogger("zlmdb")
+        self.log = log if log is not None else _LOG
         self._context = context
         self._tempdir: Optional[tempfile.TemporaryDirectory] = None
         if dbpath:
@@ -655,6 +658,6 @@ class Database:
                     _CATALOGUE_START + struct.pack(">H", slot_index), cbor2.dumps(slot.marshal())
                 )
                 catalogue[oid] = slot
-                self.log.info("allocated slot %d for table %s <%s>", slot_index, name, oid)
+                _LOG.info("allocated slot %d for table %s <%s>", slot_index, name, oid)
         self._slots = catalogue
         return slot_index
