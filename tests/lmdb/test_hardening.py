@@ -51,6 +51,7 @@ def make_env(path: str) -> str:
         for i in range(600):
             txn.put(b"key-%05d" % i, b"value-%05d" % i * 3)
             txn.put(b"sub-%05d" % i, b"x" * (i % 50), db=sub)
+        txn.put(b"big", b"B" * 20000)  # an overflow value
     env.close()
     return os.path.join(path, "data.mdb")
 
@@ -74,9 +75,40 @@ def patch_both_metas(data: str, offset: int, fmt: str, value: int) -> None:
             fp.write(struct.pack(fmt, value))
 
 
+P_BRANCH, P_LEAF = 0x01, 0x02
+
+
+def current_meta(data: str) -> int:
+    """Offset of the meta page with the highest txnid (the one LMDB uses)."""
+    with open(data, "rb") as fp:
+        ids = []
+        for page in (0, 1):
+            fp.seek(page * PAGE + LAST_PGNO + 8)
+            ids.append(struct.unpack("<Q", fp.read(8))[0])
+    return PAGE if ids[1] > ids[0] else 0
+
+
+def main_root(data: str) -> int:
+    with open(data, "rb") as fp:
+        fp.seek(current_meta(data) + MAIN_ROOT)
+        return struct.unpack("<Q", fp.read(8))[0]
+
+
+def page_flags(data: str, pgno: int) -> int:
+    with open(data, "rb") as fp:
+        fp.seek(pgno * PAGE + 10)
+        return struct.unpack("<H", fp.read(2))[0]
+
+
+def write_at(data: str, offset: int, fmt: str, *values: int) -> None:
+    with open(data, "r+b") as fp:
+        fp.seek(offset)
+        fp.write(struct.pack(fmt, *values))
+
+
 def test_intact_file_reads_cleanly(tmp_path) -> None:
     make_env(str(tmp_path / "env"))
-    assert read_in_child(str(tmp_path / "env")) == "ok 1201"
+    assert read_in_child(str(tmp_path / "env")) == "ok 1202"
 
 
 def test_bad_page_size_in_meta_raises(tmp_path) -> None:
@@ -122,3 +154,42 @@ def test_not_an_lmdb_file_raises_invalid_error(tmp_path) -> None:
     with open(tmp_path / "env" / "data.mdb", "wb") as fp:
         fp.write(os.urandom(4 * PAGE))
     assert read_in_child(str(tmp_path / "env")).startswith("error InvalidError")
+
+
+def test_root_page_with_wrong_page_type_raises(tmp_path) -> None:
+    data = make_env(str(tmp_path / "env"))
+    root = main_root(data)
+    assert page_flags(data, root) & P_BRANCH  # 600 keys: the main tree has two levels
+    write_at(data, root * PAGE + 10, "<H", P_LEAF)  # a branch page claiming to be a leaf
+    assert read_in_child(str(tmp_path / "env")).startswith("error")
+
+
+def test_page_with_impossible_free_space_bounds_raises(tmp_path) -> None:
+    data = make_env(str(tmp_path / "env"))
+    root = main_root(data)
+    write_at(data, root * PAGE + 12, "<H", 0xFFF0)  # mp_lower far beyond mp_upper
+    assert read_in_child(str(tmp_path / "env")).startswith("error")
+
+
+def test_branch_pointing_at_itself_raises(tmp_path) -> None:
+    data = make_env(str(tmp_path / "env"))
+    root = main_root(data)
+    with open(data, "rb") as fp:
+        fp.seek(root * PAGE + 16)
+        first_node = struct.unpack("<H", fp.read(2))[0]  # mp_ptrs[0]: offset of node 0
+    # A branch node starts with the child page number (48 bits in lo/hi/flags fields).
+    write_at(data, root * PAGE + first_node, "<H", root & 0xFFFF)
+    write_at(data, root * PAGE + first_node + 2, "<H", (root >> 16) & 0xFFFF)
+    write_at(data, root * PAGE + first_node + 4, "<H", (root >> 32) & 0xFFFF)
+    assert read_in_child(str(tmp_path / "env")).startswith("error")
+
+
+def test_overflow_value_size_beyond_the_file_raises(tmp_path) -> None:
+    data = make_env(str(tmp_path / "env"))
+    with open(data, "rb") as fp:
+        raw = fp.read()
+    # The leaf node of b"big": data size (lo, hi), flags F_BIGDATA, key size 3, key.
+    at = raw.find(b"\x01\x00\x03\x00big")
+    assert at > 0
+    write_at(data, at - 4, "<HH", 0xFFFF, 0x7FFF)  # about 2 GiB of overflow pages
+    assert read_in_child(str(tmp_path / "env")).startswith("error")

@@ -119,6 +119,7 @@ struct zl_env {
     MDB_txn **spare;         /* reset read transactions kept for reuse */
     unsigned int nspare, max_spare;
     long pid;
+    size_t psize;
 };
 
 struct zl_txn {
@@ -303,6 +304,10 @@ int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
         }
     }
     e->max_spare = max_spare;
+    {
+        MDB_stat st;
+        e->psize = mdb_env_stat(e->env, &st) == 0 ? st.ms_psize : 4096;
+    }
     e->refcnt = 1;
     e->pid = zl_getpid();
     zl_mutex_init(&e->mtx);
@@ -826,6 +831,8 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
 
 /* ---- data access on a transaction ----------------------------------------------------- */
 
+static int check_value(zl_txn *t, const MDB_val *v);
+
 static int check_key(size_t klen) { return klen == 0 ? MDB_BAD_VALSIZE : 0; }
 
 int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
@@ -839,6 +846,8 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
         k.mv_size = klen;
         k.mv_data = (void *)key;
         rc = mdb_get(t->txn, dbi, &k, &v);
+        if (rc == 0 && v.mv_size > 2048)
+            rc = check_value(t, &v);
         if (rc == 0) {
             t->vl = v.mv_size;
             if (t->nocopy || v.mv_size == 0) {
@@ -1103,10 +1112,37 @@ static void note_miss(zl_cursor *c, int op, int rc, const MDB_val *k)
     }
 }
 
+/* Hardening beyond py-lmdb's patches: LMDB does not check that an overflow value (its size
+ * comes from the leaf node) ends inside the file, so a crafted size makes any copy run off
+ * the end of the mapped file (SIGBUS/SIGSEGV; py-lmdb crashes there). A value larger than
+ * half a page always lives on overflow pages, right after a 16-byte page header that holds
+ * its page number; in read-only txns all pages lie in the map below the last page of the
+ * newest meta, which bounds the value. Write txns keep dirty overflow pages outside the
+ * map and are left alone. Returns MDB_CORRUPTED for an out-of-bounds value. */
+static int check_value(zl_txn *t, const MDB_val *v)
+{
+    MDB_envinfo info;
+    size_t psize = t->env->psize, pgno, room;
+    const char *page = (const char *)v->mv_data - 16;
+    unsigned short flags;
+    if (t->write || v->mv_size <= psize / 2)
+        return 0;
+    if (mdb_env_info(t->env->env, &info))
+        return 0;
+    memcpy(&pgno, page, sizeof(pgno));
+    memcpy(&flags, page + 10, sizeof(flags));
+    if (!(flags & 0x04) || pgno > info.me_last_pgno) /* P_OVERFLOW */
+        return MDB_CORRUPTED;
+    room = (info.me_last_pgno + 1 - pgno) * psize - 16;
+    return v->mv_size > room ? MDB_CORRUPTED : 0;
+}
+
 static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
 {
     MDB_val asked = *k;
     int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    if (rc == 0 && v->mv_size > 2048 && op != MDB_GET_MULTIPLE && op != MDB_NEXT_MULTIPLE)
+        rc = check_value(c->txn, v); /* a cheap size test first: only overflow values */
     if (c->dupsort)
         note_miss(c, op, rc, &asked);
     if (rc == 0 && (op == MDB_FIRST_DUP || op == MDB_LAST_DUP)) {
