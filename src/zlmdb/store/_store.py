@@ -886,10 +886,20 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            value = self._buffered(norm)
-            flush_first = value is _MISSING and self.autoflush_on_read and self._autoflush_due()
-            if value is _MISSING and not flush_first:
-                self._enter_read_locked()
+            # The hot path, inlined: _buffered(), _autoflush_due(), _enter_read_locked().
+            buffer = self.write_buffer
+            value = buffer.get(norm, _MISSING) if buffer else _MISSING
+            if value is _MISSING and self._inflight is not None:
+                value = self._inflight.get(norm, _MISSING)
+            flush_first = False
+            if value is _MISSING:
+                if self.autoflush_on_read and buffer and not shared.committing:
+                    flush_first = True
+                elif shared.resizing:
+                    self._enter_read_locked()
+                else:
+                    self._readers += 1
+                    shared.readers += 1
         if flush_first:
             self._flush()  # outside the lock, so it can commit without blocking others
             with self.lock:
