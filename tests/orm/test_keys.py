@@ -7,11 +7,12 @@ import uuid
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zlmdb
 from zlmdb._types import bytes_to_dt, dt_to_bytes
+from zlmdb.orm._keys import KEY_CODECS
 
 U1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
 T1 = np.datetime64(1_600_000_000_000_000_000, "ns")
@@ -203,3 +204,47 @@ def test_non_negative_timestamp_byte_order_is_time_order(a, b):
 def test_string_keys_round_trip(a, b):
     table = zlmdb.MapStringTimestampCbor(1, marshal=lambda v: v, unmarshal=lambda v: v)
     assert table._deserialize_key(table._serialize_key((a + b, T1))) == (a + b, T1)
+
+
+# -- every codec round-trips arbitrary keys ------------------------------------------------------
+
+_PART_STRATEGIES = {
+    "Uuid": st.uuids(),
+    "Oid": st.integers(0, MAX_OID),
+    "Uint64": st.integers(0, 2**64 - 1),
+    "Uint8": st.integers(0, 255),
+    "Uint16": st.integers(0, 65535),
+    "Slot": st.integers(0, 65535),
+    "Timestamp": st.integers(-(2**63) + 1, 2**63 - 1).map(lambda n: np.datetime64(n, "ns")),
+    "Bytes16": st.binary(min_size=16, max_size=16),
+    "Bytes20": st.binary(min_size=20, max_size=20),
+    "Bytes32": st.binary(min_size=32, max_size=32),
+}
+
+
+def _key_strategy(codec):
+    parts = []
+    for part in codec.parts:
+        if part.name == "String":
+            text = (
+                st.text(alphabet=st.characters(blacklist_characters="\x00"))
+                if codec.separator
+                else st.text()
+            )
+            parts.append(text)
+        else:
+            parts.append(_PART_STRATEGIES[part.name])
+    return parts[0] if len(parts) == 1 else st.tuples(*parts)
+
+
+@pytest.mark.parametrize("name", sorted(KEY_CODECS))
+def test_codec_round_trips_arbitrary_keys(name):
+    codec = KEY_CODECS[name]
+
+    @settings(max_examples=40, deadline=None)
+    @given(_key_strategy(codec))
+    def check(key):
+        decoded = codec.decode(codec.encode(key))
+        assert decoded == key if not isinstance(key, tuple) else tuple(decoded) == key
+
+    check()
