@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 import zlmdb.lmdb as lmdb
@@ -236,7 +238,7 @@ def test_put_many_is_atomic_on_bad_key(db):
 
 
 def test_put_many_is_atomic_on_unpicklable_value(db):
-    with pytest.raises((TypeError, AttributeError)):
+    with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
         db.put_many({"a": 1, "b": lambda: 0})
     assert db.get("a") is None
 
