@@ -168,3 +168,24 @@ def test_interpreter_exit_flushes_unclosed_store(tmp_path, run_child):
     )
     with LmdbObjectStore(path) as again:
         assert again[b"k9"] == 9
+
+
+def test_store_collected_during_another_stores_write_is_not_lost(tmp_path):
+    """A finalizer that runs on the thread holding the write transaction (GC inside a
+    put_many) hands its buffer over; it is written once that transaction commits."""
+    path = str(tmp_path / "db")
+    holder = {"b": LmdbObjectStore(path)}
+    holder["b"].put(b"from-b", 1)
+
+    def dumps(obj):
+        if "b" in holder:  # runs inside a's write transaction (a Mapping is encoded there)
+            del holder["b"]
+            gc.collect()
+        return repr(obj).encode()
+
+    a = LmdbObjectStore(path, serializer=(dumps, bytes))
+    a.put_many({b"from-a": 2})
+    with a.env.begin() as txn:
+        assert txn.get(b"from-b") is not None
+        assert txn.get(b"from-a") == b"2"
+    a.close()
