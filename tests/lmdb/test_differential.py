@@ -3,7 +3,8 @@
 Each example opens one environment per implementation (main db, a plain named db and a
 dupsort named db) and applies a long random sequence of transaction, nested-transaction and
 cursor operations to both, asserting after every step that both gave the same result or
-raised the same exception class. CPython only: py-lmdb is the reference.
+raised the same exception class with the same message. CPython only: py-lmdb is the
+reference.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def outcome(fn: Callable[[], Any]) -> Tuple[str, Any]:
     try:
         return ("ok", normalize(fn()))
     except Exception as exc:  # the exception class is the result being compared
-        return ("raise", type(exc).__name__)
+        return ("raise", type(exc).__name__ + ": " + str(exc))
 
 
 class Driver:

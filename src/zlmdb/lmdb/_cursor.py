@@ -406,7 +406,7 @@ class Cursor:
         c = self._c
         rc = lib.zl_cursor_replace(c, kb, kn, vb, vn)
         if rc:
-            raise error_for("mdb_put", rc)
+            raise error_for(REPLACE_STAGES[self.txn._t.stage], rc)
         t = self.txn._t
         if t.vp == _NULL:
             return None
@@ -472,8 +472,8 @@ class Cursor:
             out,
             out + 1,
         )
-        if rc:
-            raise error_for("mdb_put", rc)
+        if rc:  # out[1] items went in before element #out[1] failed
+            raise error_for(f"mdb_cursor_put() element #{out[1]}", rc)
         return out[1], out[0]
 
     def getmulti(
@@ -703,6 +703,6 @@ class Cursor:
 
 
 from ._env import _Database  # noqa: E402
-from ._txn import Transaction, put_flags  # noqa: E402
+from ._txn import REPLACE_STAGES, Transaction, put_flags  # noqa: E402
 
 __all__ = ["Cursor", "array"]

@@ -125,6 +125,7 @@ struct zl_env {
 struct zl_txn {
     char *vp;
     size_t vl;
+    int stage;               /* replace: 0 lookup, 1 delete, 2 put (names the failing call) */
     MDB_txn *txn;
     zl_env *env;
     volatile long refcnt;
@@ -940,11 +941,13 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     t->vl = 0;
     if ((rc = mdb_dbi_flags(t->txn, mdb_cursor_dbi(cur), &dflags)))
         return rc;
+    t->stage = 0;
     if (dflags & MDB_DUPSORT) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
         if (rc == 0) {
             if ((rc = save_old(t, &v)))
                 return rc;
+            t->stage = 1;
             rc = mdb_cursor_del(cur, MDB_NODUPDATA);
             t->mutations++;
             if (rc)
@@ -953,6 +956,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
             return rc;
         }
     } else {
+        t->stage = 2;
         rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
         t->mutations++;
         if (rc != MDB_KEYEXIST)
@@ -964,6 +968,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     k.mv_data = (void *)key;
     v.mv_size = vlen;
     v.mv_data = (void *)val;
+    t->stage = 2;
     rc = mdb_cursor_put(cur, &k, &v, 0);
     t->mutations++;
     return rc;
@@ -1351,11 +1356,13 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
     v.mv_data = (void *)val;
     if ((rc = mdb_dbi_flags(t->txn, c->dbi, &dflags)))
         goto out;
+    t->stage = 0;
     if (dflags & MDB_DUPSORT) {
         rc = cursor_get(c, MDB_SET_KEY, &k, &v);
         if (rc == 0) {
             if ((rc = save_old(t, &v)))
                 goto out;
+            t->stage = 1;
             rc = mdb_cursor_del(c->cur, MDB_NODUPDATA);
             t->mutations++;
             if (rc)
@@ -1364,6 +1371,7 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
             goto out;
         }
     } else {
+        t->stage = 2;
         rc = mdb_cursor_put(c->cur, &k, &v, MDB_NOOVERWRITE);
         if (rc == 0 || rc == MDB_KEYEXIST)
             c->after_miss = 0;
@@ -1377,6 +1385,7 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
     k.mv_data = (void *)key;
     v.mv_size = vlen;
     v.mv_data = (void *)val;
+    t->stage = 2;
     rc = mdb_cursor_put(c->cur, &k, &v, 0);
     if (rc == 0)
         c->after_miss = 0;

@@ -21,6 +21,7 @@ typedef struct zl_env zl_env;
 typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
+    int stage;       /* replace: the call that failed (0 lookup, 1 delete, 2 put) */
     ...;
 } zl_txn;
 

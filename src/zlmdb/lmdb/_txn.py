@@ -27,6 +27,10 @@ _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
 
 
+# The LMDB call a failed replace() names, by zl_txn.stage.
+REPLACE_STAGES = ("mdb_cursor_get", "mdb_cursor_del", "mdb_put")
+
+
 def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> int:
     flags = 0
     if not dupdata:
@@ -298,7 +302,7 @@ class Transaction:
         t = self._t
         rc = lib.zl_replace(t, dbi, kb, kn, vb, vn)
         if rc:
-            raise error_for("mdb_put", rc)
+            raise error_for(REPLACE_STAGES[t.stage], rc)
         if t.vp == _NULL:
             return None
         return _unpack(t.vp, t.vl)
