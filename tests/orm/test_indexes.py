@@ -267,3 +267,11 @@ def test_detach_index_stops_maintenance(db):
     put(db, s.users, 1, User(oid=1, authid="ada"))
     with db.begin() as txn:
         assert s.by_authid.count(txn) == 0
+
+
+def test_unique_index_may_overwrite_stale_record(db):
+    s = Schema()
+    with db.begin(write=True) as txn:
+        s.by_authid[txn, "ada"] = 99  # points to a record that does not exist
+        s.users[txn, 1] = User(oid=1, authid="ada")
+        assert s.by_authid[txn, "ada"] == 1

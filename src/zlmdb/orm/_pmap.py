@@ -362,7 +362,11 @@ class PersistentMap(MutableMapping):
                     )
             elif index.unique:
                 current = raw.get(new_key)
-                if current is not None and bytes(current) != index_data:
+                if (
+                    current is not None
+                    and bytes(current) != index_data
+                    and self._index_target_exists(raw, index, current)
+                ):
                     raise UniqueValueConstraint(
                         f'unique index "{qual(self)}::{index.name}" already has key '
                         f"{index.fkey(value)!r} for another record"
@@ -378,6 +382,15 @@ class PersistentMap(MutableMapping):
             if new_key is not None:
                 puts.append((new_key, index_data))
         return deletes, puts
+
+    def _index_target_exists(self, raw: lmdb.Transaction, index: Index, index_data: Any) -> bool:
+        """Whether the table record an index record points to exists (a stale index record,
+        e.g. left by an older writer, may be overwritten even in a unique index)."""
+        try:
+            key = index.pmap._decode_value(index_data)
+            return raw.get(self._full_key(key)) is not None
+        except (TypeError, ValueError):
+            return True
 
     def rebuild_index(self, txn: Transaction, name: str) -> Tuple[int, int]:
         """Rebuild index ``name`` from the table: every record gets an index record whose
