@@ -158,3 +158,20 @@ def test_new_key_of_mixins_returns_valid_keys():
     for name in IDS:
         table = make_map(name)
         table._serialize_key(type(table).new_key())
+
+
+def test_custom_map_from_upstream_mixins(tmp_path):
+    import zlmdb._types as types
+
+    class MapUuidCborCustom(types._UuidKeysMixin, types._CborValuesMixin, zlmdb.PersistentMap):
+        def __init__(self, slot=None, compress=None, marshal=None, unmarshal=None):
+            zlmdb.PersistentMap.__init__(self, slot=slot, compress=compress)
+            types._CborValuesMixin.__init__(self, marshal=marshal, unmarshal=unmarshal)
+
+    table = MapUuidCborCustom(3, marshal=lambda v: v, unmarshal=lambda v: v)
+    key = KEY_PAIRS["Uuid"][0]
+    with zlmdb.Database(str(tmp_path / "db")) as db:
+        with db.begin(write=True) as txn:
+            table[txn, key] = {"a": 1}
+        with db.begin(buffers=True) as txn:
+            assert table[txn, key] == {"a": 1}
