@@ -111,7 +111,11 @@ class Cursor:
             lib.zl_cursor_release(c)
 
     def close(self) -> None:
-        """Close the cursor; idempotent."""
+        """Close the cursor; idempotent.
+
+        Raises:
+            Never raises.
+        """
         if self._c is not None:
             lib.zl_cursor_close(self._c)
 
@@ -245,19 +249,35 @@ class Cursor:
     # -- positioning -----------------------------------------------------------------------
 
     def first(self) -> bool:
-        """Move to the first item; False on an empty db."""
+        """Move to the first item; False on an empty db.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(FIRST)
 
     def last(self) -> bool:
-        """Move to the last item; False on an empty db."""
+        """Move to the last item; False on an empty db.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(LAST)
 
     def next(self) -> bool:
-        """Move to the next item (``first()`` on a fresh cursor); False past the end."""
+        """Move to the next item (``first()`` on a fresh cursor); False past the end.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(NEXT)
 
     def prev(self) -> bool:
-        """Move to the previous item (``last()`` on a fresh cursor); False past the start."""
+        """Move to the previous item (``last()`` on a fresh cursor); False past the start.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(PREV)
 
     def first_dup(self) -> bool:
@@ -270,7 +290,12 @@ class Cursor:
         return self._move(FIRST_DUP)
 
     def last_dup(self) -> bool:
-        """Move to the current key's last duplicate (dupsort dbs only); raises as first_dup."""
+        """Move to the current key's last duplicate (dupsort dbs only); raises as first_dup.
+
+        Raises:
+            IncompatibleError: not a dupsort db.
+            InvalidParameterError: the cursor is unpositioned.
+        """
         return self._move(LAST_DUP)
 
     def next_dup(self) -> bool:
@@ -282,15 +307,27 @@ class Cursor:
         return self._move(NEXT_DUP)
 
     def prev_dup(self) -> bool:
-        """Move to the current key's previous duplicate; False before the first."""
+        """Move to the current key's previous duplicate; False before the first.
+
+        Raises:
+            IncompatibleError: not a dupsort db (when positioned).
+        """
         return self._move(PREV_DUP)
 
     def next_nodup(self) -> bool:
-        """Move to the first duplicate of the next key; False past the end."""
+        """Move to the first duplicate of the next key; False past the end.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(NEXT_NODUP)
 
     def prev_nodup(self) -> bool:
-        """Move to the last duplicate of the previous key; False before the start."""
+        """Move to the last duplicate of the previous key; False before the start.
+
+        Raises:
+            Error: the cursor, its transaction or environment is closed.
+        """
         return self._move(PREV_NODUP)
 
     def set_key(self, key: Any) -> bool:
@@ -363,7 +400,11 @@ class Cursor:
         overwrite: bool = True,
         append: bool = False,
     ) -> bool:
-        """Store ``(key, value)`` as :meth:`Transaction.put`; the cursor ends on it."""
+        """Store ``(key, value)`` as :meth:`Transaction.put`; the cursor ends on it.
+
+        Raises:
+            The errors of :meth:`Transaction.put`.
+        """
         if self._blk is not None:
             self._resync()
         flags = put_flags(dupdata, overwrite, append, self._dupsort)
@@ -398,7 +439,11 @@ class Cursor:
 
     def replace(self, key: Any, value: Any) -> Any:
         """Store ``value`` under ``key`` and return the old value (None if none); the
-        cursor ends on the new item. On dupsort dbs every old duplicate is replaced."""
+        cursor ends on the new item. On dupsort dbs every old duplicate is replaced.
+
+        Raises:
+            The errors of :meth:`Transaction.put` (``what`` names the failing LMDB call).
+        """
         if self._blk is not None:
             self._resync()
         kb, kn = as_buffer(key)
@@ -413,7 +458,12 @@ class Cursor:
         return _unpack(t.vp, t.vl)
 
     def pop(self, key: Any) -> Any:
-        """Delete ``key`` (its first duplicate) and return its value, or None if absent."""
+        """Delete ``key`` (its first duplicate) and return its value, or None if absent.
+
+        Raises:
+            BadValsizeError: empty key.
+            ReadonlyError: in a read-only transaction.
+        """
         if self._blk is not None:
             self._resync()
         kb, kn = as_buffer(key)
@@ -675,27 +725,51 @@ class Cursor:
 
     def iternext(self, keys: bool = True, values: bool = True) -> Iterator:
         """Iterate forward from the current item (from the first when unpositioned),
-        yielding ``(key, value)``, keys or values."""
+        yielding ``(key, value)``, keys or values.
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(FIRST, NEXT, keys, values, _RESYNC_EXACT)
 
     def iternext_dup(self, keys: bool = False, values: bool = True) -> Iterator:
-        """Iterate over the remaining duplicates of the current key (values by default)."""
+        """Iterate over the remaining duplicates of the current key (values by default).
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(FIRST, NEXT_DUP, keys, values, _RESYNC_EXACT, False)
 
     def iternext_nodup(self, keys: bool = True, values: bool = False) -> Iterator:
-        """Iterate forward one item per key (keys by default)."""
+        """Iterate forward one item per key (keys by default).
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(FIRST, NEXT_NODUP, keys, values, _RESYNC_FIRST_DUP)
 
     def iterprev(self, keys: bool = True, values: bool = True) -> Iterator:
-        """Iterate backward from the current item (from the last when unpositioned)."""
+        """Iterate backward from the current item (from the last when unpositioned).
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(LAST, PREV, keys, values, _RESYNC_EXACT)
 
     def iterprev_dup(self, keys: bool = False, values: bool = True) -> Iterator:
-        """Iterate backward over the current key's duplicates (values by default)."""
+        """Iterate backward over the current key's duplicates (values by default).
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(LAST, PREV_DUP, keys, values, _RESYNC_EXACT, False)
 
     def iterprev_nodup(self, keys: bool = True, values: bool = False) -> Iterator:
-        """Iterate backward one item per key (keys by default)."""
+        """Iterate backward one item per key (keys by default).
+
+        Raises:
+            Error: the cursor is closed (also on a later step of the iterator).
+        """
         return self._iterate(LAST, PREV_NODUP, keys, values, _RESYNC_LAST_DUP)
 
     def __iter__(self) -> Iterator:

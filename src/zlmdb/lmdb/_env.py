@@ -260,6 +260,9 @@ class Environment:
         Every live transaction and cursor of this environment is aborted/closed first (they
         raise the closed :class:`Error` afterwards); a call running on another thread is
         waited for.
+
+        Raises:
+            Never raises; a second call does nothing.
         """
         e = self._e
         if e is None:
@@ -305,7 +308,11 @@ class Environment:
         return self._path
 
     def lib_version(self) -> Tuple[int, int, int]:
-        """Return the LMDB version of this environment's engine, ``(0, 9, 36)``."""
+        """Return the LMDB version of this environment's engine, ``(0, 9, 36)``.
+
+        Raises:
+            Error: the environment is closed.
+        """
         self._live()
         return LMDB_VERSION
 
@@ -467,7 +474,11 @@ class Environment:
         write: bool = False,
         buffers: bool = False,
     ) -> Transaction:
-        """Start a transaction; same as ``Transaction(self, db, parent, write, buffers)``."""
+        """Start a transaction; same as ``Transaction(self, db, parent, write, buffers)``.
+
+        Raises:
+            The errors of :class:`Transaction`.
+        """
         return Transaction(self, db, parent, write, buffers)
 
     def open_db(

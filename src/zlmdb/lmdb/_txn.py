@@ -189,7 +189,11 @@ class Transaction:
             self._opened = None
 
     def abort(self) -> None:
-        """Abort the transaction, discarding its writes; idempotent (also after commit)."""
+        """Abort the transaction, discarding its writes; idempotent (also after commit).
+
+        Raises:
+            Never raises (also not after commit() or env.close()).
+        """
         t = self._t
         if t is not None and lib.zl_txn_alive(t):
             if self._opened:
