@@ -252,3 +252,8 @@ def test_hard_link_to_an_open_data_file_is_refused(tmp_path) -> None:
     with pytest.raises(lmdb.Error, match="already open"):
         lmdb.open(link, subdir=False)
     env.close()
+
+
+def test_database_name_ends_at_the_first_nul_like_a_c_string(env) -> None:
+    env.open_db(b"name\x00ignored")
+    assert env.dbs() == [b"name"]

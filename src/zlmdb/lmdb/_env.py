@@ -532,7 +532,9 @@ class Environment:
                 raise TypeError(_errors_unicode())
             buf, n = as_buffer(key)
             name = bytes(ffi.buffer(buf, n)) if not isinstance(buf, bytes) else buf
-            if n == 0 or n > 511 or b"\0" in name:
+            # LMDB takes the name as a C string: like py-lmdb, it ends at the first NUL.
+            name = name.split(b"\0", 1)[0]
+            if not name or len(name) > 511:
                 raise error_for("mdb_dbi_open", lib.MDB_BAD_VALSIZE)
         if txn is None:
             with self.begin(write=not self._readonly) as own:
