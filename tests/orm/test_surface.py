@@ -101,3 +101,37 @@ def test_reflection_exports_upstream_classes():
                  "RPCCall", "Service", "SchemaFile", "AdvancedFeatures"):  # fmt: skip
         module = importlib.import_module(f"zlmdb.flatbuffers.reflection.{name}")
         assert hasattr(module, name)
+
+
+def _user_bfbs():
+    from zlmdb.flatbuffers.reflection.Schema import Schema
+
+    with open(os.path.join(ROOT, "flatbuffers-src", "generated", "user.bfbs"), "rb") as f:
+        return Schema.GetRootAs(f.read(), 0)
+
+
+def test_reflection_reads_struct_layout():
+    schema = _user_bfbs()
+    point = next(
+        schema.Objects(i)
+        for i in range(schema.ObjectsLength())
+        if schema.Objects(i).Name() == b"zlmdbtest.Point"
+    )
+    fields = {
+        point.Fields(j).Name(): (point.Fields(j).Offset(), point.Fields(j).Padding())
+        for j in range(point.FieldsLength())
+    }
+    assert (point.IsStruct(), point.Bytesize(), point.Minalign()) == (True, 16, 8)
+    assert fields == {b"tag": (0, 7), b"y": (8, 0)}
+
+
+def test_reflection_reads_enum_values():
+    from zlmdb.flatbuffers.reflection.BaseType import BaseType
+
+    schema = _user_bfbs()
+    color = schema.Enums(0)
+    values = [
+        (color.Values(j).Name(), color.Values(j).Value()) for j in range(color.ValuesLength())
+    ]
+    assert color.Name() == b"zlmdbtest.Color" and color.UnderlyingType().BaseType() == BaseType.Byte
+    assert values == [(b"Red", 1), (b"Green", 2), (b"Blue", 8)]
