@@ -623,10 +623,9 @@ class Database:
         with self._mutex:
             slots = self._get_slots()
             if oid in slots:
-                slot_index = slots[oid].slot
+                slot_index = int(slots[oid].slot or 0)  # _read_catalogue checked it
             else:
                 slot_index = self._allocate_slot(oid, name, klass)
-        assert slot_index is not None
         compress = klass._zlmdb_compress
         if klass._zlmdb_marshal is not None:
             return klass(
@@ -646,7 +645,7 @@ class Database:
         with self.begin(write=True) as txn:
             catalogue = _read_catalogue(txn._txn)
             if oid in catalogue:
-                slot_index = catalogue[oid].slot
+                slot_index = int(catalogue[oid].slot or 0)
             else:
                 slot_index = max((s.slot for s in catalogue.values()), default=0) + 1
                 if slot_index > 65535:
