@@ -75,6 +75,7 @@ class Driver:
         self.sides = (a, b)
         self.log: List[str] = []
         self.unsafe: set = set()  # dupsort cursors whose last lookup may have missed
+        self.dupkey: set = set()  # cursors whose last move was first_dup/last_dup
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class Driver:
             for k in [k for k in s.cursors if k[0] >= level]:
                 del s.cursors[k]
                 self.unsafe.discard(k)
+                self.dupkey.discard(k)
             if commit:
                 t.commit()
             else:
@@ -210,19 +212,20 @@ class Driver:
             return
         k = self.key()
         v = self.value()
-        # Every move is followed by item() in the same step, and delete()/count() follow an
-        # explicit set_key(): py-lmdb keeps a cached "positioned" flag that can go stale
-        # after writes through the txn, where zlmdb may re-read LMDB's cursor; from an
-        # explicit move both agree (see docs/lmdb-differences in the report).
+        # Moves are followed by item() in the same step, and standalone key()/value()/
+        # item()/count()/delete() calls are mixed in, so the positioned-flag and refresh
+        # rules of both implementations are compared too.
         simple = [
             "first", "last", "next", "prev", "next_nodup", "prev_nodup",
             "next_dup", "prev_dup", "first_dup", "last_dup",
         ]  # fmt: skip
+        standalone = ["key", "value", "item", "count", "delete_here"]
         op = rng.choice(
             simple * 2
             + ["set_key", "set_key", "set_range", "set_range", "set_key_dup", "set_range_dup"]
             + ["get", "put", "delete", "replace", "pop", "putmulti", "getmulti"]
             + ["iter", "iter", "iter"]
+            + standalone * 2
         )
         # After a failed lookup on a dupsort db, LMDB 0.9's next/prev(_dup) walk a stale
         # duplicate sub-cursor (py-lmdb returns garbage or crashes; zlmdb re-seats the
@@ -235,7 +238,20 @@ class Driver:
                 self.unsafe.discard(ck)
             elif op not in ("first_dup", "last_dup", "next", "prev", "next_dup", "prev_dup"):
                 self.unsafe.add(ck)  # put/putmulti: see the end of this method
+        # After first_dup()/last_dup() py-lmdb keeps reporting the key it had before (LMDB
+        # returns only the value); so the next standalone key()/item() reads value().
+        if op in ("key", "item") and ck in self.dupkey:
+            op = "value"
         if op in ("first_dup", "last_dup"):
+            self.dupkey.add(ck)
+        elif op not in standalone:
+            self.dupkey.discard(ck)
+        if op in standalone:
+            if op == "delete_here":
+                self.each(f"cur[{dbn}].delete()", lambda s: s.cursors[ck].delete())
+            else:
+                self.each(f"cur[{dbn}].{op}()", lambda s: getattr(s.cursors[ck], op)())
+        elif op in ("first_dup", "last_dup"):
             # LMDB returns no key for these; py-lmdb then reports a stale key, zlmdb the
             # real one. Compare the move and the value.
             self.each(

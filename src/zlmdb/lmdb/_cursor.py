@@ -21,7 +21,7 @@ _FILL_KEYS = lib.ZL_FILL_KEYS
 _FILL_VALUES = lib.ZL_FILL_VALUES
 _KEYFIXED_SIZE = lib.ZL_KEYFIXED_SIZE
 _HELD = lib.ZL_HELD
-_BAD_VALSIZE = lib.MDB_BAD_VALSIZE
+_UNPOSITIONED = lib.ZL_UNPOSITIONED
 _NOCOPY = lib.ZL_NOCOPY
 _PRELOAD = lib.ZL_PRELOAD
 _step = lib.zl_cursor_step
@@ -433,7 +433,7 @@ class Cursor:
         rc = lib.zl_cursor_del(c, flags)
         if rc == 0:
             return True
-        if rc == _NOTFOUND:
+        if rc == _UNPOSITIONED:
             return False
         raise error_for("mdb_cursor_del", rc)
 
@@ -471,7 +471,7 @@ class Cursor:
         if rc == _NOTFOUND:
             return None
         if rc:
-            raise error_for("mdb_cursor_get" if rc == _BAD_VALSIZE else "mdb_cursor_del", rc)
+            raise error_for(REPLACE_STAGES[self.txn._t.stage], rc)
         t = self.txn._t
         return _unpack(t.vp, t.vl)
 

@@ -82,6 +82,7 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_NO_MEMORY -30603
 #define ZL_KEYFIXED_SIZE -30604
 #define ZL_HELD -30605
+#define ZL_UNPOSITIONED -30606
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -814,14 +815,10 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
     zl_mutex_lock(&e->mtx);
     for (c = t->cursors; c; c = next) {
         next = c->next;
-        if (c->dbi != dbi)
-            continue;
-        if (del) {
-            zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
-            cursor_detach(c);
-        } else {
-            c->positioned = 0;
-        }
+        if (c->dbi != dbi || !del)
+            continue; /* emptied only: LMDB unpositions them, the next read notices */
+        zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
+        cursor_detach(c);
     }
     zl_mutex_unlock(&e->mtx);
     rc = mdb_drop(t->txn, dbi, del);
@@ -841,9 +838,7 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     MDB_val k, v;
     int rc;
     TXN_ENTER(t);
-    if (klen == 0) {
-        rc = MDB_BAD_VALSIZE;
-    } else {
+    { /* LMDB checks the txn state before the key size */
         k.mv_size = klen;
         k.mv_data = (void *)key;
         rc = mdb_get(t->txn, dbi, &k, &v);
@@ -864,7 +859,7 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                 t->vp = v.mv_data;
                 return ZL_HELD; /* stays busy until zl_txn_unhold */
             }
-        } else if (rc == MDB_BAD_VALSIZE) {
+        } else if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY) {
             rc = MDB_NOTFOUND; /* an oversize key simply is not there */
         }
     }
@@ -969,8 +964,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     v.mv_size = vlen;
     v.mv_data = (void *)val;
     t->stage = 2;
-    rc = mdb_cursor_put(cur, &k, &v, 0);
-    t->mutations++;
+    rc = mdb_cursor_put(cur, &k, &v, 0); /* py-lmdb counts no mutation for this put */
     return rc;
 }
 
@@ -980,11 +974,13 @@ static int pop_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen)
     int rc;
     k.mv_size = klen;
     k.mv_data = (void *)key;
+    t->stage = 0;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc)
         return rc;
     if ((rc = save_old(t, &v)))
         return rc;
+    t->stage = 1;
     rc = mdb_cursor_del(cur, 0);
     t->mutations++;
     return rc;
@@ -996,6 +992,7 @@ int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     MDB_cursor *cur;
     int rc;
     TXN_ENTER(t);
+    t->stage = 3;
     if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
         rc = replace_on(t, cur, key, klen, val, vlen);
         mdb_cursor_close(cur);
@@ -1009,7 +1006,8 @@ int zl_pop(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     MDB_cursor *cur;
     int rc;
     TXN_ENTER(t);
-    if (!(rc = check_key(klen)) && !(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+    t->stage = 3;
+    if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
         rc = pop_on(t, cur, key, klen);
         mdb_cursor_close(cur);
     }
@@ -1325,7 +1323,7 @@ int zl_cursor_del(zl_cursor *c, unsigned int flags)
     int rc;
     CURSOR_ENTER(c);
     if (!c->positioned) {
-        rc = MDB_NOTFOUND;
+        rc = ZL_UNPOSITIONED; /* nothing to delete: False, without asking LMDB */
     } else {
         rc = mdb_cursor_del(c->cur, flags);
         c->txn->mutations++;
@@ -1401,8 +1399,10 @@ int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen)
     CURSOR_ENTER(c);
     k.mv_size = klen;
     k.mv_data = (void *)key;
+    c->txn->stage = 0;
     rc = cursor_get(c, MDB_SET_KEY, &k, &v);
     if (rc == 0 && !(rc = save_old(c->txn, &v))) {
+        c->txn->stage = 1;
         rc = mdb_cursor_del(c->cur, 0);
         c->txn->mutations++;
     }
@@ -1482,12 +1482,8 @@ int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkey
     for (i = 0; i < nkeys && rc == 0; i++) {
         k.mv_size = koffs[i + 1] - koffs[i];
         k.mv_data = (void *)(keys + koffs[i]);
-        if (k.mv_size == 0) {
-            rc = MDB_BAD_VALSIZE;
-            break;
-        }
-        rc = cursor_get(c, MDB_SET_KEY, &k, &v);
-        if (rc == MDB_NOTFOUND || rc == MDB_BAD_VALSIZE) {
+        rc = cursor_get(c, MDB_SET_KEY, &k, &v); /* LMDB: BAD_TXN, then empty key */
+        if (rc == MDB_NOTFOUND) {
             rc = 0;
             continue;
         }

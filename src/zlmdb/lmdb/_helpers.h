@@ -7,6 +7,7 @@
 #define ZL_NO_MEMORY -30603
 #define ZL_KEYFIXED_SIZE -30604
 #define ZL_HELD -30605
+#define ZL_UNPOSITIONED -30606
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -21,7 +22,7 @@ typedef struct zl_env zl_env;
 typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
-    int stage;       /* replace: the call that failed (0 lookup, 1 delete, 2 put) */
+    int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
     ...;
 } zl_txn;
 

@@ -27,8 +27,8 @@ _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
 
 
-# The LMDB call a failed replace() names, by zl_txn.stage.
-REPLACE_STAGES = ("mdb_cursor_get", "mdb_cursor_del", "mdb_put")
+# The LMDB call a failed replace()/pop() names, by zl_txn.stage.
+REPLACE_STAGES = ("mdb_cursor_get", "mdb_cursor_del", "mdb_put", "mdb_cursor_open")
 
 
 def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> int:
@@ -326,7 +326,7 @@ class Transaction:
         if rc == _NOTFOUND:
             return None
         if rc:
-            raise error_for("mdb_cursor_get" if rc == lib.MDB_BAD_VALSIZE else "mdb_cursor_del", rc)
+            raise error_for(REPLACE_STAGES[t.stage], rc)
         return _unpack(t.vp, t.vl)
 
     def delete(self, key: Any, value: Any = b"", db: Optional[_Database] = None) -> bool:
