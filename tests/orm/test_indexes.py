@@ -141,6 +141,53 @@ def test_unique_constraint_failure_writes_nothing(db):
     assert raw_items(db) == before
 
 
+def test_unique_constraint_failure_on_insert_writes_nothing(db):
+    s = Schema()
+    put(db, s.users, 1, User(oid=1, authid="ada"))
+    before = raw_items(db)
+    stats = zlmdb.TransactionStats()
+    with db.begin(write=True, stats=stats) as txn:
+        with pytest.raises(zlmdb.UniqueValueConstraint):
+            s.users[txn, 2] = User(oid=2, authid="ada")
+        assert s.users[txn, 2] is None
+    assert raw_items(db) == before
+    assert (stats.puts, stats.dels) == (0, 0)
+
+
+def test_failing_index_function_on_update_writes_nothing(db):
+    s = Schema()
+    put(db, s.users, 1, User(oid=1, authid="ada"))
+    before = raw_items(db)
+    users = zlmdb.MapOidPickle(1)
+    users.attach_index("by_authid", zlmdb.MapStringOid(2), lambda u: u.authid.upper())
+    with db.begin(write=True) as txn:
+        with pytest.raises(AttributeError):
+            users[txn, 1] = User(oid=1, authid=None)
+    assert raw_items(db) == before
+
+
+def test_update_with_unchanged_index_key_rewrites_only_the_record(db):
+    s = Schema()
+    put(db, s.users, 1, User(oid=1, authid="ada", name="A"))
+    stats = zlmdb.TransactionStats()
+    with db.begin(write=True, stats=stats) as txn:
+        s.users[txn, 1] = User(oid=1, authid="ada", name="B")
+    assert (stats.puts, stats.dels) == (1, 0)
+    with db.begin() as txn:
+        assert s.by_authid[txn, "ada"] == 1
+        assert s.users[txn, 1].name == "B"
+
+
+def test_update_restores_missing_index_record_with_unchanged_key(db):
+    s = Schema()
+    put(db, s.users, 1, User(oid=1, authid="ada", name="A"))
+    with db.begin(write=True) as txn:
+        del s.by_authid[txn, "ada"]
+        s.users[txn, 1] = User(oid=1, authid="ada", name="B")
+    with db.begin() as txn:
+        assert s.by_authid[txn, "ada"] == 1
+
+
 def test_unique_index_allows_rewriting_same_record(db):
     s = Schema()
     put(db, s.users, 1, User(oid=1, authid="ada", name="A"))

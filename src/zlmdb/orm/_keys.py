@@ -26,6 +26,7 @@ _NS = np.dtype("datetime64[ns]") if np is not None else None
 #: Largest valid OID: 2**53, the largest integer an IEEE double represents exactly.
 MAX_OID = 9007199254740992
 
+_UUID = uuid.UUID
 _UUID_ZERO = uuid.UUID(int=0)
 _pack_Q = struct.Struct(">Q").pack
 _unpack_Q = struct.Struct(">Q").unpack
@@ -124,7 +125,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _enc_uuid(value: Any) -> bytes:
-    if isinstance(value, uuid.UUID):
+    if type(value) is _UUID or isinstance(value, _UUID):
         return value.bytes
     raise TypeError(f"key part must be a uuid.UUID, not {type(value).__name__}")
 
@@ -134,16 +135,18 @@ def _dec_uuid(data: bytes) -> uuid.UUID:
 
 
 def _enc_string(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf8")
+    if type(value) is str or isinstance(value, str):
+        return value.encode()  # UTF-8; lone surrogates raise UnicodeEncodeError (ValueError)
     raise TypeError(f"key part must be a str, not {type(value).__name__}")
 
 
 def _dec_string(data: bytes) -> str:
-    return data.decode("utf8")
+    return data.decode()
 
 
 def _enc_oid(value: Any) -> bytes:
+    if type(value) is int and 0 <= value <= MAX_OID:
+        return _pack_Q(value)
     if not _is_int(value):
         raise TypeError(f"OID must be an int, not {type(value).__name__}")
     if value < 0 or value > MAX_OID:
@@ -288,7 +291,13 @@ class KeyCodec:
 
                 self.decode = decode_fixed
         else:
-            self.encode = self._encode_tuple
+            self._encoders = tuple(p.encode for p in self.parts)
+            if all(p is OID for p in self.parts):
+                self.encode = self._oid_tuple_encoder()
+            elif nulls == NULL_NONE and not separator:
+                self.encode = self._encode_plain_tuple
+            else:
+                self.encode = self._encode_tuple
             self.decode = self._decode_separated if separator else self._decode_tuple
 
     def new_key(self) -> Any:
@@ -297,14 +306,39 @@ class KeyCodec:
             return self.parts[0].new()
         return tuple(p.new() for p in self.parts)
 
-    def _encode_tuple(self, key: Any) -> bytes:
-        if type(key) is not tuple:
-            if not isinstance(key, tuple):
-                raise TypeError(
-                    f"{self.name} key must be a tuple of {self.arity} parts, not {type(key).__name__}"
-                )
+    def _check_tuple(self, key: Any) -> None:
+        if not isinstance(key, tuple):
+            raise TypeError(
+                f"{self.name} key must be a tuple of {self.arity} parts, not {type(key).__name__}"
+            )
         if len(key) != self.arity:
             raise TypeError(f"{self.name} key must have {self.arity} parts, got {len(key)}")
+
+    def _oid_tuple_encoder(self) -> Callable[[Any], bytes]:
+        # (Oid, Oid[, Oid]) keys: one struct call when every part is a plain int in range
+        arity = self.arity
+        pack = struct.Struct(">" + "Q" * arity).pack
+        general = self._encode_plain_tuple
+
+        def encode(key: Any) -> bytes:
+            if type(key) is tuple and len(key) == arity:
+                for value in key:
+                    if type(value) is not int or not 0 <= value <= MAX_OID:
+                        return general(key)
+                return pack(*key)
+            return general(key)
+
+        return encode
+
+    def _encode_plain_tuple(self, key: Any) -> bytes:
+        # no NULL handling, no separator: the parts' bytes concatenated
+        if type(key) is not tuple or len(key) != self.arity:
+            self._check_tuple(key)
+        return b"".join([encode(value) for encode, value in zip(self._encoders, key)])
+
+    def _encode_tuple(self, key: Any) -> bytes:
+        if type(key) is not tuple or len(key) != self.arity:
+            self._check_tuple(key)
         out = []
         nulls = self.nulls
         for i, (part, value) in enumerate(zip(self.parts, key)):

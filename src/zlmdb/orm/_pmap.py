@@ -5,10 +5,14 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import MutableMapping
+from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from uuid import UUID
 
 from .. import lmdb
 from ._errors import NullValueConstraint, UniqueValueConstraint
+from ._keys import MAX_OID, OID, STRING
+from ._keys import UUID as UUID_PART
 from ._transaction import Transaction
 
 try:
@@ -20,6 +24,16 @@ except ImportError:
 MAX_SELECT_LIMIT = 10_000_000
 
 _pack_slot = struct.Struct(">H").pack
+_pack_slot_oid = struct.Struct(">HQ").pack
+_unpack_oid_from = struct.Struct(">Q").unpack_from
+
+# Larger than every LMDB key (at most 511 bytes): the end bound of the last slot.
+_AFTER_ALL_KEYS = b"\xff" * 512
+
+# How a map's keys are encoded on the hot paths: by the codec of a scalar Oid, String or
+# Uuid key inlined into __getitem__/__setitem__/select, or (generic) by _serialize_key.
+_KEY_GENERIC, _KEY_OID, _KEY_STRING, _KEY_UUID, _KEY_OIDS = 0, 1, 2, 3, 4
+_KEY_KINDS = {id(OID): _KEY_OID, id(STRING): _KEY_STRING, id(UUID_PART): _KEY_UUID}
 
 
 class Index:
@@ -70,9 +84,21 @@ class Index:
 
 def is_null(value: Any) -> bool:
     """True if ``value`` is None, or a tuple/list with a None element."""
-    if type(value) in (tuple, list):
-        return any(v is None for v in value)
-    return value is None
+    if value is None:
+        return True
+    if type(value) is tuple or type(value) is list:
+        for v in value:
+            if v is None:
+                return True
+    return False
+
+
+def _defined_by(cls: type, name: str) -> Optional[type]:
+    """The class of ``cls``'s MRO whose body defines ``name`` (None: nowhere)."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
 
 
 def qual(obj: Any) -> str:
@@ -124,6 +150,16 @@ class PersistentMap(MutableMapping):
 
     _ZERO_COPY = False
 
+    # The hot paths' view of this map, filled by _prepare() on first use (hooks such as
+    # marshal= may be set after PersistentMap.__init__): see _prepare.
+    _ready = False
+    _key_kind = _KEY_GENERIC
+    _v_marshal: Optional[Callable[[Any], Any]] = None
+    _v_dumps: Callable[[Any], bytes]
+    _v_loads: Callable[[Any], Any]
+    _v_unmarshal: Optional[Callable[[Any], Any]] = None
+    _v_buffers = False
+
     def __init__(self, slot: Optional[int] = None, compress: Optional[int] = None) -> None:
         if slot is not None:
             if type(slot) is not int and (not isinstance(slot, int) or isinstance(slot, bool)):
@@ -148,6 +184,7 @@ class PersistentMap(MutableMapping):
             raise ValueError(f"invalid compression mode {compress!r}")
         self._index_attached_to: Optional[PersistentMap] = None
         self._indexes: Dict[str, Index] = {}
+        self._ready = False
 
     # identity semantics: Mapping's __eq__ would iterate the (unbounded) table
     __eq__ = object.__eq__
@@ -178,6 +215,50 @@ class PersistentMap(MutableMapping):
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _prepare(self) -> None:
+        """Choose the hot paths of this map once, on first use.
+
+        Keys: a scalar Oid, String or Uuid key whose ``_serialize_key``/``_deserialize_key``
+        are the codec's own (not overridden) is encoded inline. Values: the value mixin may
+        offer ``_fast_value_codec()`` -> ``(marshal, dumps, loads, unmarshal, buffers)`` when
+        its hooks are not overridden; otherwise ``_serialize_value``/``_deserialize_value``
+        are called directly, or, for compressed maps, ``_encode_value``/``_decode_payload``.
+        ``buffers``: ``loads`` accepts buffers (memoryviews) as well as bytes.
+        """
+        cls = type(self)
+        self._key_prefix()  # no slot: raise here, stay unprepared
+        kind = _KEY_GENERIC
+        codec = getattr(cls, "_KEY_CODEC", None)
+        if codec is not None:
+            owner = _defined_by(cls, "_KEY_CODEC")
+            if (
+                _defined_by(cls, "_serialize_key") is owner
+                and _defined_by(cls, "_deserialize_key") is owner
+            ):
+                if codec.arity == 1:
+                    kind = _KEY_KINDS.get(id(codec.parts[0]), _KEY_GENERIC)
+                elif all(part is OID for part in codec.parts):
+                    # (Oid, Oid[, Oid]): one struct call with the slot
+                    kind = _KEY_OIDS
+                    self._oids_arity = codec.arity
+                    self._oids_pack = struct.Struct(">H" + "Q" * codec.arity).pack
+        if self._compress is None:
+            fast = None
+            owner = _defined_by(cls, "_fast_value_codec")
+            if (
+                owner is not None
+                and _defined_by(cls, "_serialize_value") is owner
+                and _defined_by(cls, "_deserialize_value") is owner
+            ):
+                fast = self._fast_value_codec()  # type: ignore[attr-defined]
+            if fast is None:
+                fast = (None, self._serialize_value, self._deserialize_value, None, self._ZERO_COPY)
+        else:
+            fast = (None, self._encode_value, self._decode_payload, None, True)
+        self._v_marshal, self._v_dumps, self._v_loads, self._v_unmarshal, self._v_buffers = fast
+        self._key_kind = kind
+        self._ready = True
+
     def _key_prefix(self) -> bytes:
         prefix = self._prefix
         if prefix is None:
@@ -185,10 +266,46 @@ class PersistentMap(MutableMapping):
         return prefix
 
     def _full_key(self, key: Any) -> bytes:
-        prefix = self._prefix
-        if prefix is None:
-            prefix = self._key_prefix()
-        return prefix + self._serialize_key(key)
+        """Slot prefix + serialized key."""
+        if not self._ready:
+            self._prepare()
+        kind = self._key_kind
+        if kind == _KEY_OID:
+            if type(key) is int and 0 <= key <= MAX_OID:
+                return _pack_slot_oid(self._slot, key)
+        elif kind == _KEY_STRING:
+            if type(key) is str:
+                return self._prefix + key.encode()
+        elif kind == _KEY_UUID:
+            if type(key) is UUID:
+                return self._prefix + key.bytes
+        elif kind == _KEY_OIDS:
+            if type(key) is tuple and len(key) == self._oids_arity:
+                for part in key:
+                    if type(part) is not int or not 0 <= part <= MAX_OID:
+                        break
+                else:
+                    return self._oids_pack(self._slot, *key)
+        return self._key_prefix() + self._serialize_key(key)
+
+    def _encode(self, value: Any) -> bytes:
+        """The stored bytes of ``value`` (serialized, compressed), by the hot path."""
+        if not self._ready:
+            self._prepare()
+        marshal = self._v_marshal
+        return self._v_dumps(value if marshal is None else marshal(value))
+
+    def _decode(self, data: Any) -> Any:
+        """The value of stored bytes (None for missing or empty), by the hot path."""
+        if not data:
+            return None
+        if not self._ready:
+            self._prepare()
+        if type(data) is not bytes and not self._v_buffers:
+            data = bytes(data)
+        value = self._v_loads(data)
+        unmarshal = self._v_unmarshal
+        return value if unmarshal is None else unmarshal(value)
 
     def _encode_value(self, value: Any) -> bytes:
         data = self._serialize_value(value)
@@ -196,14 +313,17 @@ class PersistentMap(MutableMapping):
             data = self._compress(data)
         return data
 
-    def _decode_value(self, data: Any) -> Any:
-        if not data:
-            return None
+    def _decode_payload(self, data: Any) -> Any:
         if self._decompress is not None:
             data = self._decompress(data)
         elif type(data) is not bytes and not self._ZERO_COPY:
             data = bytes(data)
         return self._deserialize_value(data)
+
+    def _decode_value(self, data: Any) -> Any:
+        if not data:
+            return None
+        return self._decode_payload(data)
 
     # -- single records --------------------------------------------------------------------
 
@@ -217,6 +337,9 @@ class PersistentMap(MutableMapping):
         txn, key = _split(txn_key)
         return _raw(txn).get(self._full_key(key)) is not None
 
+    # __getitem__ and __setitem__ inline _full_key, _decode and _encode: a Python call
+    # costs as much as LMDB's own get on the common scalar keys.
+
     def __getitem__(self, txn_key: Any) -> Any:
         """``table[txn, key]``: the value, or None when missing (or stored empty).
 
@@ -225,8 +348,29 @@ class PersistentMap(MutableMapping):
             ValueError: a bad key.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        txn, key = _split(txn_key)
-        return self._decode_value(_raw(txn).get(self._full_key(key)))
+        if type(txn_key) is not tuple or len(txn_key) != 2:
+            raise TypeError("index a table with [txn, key]")
+        txn, key = txn_key
+        raw = txn._txn if type(txn) is Transaction else None
+        if raw is None:
+            raw = _raw(txn)
+        if not self._ready:
+            self._prepare()
+        kind = self._key_kind
+        if kind == _KEY_OID and type(key) is int and 0 <= key <= MAX_OID:
+            full_key = _pack_slot_oid(self._slot, key)
+        elif kind == _KEY_STRING and type(key) is str:
+            full_key = self._prefix + key.encode()
+        else:
+            full_key = self._full_key(key)
+        data = raw.get(full_key)
+        if not data:
+            return None
+        if type(data) is not bytes and not self._v_buffers:
+            data = bytes(data)
+        value = self._v_loads(data)
+        unmarshal = self._v_unmarshal
+        return value if unmarshal is None else unmarshal(value)
 
     def __setitem__(self, txn_key: Any, value: Any) -> None:
         """``table[txn, key] = value``; keeps every attached index up to date.
@@ -240,19 +384,30 @@ class PersistentMap(MutableMapping):
             UniqueValueConstraint: a unique index key already points to another record.
             zlmdb.lmdb.ReadonlyError: in a read transaction.
         """
-        txn, key = _split(txn_key)
-        raw = _raw(txn)
-        full_key = self._full_key(key)
-        data = self._encode_value(value)
-        if not self._indexes:
-            txn.put(full_key, data)
+        if type(txn_key) is not tuple or len(txn_key) != 2:
+            raise TypeError("index a table with [txn, key]")
+        txn, key = txn_key
+        raw = txn._txn if type(txn) is Transaction else None
+        if raw is None:
+            raw = _raw(txn)
+        if not self._ready:
+            self._prepare()
+        kind = self._key_kind
+        if kind == _KEY_OID and type(key) is int and 0 <= key <= MAX_OID:
+            full_key = _pack_slot_oid(self._slot, key)
+        elif kind == _KEY_STRING and type(key) is str:
+            full_key = self._prefix + key.encode()
+        else:
+            full_key = self._full_key(key)
+        marshal = self._v_marshal
+        data = self._v_dumps(value if marshal is None else marshal(value))
+        if self._indexes:
+            self._put_indexed(txn, raw, key, full_key, value, data)
             return
-        deletes, puts = self._plan_index_update(raw, key, full_key, value)
-        txn.put(full_key, data)
-        for index_key in deletes:
-            txn.delete(index_key)
-        for index_key, index_data in puts:
-            txn.put(index_key, index_data)
+        raw.put(full_key, data)
+        stats = txn._stats
+        if stats is not None:
+            stats.puts += 1
 
     def __delitem__(self, txn_key: Any) -> None:
         """``del table[txn, key]``: delete the record (a missing key is ignored) and its
@@ -266,8 +421,7 @@ class PersistentMap(MutableMapping):
         raw = _raw(txn)
         full_key = self._full_key(key)
         if self._indexes:
-            old = raw.get(full_key)
-            old_value = self._decode_value(old) if old else None
+            old_value = self._decode(raw.get(full_key))
             if old_value is not None:
                 for index in self._indexes.values():
                     index_key, index_data = self._index_record(index, key, old_value)
@@ -337,57 +491,94 @@ class PersistentMap(MutableMapping):
 
     def _index_record(self, index: Index, key: Any, value: Any) -> Tuple[Optional[bytes], bytes]:
         """(full index key or None for NULL, index value bytes) of one table record."""
-        pmap = index.pmap
-        index_data = pmap._encode_value(key)
-        fkey = index.fkey(value)
+        pmap = index._pmap
+        index_data = pmap._encode(key)
+        fkey = index._fkey(value)
         if is_null(fkey):
             return None, index_data
         return pmap._full_key(fkey), index_data
 
-    def _plan_index_update(
-        self, raw: lmdb.Transaction, key: Any, full_key: bytes, value: Any
-    ) -> Tuple[List[bytes], List[Tuple[bytes, bytes]]]:
-        """Check every index for a put of ``value`` under ``key``; return the index records
-        to delete and to put. Raises before anything is written."""
-        old = raw.get(full_key)
-        old_value = self._decode_value(old) if old else None
-        deletes: List[bytes] = []
-        puts: List[Tuple[bytes, bytes]] = []
+    def _put_indexed(
+        self,
+        txn: Transaction,
+        raw: lmdb.Transaction,
+        key: Any,
+        full_key: bytes,
+        value: Any,
+        data: bytes,
+    ) -> None:
+        """Put a record of an indexed table and keep its index records up to date.
+
+        A failed put changes nothing: NULL keys are checked before anything is written; an
+        insert is written first (one LMDB call tells insert from update) and taken back if a
+        later check fails. An update reads the old record once; an index record whose key
+        did not change and already points here is left alone."""
+        planned = []  # (index, index key or None, index data)
         for index in self._indexes.values():
-            new_key, index_data = self._index_record(index, key, value)
-            if new_key is None:
-                if not index.nullable:
+            pmap = index._pmap
+            if not pmap._ready:
+                pmap._prepare()
+            marshal = pmap._v_marshal
+            index_data = pmap._v_dumps(key if marshal is None else marshal(key))
+            fkey = index._fkey(value)
+            if fkey is None or (type(fkey) is tuple and is_null(fkey)):
+                if not index._nullable:
                     raise NullValueConstraint(
-                        f'cannot insert NULL value into non-nullable index "{qual(self)}::{index.name}"'
+                        f'cannot insert NULL value into non-nullable index "{qual(self)}::{index._name}"'
                     )
-            elif index.unique:
-                current = raw.get(new_key)
-                if (
-                    current is not None
-                    and bytes(current) != index_data
-                    and self._index_target_exists(raw, index, current)
-                ):
-                    raise UniqueValueConstraint(
-                        f'unique index "{qual(self)}::{index.name}" already has key '
-                        f"{index.fkey(value)!r} for another record"
-                    )
-            if old_value is not None:
-                old_key, _ = self._index_record(index, key, old_value)
-                if (
-                    old_key is not None
-                    and old_key != new_key
-                    and _points_to(raw, old_key, index_data)
-                ):
-                    deletes.append(old_key)
-            if new_key is not None:
-                puts.append((new_key, index_data))
-        return deletes, puts
+                new_key = None
+            elif pmap._key_kind == _KEY_STRING and type(fkey) is str:
+                new_key = pmap._prefix + fkey.encode()
+            else:
+                new_key = pmap._full_key(fkey)
+            planned.append((index, new_key, index_data))
+        inserted = raw.put(full_key, data, overwrite=False)
+        try:
+            old_value = None if inserted else self._decode(raw.get(full_key))
+            deletes: List[bytes] = []
+            puts: List[Tuple[bytes, bytes]] = []
+            for index, new_key, index_data in planned:
+                old_key = None
+                if old_value is not None:
+                    old_fkey = index._fkey(old_value)
+                    if not is_null(old_fkey):
+                        old_key = index._pmap._full_key(old_fkey)
+                if new_key is not None:
+                    current = raw.get(new_key) if index._unique or old_key == new_key else None
+                    if current is None:
+                        puts.append((new_key, index_data))
+                    elif current != index_data:
+                        if index._unique and self._index_target_exists(raw, index, current):
+                            raise UniqueValueConstraint(
+                                f'unique index "{qual(self)}::{index._name}" already has key '
+                                f"{index._fkey(value)!r} for another record"
+                            )
+                        puts.append((new_key, index_data))
+                if old_key is not None and old_key != new_key:
+                    if _points_to(raw, old_key, index_data):
+                        deletes.append(old_key)
+        except BaseException:
+            if inserted:
+                raw.delete(full_key)
+            raise
+        if not inserted:
+            raw.put(full_key, data)
+        dels = 0
+        for index_key in deletes:
+            if raw.delete(index_key):
+                dels += 1
+        for index_key, index_data in puts:
+            raw.put(index_key, index_data)
+        stats = txn._stats
+        if stats is not None:
+            stats.puts += 1 + len(puts)
+            stats.dels += dels
 
     def _index_target_exists(self, raw: lmdb.Transaction, index: Index, index_data: Any) -> bool:
         """Whether the table record an index record points to exists (a stale index record,
         e.g. left by an older writer, may be overwritten even in a unique index)."""
         try:
-            key = index.pmap._decode_value(index_data)
+            key = index.pmap._decode(index_data)
             return raw.get(self._full_key(key)) is not None
         except (TypeError, ValueError):
             return True
@@ -407,7 +598,7 @@ class PersistentMap(MutableMapping):
         raw = _raw(txn)
         entries: Dict[bytes, bytes] = {}
         for data_key, data in self._iter_raw(raw, self._key_prefix(), self._next_prefix, True):
-            value = self._decode_value(data)
+            value = self._decode(data)
             if value is None:
                 continue
             key = self._deserialize_key(data_key[2:])
@@ -525,22 +716,92 @@ class PersistentMap(MutableMapping):
         limit: Optional[int],
     ) -> Iterator[Any]:
         if stop is not None and stop <= start:
+            return iter(())
+        if not self._ready:
+            self._prepare()
+        if reverse:
+            records = self._select_reverse(raw, start, stop, return_keys, return_values)
+        elif return_values:
+            records = self._select_values(raw, start, stop, return_keys)
+        else:
+            records = self._select_keys(raw, start, stop, return_keys)
+        return records if limit is None else islice(records, limit)
+
+    def _select_values(
+        self, raw: lmdb.Transaction, start: bytes, stop: Optional[bytes], return_keys: bool
+    ) -> Iterator[Any]:
+        # the hot loop of select(): _decode and the Oid key decoder inlined
+        cursor = raw.cursor()
+        if not cursor.set_range(start):
             return
-        remaining = limit if limit is not None else -1
+        if stop is None:
+            stop = _AFTER_ALL_KEYS
+        oid_keys = self._key_kind == _KEY_OID
         decode_key = self._deserialize_key
-        decode_value = self._decode_value
-        for item in self._iter_raw(raw, start, stop, return_values, reverse):
+        loads = self._v_loads
+        unmarshal = self._v_unmarshal
+        any_buffer = self._v_buffers
+        for key, data in cursor.iternext(keys=True, values=True):
+            if type(key) is not bytes:
+                key = bytes(key)
+            if key >= stop:
+                return
+            if not data:
+                value = None
+            else:
+                if type(data) is not bytes and not any_buffer:
+                    data = bytes(data)
+                value = loads(data)
+                if unmarshal is not None:
+                    value = unmarshal(value)
+            if not return_keys:
+                yield value
+            elif oid_keys and len(key) == 10:
+                yield _unpack_oid_from(key, 2)[0], value
+            else:
+                yield decode_key(key[2:]), value
+
+    def _select_keys(
+        self, raw: lmdb.Transaction, start: bytes, stop: Optional[bytes], return_keys: bool
+    ) -> Iterator[Any]:
+        cursor = raw.cursor()
+        if not cursor.set_range(start):
+            return
+        if stop is None:
+            stop = _AFTER_ALL_KEYS
+        oid_keys = self._key_kind == _KEY_OID
+        decode_key = self._deserialize_key
+        for key in cursor.iternext(keys=True, values=False):
+            if type(key) is not bytes:
+                key = bytes(key)
+            if key >= stop:
+                return
+            if not return_keys:
+                yield None
+            elif oid_keys and len(key) == 10:
+                yield _unpack_oid_from(key, 2)[0]
+            else:
+                yield decode_key(key[2:])
+
+    def _select_reverse(
+        self,
+        raw: lmdb.Transaction,
+        start: bytes,
+        stop: Optional[bytes],
+        return_keys: bool,
+        return_values: bool,
+    ) -> Iterator[Any]:
+        decode_key = self._deserialize_key
+        decode = self._decode
+        for item in self._iter_raw(raw, start, stop, return_values, True):
             if return_values:
                 key, data = item
-                value = decode_value(data)
+                value = decode(data)
                 yield (decode_key(key[2:]), value) if return_keys else value
             elif return_keys:
                 yield decode_key(item[2:])
             else:
                 yield None
-            remaining -= 1
-            if remaining == 0:
-                return
 
     def count(self, txn: Transaction, prefix: Any = None) -> int:
         """Count the records whose serialized key starts with ``serialize(prefix)``

@@ -26,6 +26,21 @@ _pack_Q = struct.Struct(">Q").pack
 _unpack_Q = struct.Struct(">Q").unpack
 _UUID_ZERO = uuid.UUID(int=0)
 
+# Built once: json.dumps() with non-default arguments builds a JSONEncoder on every call.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+_json_encode = _JSON_ENCODER.encode
+
+
+def _json_dumps(data: Any) -> bytes:
+    return _json_encode(data).encode()
+
+
+_json_loads = json.loads
+
+
+def _json_loads_bytes(data: bytes) -> Any:
+    return _json_loads(data.decode())
+
 
 class _ValuesMixin:
     """Base of every value mixin (plain constructor, decoder wants bytes)."""
@@ -80,6 +95,8 @@ class _OidValuesMixin(_ValuesMixin):
     """OID values: ints in [0, 2**53] as 8 bytes big-endian."""
 
     def _serialize_value(self, value: int) -> bytes:
+        if type(value) is int and 0 <= value <= MAX_OID:
+            return _pack_Q(value)
         return _pack_Q(_check_oid(value))
 
     def _deserialize_value(self, data: bytes) -> int:
@@ -245,18 +262,21 @@ class _MarshalValuesMixin(_ValuesMixin):
         self._unmarshal = _hook(self, unmarshal, "_zlmdb_unmarshal", "_zlmdb_parse")
         if not callable(self._marshal) or not callable(self._unmarshal):
             raise TypeError(f"{type(self).__name__} needs callable marshal= and unmarshal= hooks")
+        self._ready = False  # PersistentMap's hot paths read the hooks again
 
 
 class _JsonValuesMixin(_MarshalValuesMixin):
     """JSON values: compact UTF-8 ``json.dumps(marshal(value))``, key order kept."""
 
     def _serialize_value(self, value: Any) -> bytes:
-        return json.dumps(
-            self._marshal(value), separators=(",", ":"), ensure_ascii=False, sort_keys=False
-        ).encode("utf8")
+        return _json_encode(self._marshal(value)).encode()
 
     def _deserialize_value(self, data: bytes) -> Any:
-        return self._unmarshal(json.loads(data.decode("utf8")))
+        return self._unmarshal(_json_loads(data.decode()))
+
+    def _fast_value_codec(self) -> tuple:
+        # (marshal, dumps, loads, unmarshal, loads takes buffers): see PersistentMap._prepare
+        return self._marshal, _json_dumps, _json_loads_bytes, self._unmarshal, False
 
 
 class _CborValuesMixin(_MarshalValuesMixin):
@@ -267,6 +287,10 @@ class _CborValuesMixin(_MarshalValuesMixin):
 
     def _deserialize_value(self, data: bytes) -> Any:
         return self._unmarshal(cbor2.loads(data))
+
+    def _fast_value_codec(self) -> tuple:
+        # (marshal, dumps, loads, unmarshal, loads takes buffers): see PersistentMap._prepare
+        return self._marshal, cbor2.dumps, cbor2.loads, self._unmarshal, False
 
 
 class _PickleValuesMixin(_ValuesMixin):
@@ -321,6 +345,7 @@ class _FlatBuffersValuesMixin(_ValuesMixin):
         """Use ``build``/``cast``; each falls back to ``_zlmdb_build`` / ``_zlmdb_cast``."""
         self._build = _hook(self, build, "_zlmdb_build")
         self._cast = _hook(self, cast, "_zlmdb_cast")
+        self._ready = False  # PersistentMap's hot paths read the hooks again
 
     def _serialize_value(self, value: Any) -> bytes:
         if self._build is None:
