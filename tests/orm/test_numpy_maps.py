@@ -130,3 +130,27 @@ def test_truncated_value_raises_value_error():
     data = zlmdb.MapOidNumpy(1)._serialize_value(np.arange(4.0))
     with pytest.raises(ValueError):
         zlmdb.MapOidNumpy(1)._deserialize_value(data[:-1])
+
+
+def test_large_array_read_is_writable_aligned_copy(db):
+    array = np.arange(10_000, dtype="<f8")
+    got = round_trip(db, array)
+    assert got.flags.writeable and got.flags.aligned
+    assert np.array_equal(got, array)
+
+
+def test_structured_arrays_of_one_dtype_decode_alike():
+    dtype = np.dtype([("oid", "<u8"), ("name", "S8")])
+    table = zlmdb.MapOidNumpy(1)
+    for i in range(3):
+        array = np.array([(i, b"x%d" % i)], dtype=dtype)
+        got = table._deserialize_value(table._serialize_value(array))
+        assert got.dtype == dtype and got.tolist() == array.tolist()
+
+
+def test_bad_dtype_descriptor_raises_value_error():
+    table = zlmdb.MapOidNumpy(1)
+    data = bytearray(table._serialize_value(np.zeros(2, dtype="<i4")))
+    data[8:11] = b"<z9"
+    with pytest.raises(ValueError):
+        table._deserialize_value(bytes(data))

@@ -20,13 +20,27 @@ from __future__ import annotations
 
 import ast
 import struct
-from typing import Any
+from functools import lru_cache
+from typing import Any, Tuple
 
 import numpy as np
 
 MAGIC = b"ZLNA"
 VERSION = 1
 _HEAD = struct.Struct("<4sBBH")
+_unpack_head = _HEAD.unpack_from
+_HEAD_SIZE = _HEAD.size
+_ndarray = np.ndarray
+_frombuffer = np.frombuffer
+
+# Parsing a descriptor (ast.literal_eval for structured dtypes) costs tens of microseconds:
+# headers are parsed and built once per distinct dtype and shape (the caches are bounded;
+# tables usually hold few distinct ones).
+_CACHE_SIZE = 1024
+
+# Payloads up to this size are copied as bytes (the array may be unaligned); larger ones
+# with ndarray.copy() (aligned).
+_SMALL_PAYLOAD = 4096
 
 
 def _descriptor(dtype: Any) -> bytes:
@@ -41,49 +55,84 @@ def _dtype(descriptor: str) -> Any:
     return np.dtype(descriptor)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _header(dtype: Any, shape: Tuple[int, ...]) -> bytes:
+    """The header of an array of ``dtype`` and ``shape``.
+
+    Raises:
+        TypeError: an object dtype.
+    """
+    if dtype.hasobject:
+        raise TypeError("arrays of Python objects cannot be stored (dtype has objects)")
+    descriptor = _descriptor(dtype)
+    ndim = len(shape)
+    head = _HEAD.pack(MAGIC, VERSION, ndim, len(descriptor))
+    return head + descriptor + struct.pack(f"<{ndim}Q", *shape)
+
+
 def encode_array(value: Any) -> bytes:
     """Serialize ``value`` (an ``ndarray`` of a fixed-size dtype) as header + raw bytes.
 
     Raises:
         TypeError: not an ``ndarray``, or an object dtype.
     """
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, _ndarray):
         raise TypeError(f"value must be a numpy.ndarray, not {type(value).__name__}")
-    if value.dtype.hasobject:
-        raise TypeError("arrays of Python objects cannot be stored (dtype has objects)")
-    descriptor = _descriptor(value.dtype)
-    head = _HEAD.pack(MAGIC, VERSION, value.ndim, len(descriptor))
-    shape = struct.pack(f"<{value.ndim}Q", *value.shape)
-    return b"".join((head, descriptor, shape, np.ascontiguousarray(value).tobytes()))
+    return _header(value.dtype, value.shape) + value.tobytes()
 
 
-def decode_array(data: Any) -> Any:
-    """Rebuild the array written by :func:`encode_array`.
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_header(header: bytes) -> Tuple[Any, Tuple[int, ...], int]:
+    """(dtype, shape, payload bytes) of a complete header (as cut by :func:`decode_array`).
 
     Raises:
-        ValueError: not this format, an unknown version or a truncated buffer.
+        ValueError: bad magic or version, or a bad descriptor.
     """
-    view = memoryview(data).toreadonly()
-    if len(view) < _HEAD.size:
-        raise ValueError("value is too short to be a zlmdb NumPy array")
-    magic, version, ndim, n = _HEAD.unpack(view[: _HEAD.size])
+    magic, version, ndim, n = _unpack_head(header, 0)
     if magic != MAGIC:
         raise ValueError("value is not a zlmdb NumPy array (bad magic)")
     if version != VERSION:
         raise ValueError(f"unknown zlmdb NumPy array format version {version}")
-    pos = _HEAD.size
-    dtype = _dtype(bytes(view[pos : pos + n]).decode("ascii"))
-    pos += n
-    shape = struct.unpack(f"<{ndim}Q", view[pos : pos + 8 * ndim])
-    pos += 8 * ndim
+    try:
+        dtype = _dtype(header[_HEAD_SIZE : _HEAD_SIZE + n].decode("ascii"))
+    except (SyntaxError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"bad dtype descriptor in a zlmdb NumPy array: {exc}") from None
+    shape = struct.unpack_from(f"<{ndim}Q", header, _HEAD_SIZE + n)
     count = 1
     for dim in shape:
         count *= dim
-    if len(view) - pos != count * dtype.itemsize:
+    return dtype, shape, count
+
+
+def decode_array(data: Any) -> Any:
+    """Rebuild the array written by :func:`encode_array`: a writable copy from ``bytes``,
+    a read-only view of any other buffer.
+
+    Raises:
+        ValueError: not this format, an unknown version or a truncated buffer.
+    """
+    size = len(data)
+    if size < _HEAD_SIZE:
+        raise ValueError("value is too short to be a zlmdb NumPy array")
+    _, _, ndim, n = _unpack_head(data, 0)
+    offset = _HEAD_SIZE + n + 8 * ndim
+    if size < offset:
+        raise ValueError("zlmdb NumPy array value has a truncated header")
+    header = data[:offset]
+    if type(header) is not bytes:
+        header = bytes(header)
+    dtype, shape, count = _parse_header(header)
+    nbytes = size - offset
+    if nbytes != count * dtype.itemsize:
         raise ValueError("zlmdb NumPy array value has the wrong payload size")
     if count == 0:
         return np.empty(shape, dtype)
-    array = np.frombuffer(view, dtype=dtype, count=count, offset=pos).reshape(shape)
-    if isinstance(data, bytes):
-        return array.copy()
-    return array
+    if type(data) is not bytes:
+        array = _frombuffer(memoryview(data).toreadonly(), dtype, count, offset)
+    elif nbytes <= _SMALL_PAYLOAD:
+        # a writable array over a bytearray copy: ndarray.copy() of a small structured
+        # array costs several times more than copying its bytes
+        array = _frombuffer(bytearray(data), dtype, count, offset)
+    else:
+        array = _frombuffer(data, dtype, count, offset).copy()  # aligned
+    return array if ndim == 1 else array.reshape(shape)

@@ -379,6 +379,10 @@ def _numpy_mixin() -> type:
         def _deserialize_value(self, data: Any) -> Any:
             return decode_array(data)
 
+        def _fast_value_codec(self) -> tuple:
+            # (marshal, dumps, loads, unmarshal, loads takes buffers): PersistentMap._prepare
+            return None, encode_array, decode_array, None, True
+
     return _NumpyValuesMixin
 
 
