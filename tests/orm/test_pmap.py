@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 import zlmdb
@@ -268,3 +270,47 @@ def test_deleting_while_selecting_visits_every_record(db, oids):
             seen.append(key)
             del oids[txn, key]
         assert seen == list(range(10)) and oids.count(txn) == 0
+
+
+def test_marshal_hooks_assigned_after_first_use_are_used(tmp_path):
+    with zlmdb.Database(str(tmp_path / "db"), sync=False) as db:
+        table = zlmdb.MapOidCbor(1, marshal=lambda v: v, unmarshal=lambda d: d)
+        with db.begin(write=True) as txn:
+            table[txn, 1] = {"a": 1}
+            table._marshal = lambda v: {"wrapped": v}
+            table._unmarshal = lambda d: ("read", d)
+            table[txn, 2] = {"a": 2}
+            assert table[txn, 2] == ("read", {"wrapped": {"a": 2}})
+
+
+def test_overridden_value_hooks_are_used_on_every_path(tmp_path):
+    class Upper(zlmdb.MapStringString):
+        def _serialize_value(self, value):
+            return value.upper().encode()
+
+        def _deserialize_value(self, data):
+            return "read:" + data.decode()
+
+    with zlmdb.Database(str(tmp_path / "db"), sync=False) as db:
+        table = Upper(1)
+        with db.begin(write=True) as txn:
+            table[txn, "k"] = "abc"
+            assert table[txn, "k"] == "read:ABC"
+            assert list(table.select(txn)) == [("k", "read:ABC")]
+
+
+def test_overridden_key_hooks_are_used_on_every_path(tmp_path):
+    class Reversed(zlmdb.MapOidString):
+        def _serialize_key(self, key):
+            return struct.pack("<Q", key)
+
+        def _deserialize_key(self, data):
+            return struct.unpack("<Q", data)[0]
+
+    with zlmdb.Database(str(tmp_path / "db"), sync=False) as db:
+        table = Reversed(1)
+        with db.begin(write=True) as txn:
+            table[txn, 1] = "one"
+            assert txn.get(b"\x00\x01" + struct.pack("<Q", 1)) == b"one"
+            assert table[txn, 1] == "one"
+            assert list(table.select(txn)) == [(1, "one")]

@@ -262,7 +262,26 @@ class _MarshalValuesMixin(_ValuesMixin):
         self._unmarshal = _hook(self, unmarshal, "_zlmdb_unmarshal", "_zlmdb_parse")
         if not callable(self._marshal) or not callable(self._unmarshal):
             raise TypeError(f"{type(self).__name__} needs callable marshal= and unmarshal= hooks")
-        self._ready = False  # PersistentMap's hot paths read the hooks again
+
+    # PersistentMap's hot paths hold on to the hooks: assigning one makes them look again.
+
+    @property
+    def _marshal(self) -> Callable:
+        return self._marshal_hook
+
+    @_marshal.setter
+    def _marshal(self, hook: Callable) -> None:
+        self._marshal_hook = hook
+        self._ready = False
+
+    @property
+    def _unmarshal(self) -> Callable:
+        return self._unmarshal_hook
+
+    @_unmarshal.setter
+    def _unmarshal(self, hook: Callable) -> None:
+        self._unmarshal_hook = hook
+        self._ready = False
 
 
 class _JsonValuesMixin(_MarshalValuesMixin):
