@@ -10,7 +10,15 @@ import sys
 from typing import Optional
 
 from zlmdb import lmdb
+from zlmdb._timeseries import TimeSeries, to_datetime64
 from zlmdb._version import __version__
+from zlmdb._writers import (
+    BackgroundWriter,
+    BufferedWriter,
+    WriteError,
+    WriteOp,
+    WriterClosedError,
+)
 from zlmdb.orm import (
     MAPS,
     TABLES_BY_UUID,
@@ -65,11 +73,6 @@ def check_autobahn_flatbuffers_version_in_sync() -> str:
     return str(ours)
 
 
-try:  # write-pattern helpers, built on the API above
-    from zlmdb._writers import BackgroundWriter, BufferedWriter  # noqa: F401
-except ImportError:  # pragma: no cover - not there yet
-    pass
-
 __all__ = [
     "__version__",
     "lmdb",
@@ -86,5 +89,12 @@ __all__ = [
     "UniqueValueConstraint",
     "TableDefinitionError",
     "TABLES_BY_UUID",
+    "BackgroundWriter",
+    "BufferedWriter",
+    "WriteError",
+    "WriteOp",
+    "WriterClosedError",
+    "TimeSeries",
+    "to_datetime64",
     *sorted(MAPS),
 ]

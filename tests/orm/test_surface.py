@@ -42,6 +42,33 @@ def test_upstream_submodules_import():
     assert zlmdb._types._OidKeysMixin.MAX_OID == 2**53
 
 
+def test_upstream_transaction_and_errors_modules_import():
+    import zlmdb._errors
+    import zlmdb._transaction
+
+    assert zlmdb._transaction.Transaction is zlmdb.Transaction
+    assert zlmdb._transaction.TransactionStats is zlmdb.TransactionStats
+    assert zlmdb._errors.NullValueConstraint is zlmdb.NullValueConstraint
+
+
+def test_helpers_are_exported_at_top_level():
+    import zlmdb._timeseries
+    import zlmdb._writers
+
+    for name in (
+        "BackgroundWriter",
+        "BufferedWriter",
+        "WriteError",
+        "WriterClosedError",
+        "WriteOp",
+    ):
+        assert getattr(zlmdb, name) is getattr(zlmdb._writers, name), name
+        assert name in zlmdb.__all__
+    for name in ("TimeSeries", "to_datetime64"):
+        assert getattr(zlmdb, name) is getattr(zlmdb._timeseries, name), name
+        assert name in zlmdb.__all__
+
+
 def test_import_pulls_in_no_framework_dependencies():
     code = (
         "import sys, zlmdb; "
