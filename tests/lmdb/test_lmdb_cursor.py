@@ -303,3 +303,31 @@ def test_cursor_context_manager_closes(filled) -> None:
             cur.first()
         with pytest.raises(lmdb.Error):
             cur.first()
+
+
+def test_cursor_delete_after_the_txn_removed_a_sibling_duplicate_keeps_the_tree_sound(env) -> None:
+    # LMDB 0.9 leaves this cursor's duplicate count stale after txn.pop() removed (a, 1);
+    # deleting through it would keep key a with no duplicates (py-lmdb then crashes).
+    db = env.open_db(b"dups", dupsort=True)
+    with env.begin(write=True, db=db) as txn:
+        txn.put(b"a", b"1")
+        txn.put(b"a", b"x" * 40)
+        txn.put(b"b", b"1")
+        cur = txn.cursor()
+        assert cur.first() and cur.item() == (b"a", b"1")
+        assert txn.pop(b"a") == b"1"
+        assert cur.item() == (b"a", b"x" * 40)
+        assert cur.delete()
+        assert cur.item() == (b"b", b"1")
+        assert list(txn.cursor()) == [(b"b", b"1")]
+
+
+def test_cursor_delete_after_the_txn_added_a_duplicate_removes_only_the_current_one(env) -> None:
+    db = env.open_db(b"dups", dupsort=True)
+    with env.begin(write=True, db=db) as txn:
+        txn.put(b"e", b"1")
+        cur = txn.cursor()
+        assert cur.set_key(b"e")
+        txn.put(b"e", b"2")  # turns the single value into a duplicate set
+        assert cur.delete()
+        assert list(txn.cursor()) == [(b"e", b"2")]

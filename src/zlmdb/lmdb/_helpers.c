@@ -162,6 +162,7 @@ struct zl_cursor {
     volatile long refcnt;
     unsigned int dbi;
     unsigned long last_mutation;
+    unsigned long seat_mutation; /* txn mutations when LMDB last moved this cursor itself */
     zl_cursor *next, *prev;
     size_t buf_cap, offs_cap;
     char *out;
@@ -815,8 +816,10 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
     zl_mutex_lock(&e->mtx);
     for (c = t->cursors; c; c = next) {
         next = c->next;
+        if (c->dbi == dbi && !del)
+            c->after_miss = 0; /* emptied: LMDB unpositions them, the next read notices */
         if (c->dbi != dbi || !del)
-            continue; /* emptied only: LMDB unpositions them, the next read notices */
+            continue;
         zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
         cursor_detach(c);
     }
@@ -1106,12 +1109,17 @@ static int is_lookup_op(int op)
 
 static void note_miss(zl_cursor *c, int op, int rc, const MDB_val *k)
 {
-    c->after_miss = 0;
+    MDB_stat st;
+    /* (A lookup in an empty tree fails before touching the cursor: nothing to guard.) */
     if (rc == MDB_NOTFOUND && c->dupsort && is_lookup_op(op) && k->mv_size &&
-        !grow((void **)&c->miss, &c->miss_cap, k->mv_size, 1)) {
-        memcpy(c->miss, k->mv_data, k->mv_size);
-        c->miss_len = k->mv_size;
-        c->after_miss = 1;
+        mdb_stat(c->txn->txn, c->dbi, &st) == 0 && st.ms_entries) {
+        if (!grow((void **)&c->miss, &c->miss_cap, k->mv_size, 1)) {
+            memcpy(c->miss, k->mv_data, k->mv_size);
+            c->miss_len = k->mv_size;
+            c->after_miss = 1;
+        }
+    } else if (rc == 0 && op != MDB_GET_CURRENT) {
+        c->after_miss = 0; /* LMDB moved the cursor for real: sub-cursor rebuilt */
     }
 }
 
@@ -1144,6 +1152,11 @@ static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
 {
     MDB_val asked = *k;
     int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    /* Lookups and key-level moves rebuild LMDB's duplicate sub-cursor from the tree; moves
+     * among duplicates and GET_CURRENT reuse it (see del_resynced). */
+    if (rc == 0 && (op == MDB_FIRST || op == MDB_LAST || op == MDB_NEXT_NODUP ||
+                    op == MDB_PREV_NODUP || is_lookup_op(op)))
+        c->seat_mutation = c->txn->mutations;
     if (rc == 0 && v->mv_size > 2048 && op != MDB_GET_MULTIPLE && op != MDB_NEXT_MULTIPLE)
         rc = check_value(c->txn, v); /* a cheap size test first: only overflow values */
     if (c->dupsort)
@@ -1179,8 +1192,15 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
         if (rc == 0 && mdb_cursor_count(c->cur, &n) == 0 && n > 1) {
             rc = cursor_get(c, (op == MDB_NEXT || op == MDB_NEXT_DUP) ? MDB_GET_CURRENT
                                                                       : MDB_LAST_DUP, &k, &v);
-        } else if (rc == 0 || rc == MDB_NOTFOUND) {
+        } else if (rc == 0) {
             rc = cursor_get(c, op, &k, &v);
+        } else if (rc == MDB_NOTFOUND) {
+            /* The missed key is past the last one (LMDB would read a node beyond the page
+             * end): forward moves find nothing, backward ones land on the last item. */
+            if (op == MDB_PREV || op == MDB_PREV_DUP)
+                rc = cursor_get(c, MDB_LAST, &k, &v);
+            else
+                set_current(c, rc, &k, &v);
         } else {
             set_current(c, rc, &k, &v);
         }
@@ -1317,6 +1337,54 @@ int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, s
     return rc;
 }
 
+/* LMDB 0.9 bug guard. When another cursor (txn.pop/delete/replace use one) removes a
+ * duplicate, LMDB re-points the sub-cursors of other cursors on that key but leaves their
+ * copy of the duplicate count stale; deleting through such a cursor then keeps the key with
+ * an empty duplicate set (a corrupt tree: later reads return garbage or crash, as in
+ * py-lmdb). So on a dupsort db changed since this cursor last moved, the current item is
+ * deleted through a fresh cursor, and this one is re-seated on the item that follows it. */
+static int del_resynced(zl_cursor *c, unsigned int flags, int *unpositioned)
+{
+    MDB_cursor *tmp;
+    MDB_val k, v, k2, v2;
+    char *copy;
+    int rc = mdb_cursor_get(c->cur, &k, &v, MDB_GET_CURRENT);
+    if (rc)
+        return rc;
+    copy = malloc(k.mv_size + v.mv_size + 1); /* the delete rewrites the page they are on */
+    if (!copy)
+        return ZL_NO_MEMORY;
+    memcpy(copy, k.mv_data, k.mv_size);
+    memcpy(copy + k.mv_size, v.mv_data, v.mv_size);
+    k.mv_data = copy;
+    v.mv_data = copy + k.mv_size;
+    if ((rc = mdb_cursor_open(c->txn->txn, c->dbi, &tmp)) == 0) {
+        k2 = k;
+        v2 = v;
+        rc = mdb_cursor_get(tmp, &k2, &v2, MDB_GET_BOTH);
+        if (rc == 0)
+            rc = mdb_cursor_del(tmp, flags);
+        mdb_cursor_close(tmp);
+    }
+    if (rc == 0) { /* re-seat: the next duplicate of the key, else the next key */
+        k2 = k;
+        v2 = v;
+        int r2 = (flags & MDB_NODUPDATA) ? MDB_NOTFOUND
+                                          : mdb_cursor_get(c->cur, &k2, &v2, MDB_GET_BOTH_RANGE);
+        if (r2 == MDB_NOTFOUND) {
+            k2 = k;
+            r2 = mdb_cursor_get(c->cur, &k2, &v2, MDB_SET_RANGE);
+            /* The key still has smaller duplicates: LMDB's own cursor would now sit past
+             * the end of them, which reads as unpositioned. */
+            if (r2 == 0 && k2.mv_size == k.mv_size && !memcmp(k2.mv_data, k.mv_data, k.mv_size))
+                *unpositioned = 1;
+        }
+        /* r2 == NOTFOUND: nothing follows; GET_CURRENT below then unpositions. */
+    }
+    free(copy);
+    return rc;
+}
+
 int zl_cursor_del(zl_cursor *c, unsigned int flags)
 {
     MDB_val k, v;
@@ -1324,6 +1392,14 @@ int zl_cursor_del(zl_cursor *c, unsigned int flags)
     CURSOR_ENTER(c);
     if (!c->positioned) {
         rc = ZL_UNPOSITIONED; /* nothing to delete: False, without asking LMDB */
+    } else if (c->dupsort && c->seat_mutation != c->txn->mutations) {
+        int unpositioned = 0;
+        rc = del_resynced(c, flags, &unpositioned);
+        c->txn->mutations++;
+        if (rc == 0 && unpositioned)
+            set_current(c, MDB_NOTFOUND, &k, &v);
+        else if (rc == 0)
+            cursor_get(c, MDB_GET_CURRENT, &k, &v);
     } else {
         rc = mdb_cursor_del(c->cur, flags);
         c->txn->mutations++;
