@@ -78,7 +78,9 @@ def encode_array(value: Any) -> bytes:
     """
     if not isinstance(value, _ndarray):
         raise TypeError(f"value must be a numpy.ndarray, not {type(value).__name__}")
-    return _header(value.dtype, value.shape) + value.tobytes()
+    # (len(value),) is cheaper than .shape on PyPy (a tuple built through cpyext)
+    shape = (len(value),) if value.ndim == 1 else value.shape
+    return _header(value.dtype, shape) + value.tobytes()
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

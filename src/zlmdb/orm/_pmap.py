@@ -348,18 +348,20 @@ class PersistentMap(MutableMapping):
             ValueError: a bad key.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        if type(txn_key) is not tuple or len(txn_key) != 2:
-            raise TypeError("index a table with [txn, key]")
-        txn, key = txn_key
-        raw = txn._txn if type(txn) is Transaction else None
+        try:
+            txn, key = txn_key
+            raw = txn._txn
+        except (TypeError, ValueError, AttributeError):
+            txn, key = _split(txn_key)
+            raw = _raw(txn)
         if raw is None:
             raw = _raw(txn)
         if not self._ready:
             self._prepare()
         kind = self._key_kind
-        if kind == _KEY_OID and type(key) is int and 0 <= key <= MAX_OID:
+        if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
             full_key = _pack_slot_oid(self._slot, key)
-        elif kind == _KEY_STRING and type(key) is str:
+        elif type(key) is str and kind == _KEY_STRING:
             full_key = self._prefix + key.encode()
         else:
             full_key = self._full_key(key)
@@ -384,18 +386,20 @@ class PersistentMap(MutableMapping):
             UniqueValueConstraint: a unique index key already points to another record.
             zlmdb.lmdb.ReadonlyError: in a read transaction.
         """
-        if type(txn_key) is not tuple or len(txn_key) != 2:
-            raise TypeError("index a table with [txn, key]")
-        txn, key = txn_key
-        raw = txn._txn if type(txn) is Transaction else None
+        try:
+            txn, key = txn_key
+            raw = txn._txn
+        except (TypeError, ValueError, AttributeError):
+            txn, key = _split(txn_key)
+            raw = _raw(txn)
         if raw is None:
             raw = _raw(txn)
         if not self._ready:
             self._prepare()
         kind = self._key_kind
-        if kind == _KEY_OID and type(key) is int and 0 <= key <= MAX_OID:
+        if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
             full_key = _pack_slot_oid(self._slot, key)
-        elif kind == _KEY_STRING and type(key) is str:
+        elif type(key) is str and kind == _KEY_STRING:
             full_key = self._prefix + key.encode()
         else:
             full_key = self._full_key(key)
