@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 import zlmdb.lmdb as lmdb
@@ -336,9 +339,6 @@ def test_cursor_delete_after_the_txn_added_a_duplicate_removes_only_the_current_
 def test_mixed_cursor_and_txn_writes_on_dupsort_db_keep_the_tree_sound(env) -> None:
     # Two cursors and the txn itself move, write and delete on one dupsort db in a fixed
     # pseudo-random order (py-lmdb 3.0 corrupts the tree or crashes on such sequences).
-    import itertools
-    import random
-
     db = env.open_db(b"fuzz", dupsort=True)
     keys = [b"a", b"aa", b"b", b"c"]
     values = [b"1", b"22", b"333", b"x" * 40]
