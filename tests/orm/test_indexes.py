@@ -154,6 +154,23 @@ def test_unique_constraint_failure_on_insert_writes_nothing(db):
     assert (stats.puts, stats.dels) == (0, 0)
 
 
+def test_unique_conflict_in_second_index_takes_back_first_index_record(db):
+    users = zlmdb.MapOidPickle(1)
+    by_authid, by_email = zlmdb.MapStringOid(2), zlmdb.MapStringOid(3)
+    users.attach_index("by_authid", by_authid, lambda u: u.authid)
+    users.attach_index("by_email", by_email, lambda u: u.email)
+    put(db, users, 1, User(oid=1, authid="ada", email="a@x"))
+    before = raw_items(db)
+    for oid in (1, 2):  # an update and an insert
+        with db.begin(write=True) as txn:
+            users[txn, 3] = User(oid=3, authid="cy", email="c@x")
+            with pytest.raises(zlmdb.UniqueValueConstraint):
+                users[txn, oid] = User(oid=oid, authid="bob", email="c@x")
+            assert by_authid[txn, "bob"] is None
+            del users[txn, 3]
+        assert raw_items(db) == before
+
+
 def test_failing_index_function_on_update_writes_nothing(db):
     s = Schema()
     put(db, s.users, 1, User(oid=1, authid="ada"))

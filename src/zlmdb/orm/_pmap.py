@@ -514,9 +514,10 @@ class PersistentMap(MutableMapping):
         """Put a record of an indexed table and keep its index records up to date.
 
         A failed put changes nothing: NULL keys are checked before anything is written; an
-        insert is written first (one LMDB call tells insert from update) and taken back if a
-        later check fails. An update reads the old record once; an index record whose key
-        did not change and already points here is left alone."""
+        insert is written first (one LMDB call tells insert from update), and so is a free
+        unique index key; both are taken back if a later check fails. An update reads the
+        old record once; an index record whose key did not change and already points here
+        is left alone."""
         planned = []  # (index, index key or None, index data)
         for index in self._indexes.values():
             pmap = index._pmap
@@ -537,6 +538,7 @@ class PersistentMap(MutableMapping):
                 new_key = pmap._full_key(fkey)
             planned.append((index, new_key, index_data))
         inserted = raw.put(full_key, data, overwrite=False)
+        added: List[bytes] = []  # unique index records inserted below (taken back on failure)
         try:
             old_value = None if inserted else self._decode(raw.get(full_key))
             deletes: List[bytes] = []
@@ -548,7 +550,17 @@ class PersistentMap(MutableMapping):
                     if not is_null(old_fkey):
                         old_key = index._pmap._full_key(old_fkey)
                 if new_key is not None:
-                    current = raw.get(new_key) if index._unique or old_key == new_key else None
+                    if index._unique:
+                        # a free unique key is claimed at once: one LMDB call, no lookup
+                        if raw.put(new_key, index_data, overwrite=False):
+                            added.append(new_key)
+                            current = index_data
+                        else:
+                            current = raw.get(new_key)
+                    elif old_key == new_key:
+                        current = raw.get(new_key)
+                    else:
+                        current = None
                     if current is None:
                         puts.append((new_key, index_data))
                     elif current != index_data:
@@ -562,6 +574,8 @@ class PersistentMap(MutableMapping):
                     if _points_to(raw, old_key, index_data):
                         deletes.append(old_key)
         except BaseException:
+            for index_key in added:
+                raw.delete(index_key)
             if inserted:
                 raw.delete(full_key)
             raise
@@ -575,7 +589,7 @@ class PersistentMap(MutableMapping):
             raw.put(index_key, index_data)
         stats = txn._stats
         if stats is not None:
-            stats.puts += 1 + len(puts)
+            stats.puts += 1 + len(added) + len(puts)
             stats.dels += dels
 
     def _index_target_exists(self, raw: lmdb.Transaction, index: Index, index_data: Any) -> bool:
