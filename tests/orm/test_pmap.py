@@ -245,6 +245,25 @@ def test_operation_on_finished_transaction_raises_lmdb_error(db, oids):
         oids[txn, 1]
 
 
+@pytest.mark.parametrize("map_name, key", [("MapOidCbor", 1), ("MapStringCbor", "k")])
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda t, txn, key: t[txn, key],
+        lambda t, txn, key: t.__setitem__((txn, key), {"a": 2}),
+        lambda t, txn, key: t.__delitem__((txn, key)),
+        lambda t, txn, key: (txn, key) in t,
+        lambda t, txn, key: list(t.select(txn)),
+    ],
+)
+def test_every_operation_on_a_finished_transaction_raises_lmdb_error(db, map_name, key, operation):
+    table = getattr(zlmdb, map_name)(5, marshal=lambda v: v, unmarshal=lambda d: d)
+    with db.begin(write=True) as txn:
+        table[txn, key] = {"a": 1}
+    with pytest.raises(lmdb.Error):
+        operation(table, txn, key)
+
+
 def test_map_without_slot_raises_value_error(db):
     table = zlmdb.MapOidString()
     with db.begin() as txn:

@@ -32,7 +32,7 @@ _AFTER_ALL_KEYS = b"\xff" * 512
 
 # How a map's keys are encoded on the hot paths: by the codec of a scalar Oid, String or
 # Uuid key inlined into __getitem__/__setitem__/select, or (generic) by _serialize_key.
-_KEY_GENERIC, _KEY_OID, _KEY_STRING, _KEY_UUID, _KEY_OIDS = 0, 1, 2, 3, 4
+_KEY_UNPREPARED, _KEY_GENERIC, _KEY_OID, _KEY_STRING, _KEY_UUID, _KEY_OIDS = -1, 0, 1, 2, 3, 4
 _KEY_KINDS = {id(OID): _KEY_OID, id(STRING): _KEY_STRING, id(UUID_PART): _KEY_UUID}
 
 
@@ -153,7 +153,7 @@ class PersistentMap(MutableMapping):
     # The hot paths' view of this map, filled by _prepare() on first use (hooks such as
     # marshal= may be set after PersistentMap.__init__): see _prepare.
     _ready = False
-    _key_kind = _KEY_GENERIC
+    _key_kind = _KEY_UNPREPARED  # also the hot paths' "prepared" flag: see _hooks_changed
     _v_marshal: Optional[Callable[[Any], Any]] = None
     _v_dumps: Callable[[Any], bytes]
     _v_loads: Callable[[Any], Any]
@@ -184,7 +184,7 @@ class PersistentMap(MutableMapping):
             raise ValueError(f"invalid compression mode {compress!r}")
         self._index_attached_to: Optional[PersistentMap] = None
         self._indexes: Dict[str, Index] = {}
-        self._ready = False
+        self._hooks_changed()
 
     # identity semantics: Mapping's __eq__ would iterate the (unbounded) table
     __eq__ = object.__eq__
@@ -258,6 +258,11 @@ class PersistentMap(MutableMapping):
         self._v_marshal, self._v_dumps, self._v_loads, self._v_unmarshal, self._v_buffers = fast
         self._key_kind = kind
         self._ready = True
+
+    def _hooks_changed(self) -> None:
+        """Make the next operation choose the hot paths again (_prepare)."""
+        self._ready = False
+        self._key_kind = _KEY_UNPREPARED
 
     def _key_prefix(self) -> bytes:
         prefix = self._prefix
@@ -354,18 +359,19 @@ class PersistentMap(MutableMapping):
         except (TypeError, ValueError, AttributeError):
             txn, key = _split(txn_key)
             raw = _raw(txn)
-        if raw is None:
-            raw = _raw(txn)
-        if not self._ready:
-            self._prepare()
-        kind = self._key_kind
+        kind = self._key_kind  # _KEY_UNPREPARED until _full_key has run _prepare()
         if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
             full_key = _pack_slot_oid(self._slot, key)
         elif type(key) is str and kind == _KEY_STRING:
             full_key = self._prefix + key.encode()
         else:
             full_key = self._full_key(key)
-        data = raw.get(full_key)
+        try:
+            data = raw.get(full_key)
+        except AttributeError:
+            if raw is None:
+                _raw(txn)  # the transaction is not open: raises zlmdb.lmdb.Error
+            raise
         if not data:
             return None
         if type(data) is not bytes and not self._v_buffers:
@@ -394,9 +400,7 @@ class PersistentMap(MutableMapping):
             raw = _raw(txn)
         if raw is None:
             raw = _raw(txn)
-        if not self._ready:
-            self._prepare()
-        kind = self._key_kind
+        kind = self._key_kind  # _KEY_UNPREPARED until _full_key has run _prepare()
         if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
             full_key = _pack_slot_oid(self._slot, key)
         elif type(key) is str and kind == _KEY_STRING:

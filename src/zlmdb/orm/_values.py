@@ -227,6 +227,13 @@ class _Bytes20TimestampValuesMixin(_ValuesMixin):
         return data[:20], int_to_timestamp(_unpack_be_q(data[20:])[0])
 
 
+def _hooks_changed(obj: Any) -> None:
+    """Tell PersistentMap's hot paths (which hold on to the hooks) to read them again."""
+    changed = getattr(obj, "_hooks_changed", None)
+    if changed is not None:
+        changed()
+
+
 def _hook(self: Any, given: Optional[Callable], *attrs: str) -> Optional[Callable]:
     """``given``, else the first of the class attributes ``attrs`` that is set (read from
     the class dict: a plain function stored there must not become a bound method)."""
@@ -272,7 +279,7 @@ class _MarshalValuesMixin(_ValuesMixin):
     @_marshal.setter
     def _marshal(self, hook: Callable) -> None:
         self._marshal_hook = hook
-        self._ready = False
+        _hooks_changed(self)
 
     @property
     def _unmarshal(self) -> Callable:
@@ -281,7 +288,7 @@ class _MarshalValuesMixin(_ValuesMixin):
     @_unmarshal.setter
     def _unmarshal(self, hook: Callable) -> None:
         self._unmarshal_hook = hook
-        self._ready = False
+        _hooks_changed(self)
 
 
 class _JsonValuesMixin(_MarshalValuesMixin):
@@ -364,7 +371,7 @@ class _FlatBuffersValuesMixin(_ValuesMixin):
         """Use ``build``/``cast``; each falls back to ``_zlmdb_build`` / ``_zlmdb_cast``."""
         self._build = _hook(self, build, "_zlmdb_build")
         self._cast = _hook(self, cast, "_zlmdb_cast")
-        self._ready = False  # PersistentMap's hot paths read the hooks again
+        _hooks_changed(self)
 
     def _serialize_value(self, value: Any) -> bytes:
         if self._build is None:
