@@ -216,7 +216,9 @@ class PersistentMap(MutableMapping):
     # -- helpers ---------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        """Choose the hot paths of this map once, on first use.
+        """Choose the hot paths of this map: on first use, and again after
+        :meth:`_hooks_changed`. Values are assigned before ``_key_kind``, which the hot
+        paths read as "prepared", so a concurrent reader never sees half a choice.
 
         Keys: a scalar Oid, String or Uuid key whose ``_serialize_key``/``_deserialize_key``
         are the codec's own (not overridden) is encoded inline. Values: the value mixin may
