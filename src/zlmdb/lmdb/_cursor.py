@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import platform
+import threading
 from array import array
+from operator import length_hint
+from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from ._errors import IncompatibleError, closed_error, error_for
@@ -19,6 +23,9 @@ _NOTFOUND = lib.MDB_NOTFOUND
 _KEYEXIST = lib.MDB_KEYEXIST
 _FILL_KEYS = lib.ZL_FILL_KEYS
 _FILL_VALUES = lib.ZL_FILL_VALUES
+_FILL_FORMAT = lib.ZL_FILL_FORMAT
+_FORMAT_SKIP_KEYS = lib.ZL_FORMAT_SKIP_KEYS
+_FORMAT_SKIP_VALUES = lib.ZL_FORMAT_SKIP_VALUES
 _KEYFIXED_SIZE = lib.ZL_KEYFIXED_SIZE
 _HELD = lib.ZL_HELD
 _UNPOSITIONED = lib.ZL_UNPOSITIONED
@@ -46,6 +53,9 @@ GET_CURRENT = lib.MDB_GET_CURRENT
 # Block iteration: the first block is small (a loop that stops early wastes little), later
 # blocks grow up to this many items or bytes per crossing into C.
 _BLOCK_FIRST = 8
+# Blocks pay off where each crossing into C is expensive (CPython). PyPy's JIT inlines the
+# cffi call, so there one step per item, with no copy into a block, is faster.
+_BLOCKS = platform.python_implementation() == "CPython"
 _BLOCK_MAX = 512
 _BLOCK_BYTES = 1 << 18
 
@@ -53,6 +63,22 @@ _BLOCK_BYTES = 1 << 18
 _RESYNC_EXACT = 0  # per-item iteration: that (key, value) pair
 _RESYNC_FIRST_DUP = 1  # next_nodup iteration: the key's first duplicate
 _RESYNC_LAST_DUP = 2  # prev_nodup iteration: the key's last duplicate
+
+
+# Blocks handed out by unfinished block iterators: id(items) -> (items, C cursor).
+_PENDING: dict = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def drop_closed_blocks() -> None:
+    """Empty the unfinished blocks of cursors that are now closed (directly, or through
+    their transaction or environment), so that their iterators stop at the next step and
+    raise the closed error. Called after every close; cheap when nothing is iterating."""
+    if _PENDING:
+        with _PENDING_LOCK:
+            for items, c in list(_PENDING.values()):
+                if c.state:
+                    items.clear()
 
 
 class Cursor:
@@ -118,6 +144,8 @@ class Cursor:
         """
         if self._c is not None:
             lib.zl_cursor_close(self._c)
+            if _PENDING:
+                drop_closed_blocks()
 
     def __enter__(self) -> Cursor:
         return self
@@ -151,20 +179,18 @@ class Cursor:
             raise IncompatibleError("mdb_cursor_get", lib.MDB_INCOMPATIBLE)
 
     def _resync(self) -> None:
-        """Put the LMDB cursor back on the item a block iterator yielded last."""
-        j, buf, offs, how = self._blk
+        """Put the LMDB cursor back on the item a block iterator handed out last, and end
+        that block (the iterator then continues from wherever the cursor moves)."""
+        it, items, n, how = self._blk
         self._blk = None
-        key = buf[offs[j] : offs[j + 1]]
+        i = max(n - 1 - length_hint(it), 0)
+        items.clear()
         c = self._c
+        o = c.offs
+        key = _unpack(c.buf + o[2 * i], o[2 * i + 1] - o[2 * i])
         if self._dupsort and how == _RESYNC_EXACT:
-            rc = _op(
-                c,
-                GET_BOTH,
-                key,
-                len(key),
-                buf[offs[j + 1] : offs[j + 2]],
-                offs[j + 2] - offs[j + 1],
-            )
+            value = _unpack(c.buf + o[2 * i + 1], o[2 * i + 2] - o[2 * i + 1])
+            rc = _op(c, GET_BOTH, key, len(key), value, len(value))
         else:
             rc = _op(c, SET_KEY, key, len(key), b"", 0)
             if rc == 0 and self._dupsort and how == _RESYNC_LAST_DUP:
@@ -588,15 +614,14 @@ class Cursor:
             raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
         if n == 0:
             return b"" if keyfixed else []
-        o = _unpack(c.offs, 2 * n + 1)
-        buf = _unpack(c.buf, o[2 * n])
         if keyfixed:
-            return buf
+            return _unpack(c.buf, c.offs[2 * n])
+        flat = _struct_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.offs[2 * n]))
         if self._buffers:
-            buf = memoryview(buf)
+            flat = tuple(map(memoryview, flat))
         if not values:
-            return [buf[o[j] : o[j + 1]] for j in range(0, 2 * n, 2)]
-        return [(buf[o[j] : o[j + 1]], buf[o[j + 1] : o[j + 2]]) for j in range(0, 2 * n, 2)]
+            return list(flat)
+        return list(zip(flat[0::2], flat[1::2]))
 
     # -- iteration -------------------------------------------------------------------------
 
@@ -626,7 +651,7 @@ class Cursor:
             rc = _op(c, start_op, b"", 0, b"", 0)
             if rc and rc != _NOTFOUND:
                 raise error_for("mdb_cursor_get", rc)
-        if self.txn._write or self._buffers:
+        if self.txn._write or self._buffers or not _BLOCKS:
             return self._iterate_steps(GET_CURRENT, step_op, keys, values)
         return self._iterate_blocks(GET_CURRENT, step_op, keys, values, how)
 
@@ -673,14 +698,22 @@ class Cursor:
     def _iterate_blocks(
         self, op: int, step_op: int, keys: bool, values: bool, how: int
     ) -> Iterator:
-        """Read-only transactions: C packs a block of items per crossing, Python slices it.
+        """Read-only transactions on CPython: C packs a block of items per crossing together
+        with a struct format of it ("<16s100s16s100s..."); one ``struct.unpack`` cuts the
+        block into bytes objects, and the items are handed out with ``yield from`` over a
+        list iterator, so no Python bytecode runs per item.
 
-        The LMDB cursor runs ahead of the item last yielded; ``self._blk`` records that item
-        so any other cursor method first puts the cursor back on it (:meth:`_resync`)."""
+        The LMDB cursor runs ahead of the item handed out last. ``self._blk`` holds the list
+        iterator, whose remaining length tells :meth:`_resync` which item that was; a close
+        of the cursor, its transaction or environment is noticed at the next block."""
         c = self._c
-        what = _FILL_KEYS
+        what = _FILL_KEYS | _FILL_FORMAT
+        if not keys:
+            what |= _FORMAT_SKIP_KEYS
         if values or (self._dupsort and how == _RESYNC_EXACT):
             what |= _FILL_VALUES
+            if not values:
+                what |= _FORMAT_SKIP_VALUES
         size = _BLOCK_FIRST
         while True:
             n = _fill(c, op, step_op, what, size, _BLOCK_BYTES)
@@ -689,27 +722,18 @@ class Cursor:
                 if n < 0:
                     raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
                 return
-            o = _unpack(c.offs, 2 * n + 1)
-            buf = _unpack(c.buf, o[-1])
-            blk = self._blk = [0, buf, o, how]
-            if keys and values:
-                for j in range(0, 2 * n, 2):
-                    blk[0] = j
-                    yield buf[o[j] : o[j + 1]], buf[o[j + 1] : o[j + 2]]
-                    if self._blk is not blk or c.state:
-                        break
-            elif keys:
-                for j in range(0, 2 * n, 2):
-                    blk[0] = j
-                    yield buf[o[j] : o[j + 1]]
-                    if self._blk is not blk or c.state:
-                        break
-            else:
-                for j in range(0, 2 * n, 2):
-                    blk[0] = j
-                    yield buf[o[j + 1] : o[j + 2]]
-                    if self._blk is not blk or c.state:
-                        break
+            flat = _struct_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.offs[2 * n]))
+            items = list(zip(flat[0::2], flat[1::2])) if keys and values else list(flat)
+            it = iter(items)
+            blk = self._blk = (it, items, n, how)
+            token = id(items)
+            with _PENDING_LOCK:
+                _PENDING[token] = (items, c)
+            try:
+                yield from it
+            finally:
+                with _PENDING_LOCK:
+                    _PENDING.pop(token, None)
             if c.state:
                 # The cursor, its transaction or its environment was closed meanwhile.
                 self._blk = None

@@ -268,6 +268,7 @@ class Environment:
         if e is None:
             return
         lib.zl_env_close(e)
+        drop_closed_blocks()
         self._forget_files()
         with self._dbs_lock:
             for db in list(self._dbs.values()):
@@ -423,6 +424,7 @@ class Environment:
         if map_size < 0:
             raise OverflowError("map_size must not be negative")
         rc = lib.zl_env_set_mapsize(self._live(), map_size)
+        drop_closed_blocks()  # the remap aborted every read transaction
         if rc:
             raise error_for("mdb_env_set_mapsize", rc)
 
@@ -613,6 +615,7 @@ def stat_dict(st: Any) -> Dict[str, int]:
     }
 
 
+from ._cursor import drop_closed_blocks  # noqa: E402
 from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
 
 __all__ = [

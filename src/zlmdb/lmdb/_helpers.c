@@ -97,6 +97,9 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
+#define ZL_FILL_FORMAT 4         /* also write a struct format of the block into c->fmt */
+#define ZL_FORMAT_SKIP_KEYS 8    /* ... in which keys are pad bytes ("16x") */
+#define ZL_FORMAT_SKIP_VALUES 16 /* ... in which values are pad bytes */
 
 #define ZL_MAX_KEY 511
 
@@ -171,6 +174,8 @@ struct zl_cursor {
     int after_miss;          /* last LMDB positioning was a failed lookup (see cursor_get) */
     char *miss;              /* the key of that lookup */
     size_t miss_len, miss_cap;
+    char *fmt;               /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
+    size_t fmtlen, fmt_cap;
 };
 
 /* ---- small utilities ------------------------------------------------------------------ */
@@ -226,6 +231,7 @@ static void cursor_unref(zl_cursor *c)
         zl_txn *t = c->txn;
         free(c->buf);
         free(c->offs);
+        free(c->fmt);
         free(c->out);
         free(c->miss);
         free(c);
@@ -679,12 +685,21 @@ static int txn_end(zl_txn *t, int commit)
     int rc = 0;
 
     wait_drained(&t->busy);
-    zl_mutex_lock(&e->mtx);
-    child = t->child;
-    if (child && zl_atomic_cas(&child->state, ZL_LIVE, ZL_ENDING))
-        zl_atomic_add(&child->refcnt, 1);
-    else
-        child = NULL;
+    /* A child still being ended on another thread (its commit merges into this txn) must
+     * finish first: LMDB would otherwise free it under that commit. Its txn_end clears
+     * t->child when done. */
+    for (;;) {
+        zl_mutex_lock(&e->mtx);
+        child = t->child;
+        if (child && zl_atomic_cas(&child->state, ZL_LIVE, ZL_ENDING)) {
+            zl_atomic_add(&child->refcnt, 1);
+            break;
+        }
+        if (!child)
+            break;
+        zl_mutex_unlock(&e->mtx);
+        zl_yield();
+    }
     zl_mutex_unlock(&e->mtx);
     if (child) { /* LMDB ends a child with its parent; end ours first so it never dangles */
         txn_end(child, 0);
@@ -1486,7 +1501,30 @@ int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen)
     return rc;
 }
 
-/* Append one item to the cursor's block buffer. */
+/* Append "<len><code>" to the block's struct format. The decimal conversion is by hand:
+ * with sprintf it was the most expensive part of filling a block. */
+static int fmt_add(zl_cursor *c, size_t len, char code)
+{
+    char digits[24];
+    int n = 0;
+    char *out;
+    if (grow((void **)&c->fmt, &c->fmt_cap, c->fmtlen + 24, 1))
+        return ZL_NO_MEMORY;
+    do {
+        digits[n++] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len);
+    out = c->fmt + c->fmtlen;
+    c->fmtlen += (size_t)n + 1;
+    while (n)
+        *out++ = digits[--n];
+    *out = code;
+    return 0;
+}
+
+/* Append one item to the cursor's block buffer (and, with ZL_FILL_FORMAT, describe it in
+ * the block's struct format, so that Python cuts the whole block into bytes objects with
+ * one struct.unpack call instead of slicing item by item). */
 static int block_add(zl_cursor *c, size_t *used, MDB_val *k, MDB_val *v, int what)
 {
     size_t need = *used + (what & ZL_FILL_KEYS ? k->mv_size : 0) +
@@ -1508,6 +1546,20 @@ static int block_add(zl_cursor *c, size_t *used, MDB_val *k, MDB_val *v, int wha
     }
     c->offs[2 * n + 2] = *used;
     c->nout = n + 1;
+    if (what & ZL_FILL_FORMAT) {
+        if (n == 0) {
+            if (grow((void **)&c->fmt, &c->fmt_cap, 2, 1))
+                return ZL_NO_MEMORY;
+            c->fmt[0] = '<';
+            c->fmtlen = 1;
+        }
+        if ((what & ZL_FILL_KEYS) &&
+            fmt_add(c, k->mv_size, (what & ZL_FORMAT_SKIP_KEYS) ? 'x' : 's'))
+            return ZL_NO_MEMORY;
+        if ((what & ZL_FILL_VALUES) &&
+            fmt_add(c, v->mv_size, (what & ZL_FORMAT_SKIP_VALUES) ? 'x' : 's'))
+            return ZL_NO_MEMORY;
+    }
     return 0;
 }
 
@@ -1552,7 +1604,7 @@ int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkey
 {
     MDB_val k, v;
     size_t i, used = 0, keysize = 0;
-    int rc = 0, what = ZL_FILL_KEYS | (values ? ZL_FILL_VALUES : 0);
+    int rc = 0, what = ZL_FILL_KEYS | ZL_FILL_FORMAT | (values ? ZL_FILL_VALUES : 0);
     CURSOR_ENTER(c);
     c->nout = 0;
     for (i = 0; i < nkeys && rc == 0; i++) {

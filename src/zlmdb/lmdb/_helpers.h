@@ -16,6 +16,9 @@
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
+#define ZL_FILL_FORMAT 4
+#define ZL_FORMAT_SKIP_KEYS 8
+#define ZL_FORMAT_SKIP_VALUES 16
 
 typedef struct zl_env zl_env;
 
@@ -40,6 +43,8 @@ typedef struct zl_cursor {
     size_t okl;
     char *ov;
     size_t ovl;
+    char *fmt;       /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
+    size_t fmtlen;
     ...;
 } zl_cursor;
 

@@ -11,6 +11,8 @@ from ._ffi import ffi, lib
 from ._util import as_buffer
 
 _get = lib.zl_get
+_commit = lib.zl_txn_commit
+_CLOSED = lib.ZL_CLOSED
 _put = lib.zl_put
 _del = lib.zl_del
 _unpack = ffi.unpack
@@ -88,12 +90,14 @@ class Transaction:
         buffers: bool = False,
     ) -> None:
         self._t = None
-        if not isinstance(env, Environment):
+        if type(env) is not Environment and not isinstance(env, Environment):
             raise TypeError("env must be an Environment")
-        e = env._live()
+        e = env._e  # a closed environment makes zl_txn_new fail with the closed error
+        if e is None:
+            raise closed_error()
         if db is None:
             db = env._main_db
-        else:
+        elif type(db) is not _Database:
             _db_arg(db)
         if parent is not None:
             if not isinstance(parent, Transaction):
@@ -124,8 +128,8 @@ class Transaction:
         self._db = db
         self._dbi = db._dbi
         self._dupsort = db._dupsort
-        self._write = bool(write)
-        self._buffers = bool(buffers)
+        self._write = True if write else False
+        self._buffers = True if buffers else False
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
 
@@ -177,13 +181,25 @@ class Transaction:
         t = self._t
         if t is None:
             raise closed_error()
-        was_alive = lib.zl_txn_alive(t)
-        rc = lib.zl_txn_commit(t)
+        if self._opened:
+            return self._commit_with_opened_dbs(t)
+        rc = _commit(t)  # one crossing; an already-ended txn answers with the closed error
+        if _PENDING:
+            drop_closed_blocks()
         if rc:
-            if was_alive and self._opened:
+            raise error_for("mdb_txn_commit", rc)
+
+    def _commit_with_opened_dbs(self, t: Any) -> None:
+        """Commit a transaction that opened databases: their handles live or die with it."""
+        was_alive = lib.zl_txn_alive(t)
+        rc = _commit(t)
+        if _PENDING:
+            drop_closed_blocks()
+        if rc:
+            if was_alive:
                 self._discard_opened()
             raise error_for("mdb_txn_commit", rc)
-        if self._opened and self._parent is not None:
+        if self._parent is not None:
             for db in self._opened:
                 self._parent._note_opened(db)
             self._opened = None
@@ -195,22 +211,31 @@ class Transaction:
             Never raises (also not after commit() or env.close()).
         """
         t = self._t
-        if t is not None and lib.zl_txn_alive(t):
-            if self._opened:
+        if t is not None:
+            if self._opened and lib.zl_txn_alive(t):
                 self._discard_opened()
-            lib.zl_txn_abort(t)
+            lib.zl_txn_abort(t)  # idempotent in C
+            if _PENDING:
+                drop_closed_blocks()
 
     def __enter__(self) -> Transaction:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         t = self._t
-        if t is None or not lib.zl_txn_alive(t):
+        if t is None:
             return
-        if exc_type is None:
-            self.commit()
-        else:
+        if exc_type is not None:
             self.abort()
+        elif self._opened:
+            if lib.zl_txn_alive(t):
+                self._commit_with_opened_dbs(t)
+        else:
+            rc = _commit(t)
+            if _PENDING:
+                drop_closed_blocks()
+            if rc and rc != _CLOSED:  # committed or aborted inside the block already: fine
+                raise error_for("mdb_txn_commit", rc)
 
     # -- data ------------------------------------------------------------------------------
 
@@ -372,6 +397,8 @@ class Transaction:
         """
         _db_arg(db)
         rc = lib.zl_drop(self._t, db._dbi, 1 if delete else 0)
+        if _PENDING:
+            drop_closed_blocks()
         if rc:
             raise error_for("mdb_drop", rc)
         if delete and db._name is not None:
@@ -430,5 +457,5 @@ class Transaction:
         return Cursor(self._db if db is None else db, self)
 
 
-from ._cursor import Cursor  # noqa: E402
+from ._cursor import _PENDING, Cursor, drop_closed_blocks  # noqa: E402
 from ._env import Environment, _Database, stat_dict  # noqa: E402
