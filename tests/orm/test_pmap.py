@@ -333,3 +333,14 @@ def test_overridden_key_hooks_are_used_on_every_path(tmp_path):
             assert txn.get(b"\x00\x01" + struct.pack("<Q", 1)) == b"one"
             assert table[txn, 1] == "one"
             assert list(table.select(txn)) == [(1, "one")]
+
+
+def test_flatbuffers_cast_assigned_after_first_use_is_used(tmp_path):
+    with zlmdb.Database(str(tmp_path / "db"), sync=False) as db:
+        table = zlmdb.MapOidFlatBuffers(1, build=None, cast=lambda buf: ("first", bytes(buf)))
+        with db.begin(write=True) as txn:
+            txn.put(b"\x00\x01" + struct.pack(">Q", 1), b"data")
+            assert table[txn, 1] == ("first", b"data")
+            table._cast = lambda buf: ("second", bytes(buf))
+            assert table[txn, 1] == ("second", b"data")
+            assert list(table.select(txn, return_keys=False)) == [("second", b"data")]

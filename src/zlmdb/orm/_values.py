@@ -388,6 +388,22 @@ class _FlatBuffersValuesMixin(_ValuesMixin):
             raise TypeError(f"{type(self).__name__} has no cast= function")
         return self._cast(data)
 
+    def _fast_value_codec(self) -> Optional[tuple]:
+        # (marshal, dumps, loads, unmarshal, loads takes buffers): PersistentMap._prepare
+        cast = self._cast
+        return None if cast is None else (None, self._serialize_value, cast, None, True)
+
+    # PersistentMap's hot paths hold on to cast: assigning it makes them look again.
+
+    @property
+    def _cast(self) -> Optional[Callable]:
+        return self._cast_hook
+
+    @_cast.setter
+    def _cast(self, hook: Optional[Callable]) -> None:
+        self._cast_hook = hook
+        _hooks_changed(self)
+
 
 def _numpy_mixin() -> type:
     from ._numpy import decode_array, encode_array
