@@ -112,11 +112,11 @@ def _close_live_writers() -> None:
 def _write_batch(db: Any, table: Any, ops: List[WriteOp]) -> None:
     """Apply ``ops`` to ``table`` in one write transaction of ``db`` (atomic)."""
     with db.begin(write=True) as txn:
-        for op in ops:
-            if op.kind == _PUT:
-                table[txn, op.key] = op.value
+        for kind, key, value in ops:
+            if kind == _PUT:
+                table[txn, key] = value
             else:
-                del table[txn, op.key]
+                del table[txn, key]
 
 
 def _is_database_failure(exc: BaseException) -> bool:
