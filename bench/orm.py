@@ -9,6 +9,7 @@ Usage (from a checkout; the checkout's ``src`` is put first on ``sys.path``)::
     python bench/orm.py --upstream /path/to/venv-with-zlmdb-26.10.1/bin/python
     python bench/orm.py --upstream none       # skip upstream
     python bench/orm.py --sync --records 5000 # commits wait for the disk (sync=True)
+    python bench/orm.py --only "get by primary key" --only "scan (select all)"
 
 Three implementations run the same workloads on the same records:
 
@@ -773,8 +774,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--save", default=None, help="write all figures to this JSON file")
     parser.add_argument("--sync", action="store_true", help="open databases with sync=True")
     parser.add_argument("--worker", choices=["zlmdb", "raw", "upstream"], help=argparse.SUPPRESS)
-    parser.add_argument("--only", action="append", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", action="append", metavar="WORKLOAD", help="run only this workload (repeatable)"
+    )
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {WORKLOADS}")
     if args.sync:
         global SYNC
         SYNC = True
@@ -815,7 +821,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"{'ours/raw':>9} {'ours/up':>8}"
     )
     try:
-        for name in WORKLOADS:
+        for name in args.only or WORKLOADS:
             # implementations alternate within a workload, so machine drift hits all alike
             rates: Dict[str, List[Optional[float]]] = {impl: [] for impl in runners}
             for _ in range(repeat):
