@@ -230,6 +230,8 @@ class PersistentMap(MutableMapping):
         cls = type(self)
         self._key_prefix()  # no slot: raise here, stay unprepared
         kind = _KEY_GENERIC
+        self._encode_key: Callable[[Any], bytes] = self._serialize_key
+        self._decode_key: Callable[[bytes], Any] = self._deserialize_key
         codec = getattr(cls, "_KEY_CODEC", None)
         if codec is not None:
             owner = _defined_by(cls, "_KEY_CODEC")
@@ -237,6 +239,8 @@ class PersistentMap(MutableMapping):
                 _defined_by(cls, "_serialize_key") is owner
                 and _defined_by(cls, "_deserialize_key") is owner
             ):
+                # the codec's functions, without the mixin methods around them
+                self._encode_key, self._decode_key = codec.encode, codec.decode
                 if codec.arity == 1:
                     kind = _KEY_KINDS.get(id(codec.parts[0]), _KEY_GENERIC)
                 elif all(part is OID for part in codec.parts):
@@ -293,7 +297,7 @@ class PersistentMap(MutableMapping):
                         break
                 else:
                     return self._oids_pack(self._slot, *key)
-        return self._key_prefix() + self._serialize_key(key)
+        return self._key_prefix() + self._encode_key(key)
 
     def _encode(self, value: Any) -> bytes:
         """The stored bytes of ``value`` (serialized, compressed), by the hot path."""
@@ -761,7 +765,7 @@ class PersistentMap(MutableMapping):
         if stop is None:
             stop = _AFTER_ALL_KEYS
         oid_keys = self._key_kind == _KEY_OID
-        decode_key = self._deserialize_key
+        decode_key = self._decode_key
         loads = self._v_loads
         unmarshal = self._v_unmarshal
         any_buffer = self._v_buffers
@@ -794,7 +798,7 @@ class PersistentMap(MutableMapping):
         if stop is None:
             stop = _AFTER_ALL_KEYS
         oid_keys = self._key_kind == _KEY_OID
-        decode_key = self._deserialize_key
+        decode_key = self._decode_key
         for key in cursor.iternext(keys=True, values=False):
             if type(key) is not bytes:
                 key = bytes(key)
@@ -815,7 +819,7 @@ class PersistentMap(MutableMapping):
         return_keys: bool,
         return_values: bool,
     ) -> Iterator[Any]:
-        decode_key = self._deserialize_key
+        decode_key = self._decode_key
         decode = self._decode
         for item in self._iter_raw(raw, start, stop, return_values, True):
             if return_values:
