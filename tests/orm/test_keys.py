@@ -256,3 +256,25 @@ def test_codec_round_trips_arbitrary_keys(name):
         assert decoded == key if not isinstance(key, tuple) else tuple(decoded) == key
 
     check()
+
+
+def test_decoded_uuid_keys_behave_like_constructed_ones():
+    import copy
+    import pickle
+
+    table = zlmdb.MapUuidString(1)
+    for original in (uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)):
+        decoded = table._deserialize_key(table._serialize_key(original))
+        assert type(decoded) is uuid.UUID
+        assert decoded == original and hash(decoded) == hash(original)
+        assert str(decoded) == str(original) and decoded.is_safe is original.is_safe
+        assert pickle.loads(pickle.dumps(decoded)) == original
+        assert copy.deepcopy(decoded) == original
+        with pytest.raises(TypeError):
+            decoded.int = 5
+
+
+def test_uuid_value_of_wrong_length_raises_value_error():
+    table = zlmdb.MapOidUuid(1)
+    with pytest.raises(ValueError):
+        table._deserialize_value(b"\x01" * 15)

@@ -20,7 +20,14 @@ from typing import Any, Callable, Dict, Optional
 
 import cbor2
 
-from ._keys import MAX_OID, _pack_be_q, _unpack_be_q, int_to_timestamp, timestamp_to_int
+from ._keys import (
+    MAX_OID,
+    _pack_be_q,
+    _unpack_be_q,
+    int_to_timestamp,
+    timestamp_to_int,
+    uuid_from_bytes,
+)
 
 _pack_Q = struct.Struct(">Q").pack
 _unpack_Q = struct.Struct(">Q").unpack
@@ -133,7 +140,9 @@ class _UuidValuesMixin(_ValuesMixin):
     def _deserialize_value(self, data: bytes) -> uuid.UUID:
         if not data:
             return _UUID_ZERO
-        return uuid.UUID(bytes=data)
+        if len(data) != 16:
+            raise ValueError(f"UUID value needs 16 bytes, got {len(data)}")
+        return uuid_from_bytes(data)
 
 
 class _UuidSetValuesMixin(_ValuesMixin):
@@ -153,7 +162,7 @@ class _UuidSetValuesMixin(_ValuesMixin):
     def _deserialize_value(self, data: bytes) -> set:
         if len(data) % 16:
             raise ValueError(f"UUID set value length must be a multiple of 16, got {len(data)}")
-        return {uuid.UUID(bytes=data[i : i + 16]) for i in range(0, len(data), 16)}
+        return {uuid_from_bytes(data[i : i + 16]) for i in range(0, len(data), 16)}
 
 
 class _TimestampValuesMixin(_ValuesMixin):
