@@ -278,3 +278,17 @@ def test_uuid_value_of_wrong_length_raises_value_error():
     table = zlmdb.MapOidUuid(1)
     with pytest.raises(ValueError):
         table._deserialize_value(b"\x01" * 15)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.datetime64(1_600_000_000_123_456_789, "ns"),
+        np.datetime64(-5, "ns"),
+        np.datetime64("NaT", "ns"),
+        np.datetime64(1_600_000_000_123, "ms"),
+    ],
+)
+def test_timestamp_key_bytes_are_the_int64_nanoseconds(value):
+    expected = struct.pack(">q", int(value.astype("datetime64[ns]").astype(np.int64)))
+    assert zlmdb.MapTimestampFlatBuffers(1)._serialize_key(value) == expected

@@ -66,7 +66,8 @@ def timestamp_to_int(value: Any) -> int:
         raise TypeError(f"timestamp must be a numpy.datetime64, not {type(value).__name__}")
     if value.dtype != _NS:
         value = value.astype(_NS)
-    return int(value.astype(numpy.int64))
+    n = value.item()  # an int for unit ns (4x cheaper than astype(int64)); None for NaT
+    return n if n is not None else int(value.astype(numpy.int64))
 
 
 def int_to_timestamp(n: int) -> Any:
