@@ -339,3 +339,17 @@ def test_unique_index_may_overwrite_stale_record(db):
         s.by_authid[txn, "ada"] = 99  # points to a record that does not exist
         s.users[txn, 1] = User(oid=1, authid="ada")
         assert s.by_authid[txn, "ada"] == 1
+
+
+def test_list_with_none_is_null_like_a_tuple(db):
+    users = zlmdb.MapOidPickle(1)
+    by_pair = zlmdb.MapOidOidOid(2)
+    users.attach_index("by_pair", by_pair, lambda u: [u.birthday, u.oid], nullable=True)
+    put(db, users, 1, User(oid=1, birthday=None))
+    with db.begin() as txn:
+        assert by_pair.count(txn) == 0
+    with db.begin(write=True) as txn:
+        with pytest.raises(zlmdb.NullValueConstraint):
+            strict = zlmdb.MapOidPickle(3)
+            strict.attach_index("by_pair", zlmdb.MapOidOidOid(4), lambda u: [u.birthday, u.oid])
+            strict[txn, 1] = User(oid=1, birthday=None)

@@ -536,7 +536,7 @@ class PersistentMap(MutableMapping):
             marshal = pmap._v_marshal
             index_data = pmap._v_dumps(key if marshal is None else marshal(key))
             fkey = index._fkey(value)
-            if fkey is None or (type(fkey) is tuple and is_null(fkey)):
+            if fkey is None or ((type(fkey) is tuple or type(fkey) is list) and is_null(fkey)):
                 if not index._nullable:
                     raise NullValueConstraint(
                         f'cannot insert NULL value into non-nullable index "{qual(self)}::{index._name}"'
