@@ -14,6 +14,9 @@ from ._ffi import ffi, lib
 from ._util import as_buffer, as_path
 
 MAIN_DBI = 1
+_env_get = lib.zl_env_get
+_env_get_result = lib.zl_env_get_result
+_unpack = ffi.unpack
 INVALID_DBI = 0xFFFFFFFF
 LMDB_VERSION = (lib.MDB_VERSION_MAJOR, lib.MDB_VERSION_MINOR, lib.MDB_VERSION_PATCH)
 
@@ -468,6 +471,40 @@ class Environment:
         return txn._t
 
     # -- databases and transactions --------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:
+        """Read one key in a read transaction of its own, in one call into C (a zlmdb
+        extension): the latest committed value of ``key``, or ``default``.
+
+        The same as ``with env.begin(db=db) as txn: return txn.get(key, default)``, several
+        times faster: the C helper renews a reset read transaction, copies the value and
+        resets the transaction again. Safe from any thread.
+
+        Raises:
+            BadValsizeError: empty key.
+            TypeError: ``key`` is ``None``, ``str`` or not bytes-like.
+            Error: the environment is closed.
+        """
+        if db is None:
+            dbi = MAIN_DBI
+        elif type(db) is _Database:
+            dbi = db._dbi
+        else:
+            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+        try:
+            n = _env_get(self._e, dbi, key, len(key))
+        except TypeError:
+            if self._e is None:
+                raise closed_error() from None
+            if key is None:
+                raise TypeError("key must be given.") from None
+            kb, kn = as_buffer(key)
+            n = _env_get(self._e, dbi, kb, kn)
+        if n >= 0:
+            return _unpack(_env_get_result(), n)
+        if n == lib.MDB_NOTFOUND:
+            return default
+        raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def begin(
         self,

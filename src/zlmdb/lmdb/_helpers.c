@@ -101,6 +101,12 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_FORMAT_SKIP_KEYS 8    /* ... in which keys are pad bytes ("16x") */
 #define ZL_FORMAT_SKIP_VALUES 16 /* ... in which values are pad bytes */
 
+#ifdef _MSC_VER
+#define ZL_TLS __declspec(thread)
+#else
+#define ZL_TLS __thread
+#endif
+
 #define ZL_MAX_KEY 511
 
 enum { ZL_LIVE = 0, ZL_ENDING = 1, ZL_DEAD = 2 };
@@ -122,6 +128,8 @@ struct zl_env {
     zl_txn *txns;            /* live transactions */
     MDB_txn **spare;         /* reset read transactions kept for reuse */
     unsigned int nspare, max_spare;
+    MDB_txn *getspare[4];    /* reset read transactions of zl_env_get */
+    unsigned int ngetspare;
     long pid;
     size_t psize;
 };
@@ -388,6 +396,9 @@ void zl_env_close(zl_env *e)
         for (i = 0; i < e->nspare; i++)
             mdb_txn_abort(e->spare[i]);
         e->nspare = 0;
+        for (i = 0; i < e->ngetspare; i++)
+            mdb_txn_abort(e->getspare[i]);
+        e->ngetspare = 0;
         mdb_env_close(e->env);
     }
     e->env = NULL;
@@ -849,7 +860,6 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
 
 static int check_value(zl_txn *t, const MDB_val *v);
 
-static int check_key(size_t klen) { return klen == 0 ? MDB_BAD_VALSIZE : 0; }
 
 int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
 {
@@ -1698,11 +1708,6 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
 
 /* ---- one-crossing constructors ---------------------------------------------------------- */
 
-#ifdef _MSC_VER
-#define ZL_TLS __declspec(thread)
-#else
-#define ZL_TLS __thread
-#endif
 
 static ZL_TLS int zl_last_rc;
 
@@ -1758,4 +1763,68 @@ int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
     TXN_LEAVE(t);
     *out = n;
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- one-shot reads -------------------------------------------------------------------- */
+
+#define ZL_GET_SPARES 4 /* the size of zl_env.getspare */
+
+static ZL_TLS char *zl_get_buf;
+static ZL_TLS size_t zl_get_cap;
+
+/* The copy made by this thread's last successful zl_env_get. */
+char *zl_env_get_result(void) { return zl_get_buf; }
+
+/* Read one key in a transaction of its own, in one crossing: renew a reset read transaction
+ * (or begin one), look the key up, copy the value into this thread's buffer, reset the
+ * transaction for the next call. Returns the value's length (the copy is at
+ * zl_env_get_result()), MDB_NOTFOUND, or another error code (LMDB's, or a negated errno). */
+long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    long long result = 0;
+    int rc;
+    if (klen == 0)
+        return MDB_BAD_VALSIZE;
+    if (!env_enter(e))
+        return ZL_CLOSED;
+    zl_mutex_lock(&e->mtx);
+    if (e->ngetspare)
+        txn = e->getspare[--e->ngetspare];
+    zl_mutex_unlock(&e->mtx);
+    if (txn && mdb_txn_renew(txn)) {
+        mdb_txn_abort(txn);
+        txn = NULL;
+    }
+    if (!txn && (rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn))) {
+        env_leave(e);
+        return rc > 0 ? -rc : rc;
+    }
+    k.mv_size = klen;
+    k.mv_data = (void *)key;
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        if (grow((void **)&zl_get_buf, &zl_get_cap, v.mv_size + 1, 1)) {
+            rc = ZL_NO_MEMORY;
+        } else {
+            memcpy(zl_get_buf, v.mv_data, v.mv_size);
+            result = (long long)v.mv_size;
+        }
+    } else if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY) {
+        rc = MDB_NOTFOUND;
+    }
+    mdb_txn_reset(txn);
+    zl_mutex_lock(&e->mtx);
+    if (e->ngetspare < ZL_GET_SPARES && !e->closing) {
+        e->getspare[e->ngetspare++] = txn;
+        txn = NULL;
+    }
+    zl_mutex_unlock(&e->mtx);
+    if (txn)
+        mdb_txn_abort(txn);
+    env_leave(e);
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    return result;
 }

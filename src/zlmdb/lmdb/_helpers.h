@@ -115,3 +115,6 @@ zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
 int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
                    const char *stop, size_t stoplen, size_t prefix_len, size_t *out);
+
+long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen);
+char *zl_env_get_result(void);

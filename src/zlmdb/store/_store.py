@@ -36,7 +36,6 @@ _GROW_STEP = 64 * 1024 * 1024
 _SCAN_CHUNK = 512  # items per read transaction when iterating
 
 _get_ident = threading.get_ident
-_Transaction = lmdb.Transaction
 
 CLOSED_MESSAGE = "Database is closed or in the process of closing."
 READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
@@ -569,6 +568,16 @@ class LmdbObjectStore(MutableMapping):
                 with self.lock:
                     self._enter_read_locked()
 
+    def _read_one(self, key: bytes) -> Any:
+        """The stored bytes of ``key`` (``_MISSING`` if absent), read in one call into C
+        with a read transaction of its own (``Environment.get``). Adopts a map another
+        process grew and retries."""
+        while True:
+            try:
+                return self.env.get(key, _MISSING, self._db)
+            except lmdb.MapResizedError:
+                _resize_map(self._shared, 0)
+
     def _write(self, apply: Callable[[Any], None]) -> None:
         _run_write(self._shared, self._db, self.max_map_size, apply)
 
@@ -886,53 +895,33 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            # The hot path, inlined: _buffered(), _autoflush_due(), _enter_read_locked().
+            # The hot path, inlined: _buffered(), _autoflush_due().
             buffer = self.write_buffer
             value = buffer.get(norm, _MISSING) if buffer else _MISSING
             if value is _MISSING and self._inflight is not None:
                 value = self._inflight.get(norm, _MISSING)
-            flush_first = False
-            if value is _MISSING:
-                if self.autoflush_on_read and buffer and not shared.committing:
-                    flush_first = True
-                elif shared.resizing:
-                    self._enter_read_locked()
-                else:
-                    self._readers += 1
-                    shared.readers += 1
+            flush_first = (
+                value is _MISSING and self.autoflush_on_read and buffer and not shared.committing
+            )
         if flush_first:
             self._flush()  # outside the lock, so it can commit without blocking others
             with self.lock:
                 if self._closing or self._is_closed:
                     raise _closed_error()
                 value = self._buffered(norm)
-                if value is _MISSING:
-                    self._enter_read_locked()
         if value is not _MISSING:
             if value is self._DELETION_SENTINEL:
                 return default
             return self._decode(norm, value, "buffered")
+        # Not counted as an in-flight reader: Environment.get copies the value inside one C
+        # call, which close() and map resizes wait for; nothing of the map escapes.
+        raw = self._read_one(norm)
+        if raw is _MISSING:
+            return default
         try:
-            try:
-                txn = _Transaction(self.env, self._db, None, False, True)
-            except lmdb.MapResizedError:
-                txn = self._begin_read()
-            try:
-                raw = txn.get(norm)
-                if raw is None:
-                    return default
-                try:
-                    return self._loads(raw)
-                except Exception:
-                    return self._decode(norm, raw, "DB")  # raises, naming the key
-            finally:
-                txn.abort()
-        finally:
-            with self.lock:
-                self._readers -= 1
-                shared.readers -= 1
-                if self._closing or shared.resizing:
-                    self.condition.notify_all()
+            return self._loads(raw)
+        except Exception:
+            return self._decode(norm, raw, "DB")  # raises, naming the key
 
     def exists(self, key: Any, *, flush: Optional[bool] = None) -> bool:
         """Return True if ``key`` has a value (buffered deletes and puts count).
@@ -960,8 +949,6 @@ class LmdbObjectStore(MutableMapping):
                 flush_first = self.autoflush_on_read and self._autoflush_due()
             else:
                 flush_first = flush and self._pending()
-            if not flush_first:
-                self._enter_read_locked()
         if flush_first:
             self._flush()
             with self.lock:
@@ -970,23 +957,7 @@ class LmdbObjectStore(MutableMapping):
                 value = self._buffered(norm)
                 if value is not _MISSING:
                     return value is not self._DELETION_SENTINEL
-                self._enter_read_locked()
-        shared = self._shared
-        try:
-            try:
-                txn = _Transaction(self.env, self._db, None, False, True)
-            except lmdb.MapResizedError:
-                txn = self._begin_read()
-            try:
-                return txn.get(norm) is not None
-            finally:
-                txn.abort()
-        finally:
-            with self.lock:
-                self._readers -= 1
-                shared.readers -= 1
-                if self._closing or shared.resizing:
-                    self.condition.notify_all()
+        return self._read_one(norm) is not _MISSING  # one C call; see get()
 
     # -- many keys ---------------------------------------------------------------------------
 
