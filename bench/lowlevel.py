@@ -201,6 +201,11 @@ class Workloads:
 
         return self.timed(run)
 
+    def one_shot_read(self) -> Tuple[int, float]:
+        env = self.filled_env()
+        keys = self.keys[: max(self.count // 2, 100)]
+        return self.timed(lambda: _one_shot_reads(env, keys))
+
     def get_txn_each(self) -> Tuple[int, float]:
         env = self.filled_env()
         keys = self.keys[: max(self.count // 2, 100)]
@@ -212,6 +217,18 @@ class Workloads:
             return len(keys)
 
         return self.timed(run)
+
+
+def _one_shot_reads(env: Any, keys: List[bytes]) -> int:
+    get = getattr(env, "get", None)
+    if get is not None:  # zlmdb: the read in its own transaction, in one call
+        for key in keys:
+            get(key)
+    else:  # py-lmdb: the same operation spelled out
+        for key in keys:
+            with env.begin() as txn:
+                txn.get(key)
+    return len(keys)
 
 
 WORKLOADS = [
@@ -226,6 +243,7 @@ WORKLOADS = [
     ("putmulti", "putmulti, one write txn"),
     ("put_txn_each", "one write txn per put"),
     ("get_txn_each", "one read txn per get"),
+    ("one_shot_read", "one-shot read (env.get / txn per get)"),
 ]
 
 
