@@ -296,11 +296,10 @@ class Transaction:
         """
         if db is None:
             dbi = self._dbi
-            flags = (
-                0
-                if dupdata and overwrite and not append
-                else put_flags(dupdata, overwrite, append, self._dupsort)
-            )
+            if dupdata and not append:  # the common cases without a call
+                flags = 0 if overwrite else _NOOVERWRITE
+            else:
+                flags = put_flags(dupdata, overwrite, append, self._dupsort)
         else:
             _db_arg(db)
             dbi = db._dbi
