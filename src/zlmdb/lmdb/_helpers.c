@@ -861,7 +861,11 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
 static int check_value(zl_txn *t, const MDB_val *v);
 
 
-int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
+/* Look key up. Returns the value's length (the value, or its copy, is at t->vp), or
+ * MDB_NOTFOUND, ZL_HELD (a large value still in the map: t->vp/t->vl, release with
+ * zl_txn_unhold after copying), or another error code (LMDB's, or a negated errno).
+ * Returning the length saves Python reading it from the struct. */
+long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
 {
     MDB_val k, v;
     int rc;
@@ -892,7 +896,9 @@ int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
         }
     }
     TXN_LEAVE(t);
-    return rc;
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    return (long long)v.mv_size;
 }
 
 /* End the hold a ZL_HELD result left on the transaction. */

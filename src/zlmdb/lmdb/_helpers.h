@@ -79,7 +79,7 @@ int zl_dbi_flags(zl_txn *t, unsigned int dbi, unsigned int *flags);
 int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st);
 int zl_drop(zl_txn *t, unsigned int dbi, int del);
 
-int zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
+long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags);
 int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,

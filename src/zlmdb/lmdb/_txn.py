@@ -251,26 +251,26 @@ class Transaction:
         """
         t = self._t
         try:
-            rc = _get(t, self._dbi if db is None else db._dbi, key, len(key))
+            n = _get(t, self._dbi if db is None else db._dbi, key, len(key))
         except (TypeError, AttributeError):
             if key is None:
                 raise TypeError("key must be given.") from None
             if db is not None:
                 _db_arg(db)
             kb, kn = as_buffer(key)
-            rc = _get(t, self._dbi if db is None else db._dbi, kb, kn)
-        if rc == 0:
+            n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
+        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
             if self._buffers:
-                return memoryview(_buffer(t.vp, t.vl))
-            return _unpack(t.vp, t.vl)
-        if rc == _NOTFOUND:
+                return memoryview(_buffer(t.vp, n))
+            return _unpack(t.vp, n)
+        if n == _NOTFOUND:
             return default
-        if rc == _HELD:  # a large value, still in the map: copy it, then let go
+        if n == _HELD:  # a large value, still in the map: copy it, then let go
             try:
                 return _unpack(t.vp, t.vl)
             finally:
                 lib.zl_txn_unhold(t)
-        raise error_for("mdb_get", rc)
+        raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def put(
         self,
