@@ -355,11 +355,16 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``zlmdb`` console script; returns the exit status."""
+    """Entry point of the ``zlmdb`` console script; returns the exit status.
+
+    0 on success; 1 when the command fails with an LMDB error, a malformed dump
+    (``ValueError``) or an operating-system error, whose message is printed to stderr;
+    2 for bad arguments (argparse exits with ``SystemExit(2)``).
+    """
     args = make_parser().parse_args(list(argv) if argv is not None else None)
     try:
         return int(args.func(args) or 0)
-    except lmdb.Error as exc:
+    except (lmdb.Error, ValueError, OSError) as exc:
         sys.stderr.write(f"zlmdb {args.command}: {exc}\n")
         return 1
 
