@@ -954,11 +954,14 @@ static int save_old(zl_txn *t, MDB_val *v)
 
 /* Store val under key and hand back the previous (first) value in t->vp/vl.
  * On a dupsort db every old duplicate is removed first. */
-static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
-                      const char *val, size_t vlen)
+static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v);
+
+static int replace_on(zl_txn *t, MDB_cursor *cur, zl_cursor *c, const char *key,
+                      size_t klen, const char *val, size_t vlen)
 {
-    /* Same steps as py-lmdb (and zl_cursor_replace): dupsort dbs look the key up first,
-     * others try a no-overwrite put, so errors come in the same order. */
+    /* Same steps as py-lmdb: dupsort dbs look the key up first, others try a no-overwrite
+     * put, so errors come in the same order. With a zl_cursor ``c`` (Cursor.replace) the
+     * lookup goes through its bookkeeping, so the cursor ends on the new item. */
     MDB_val k, v;
     unsigned int dflags = 0;
     int rc;
@@ -972,7 +975,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
         return rc;
     t->stage = 0;
     if (dflags & MDB_DUPSORT) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        rc = c ? cursor_get(c, MDB_SET_KEY, &k, &v) : mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
         if (rc == 0) {
             if ((rc = save_old(t, &v)))
                 return rc;
@@ -987,6 +990,8 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     } else {
         t->stage = 2;
         rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+        if (c && (rc == 0 || rc == MDB_KEYEXIST))
+            c->after_miss = 0;
         t->mutations++;
         if (rc != MDB_KEYEXIST)
             return rc; /* stored (no old value), or failed */
@@ -999,6 +1004,8 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen,
     v.mv_data = (void *)val;
     t->stage = 2;
     rc = mdb_cursor_put(cur, &k, &v, 0); /* py-lmdb counts no mutation for this put */
+    if (c && rc == 0)
+        c->after_miss = 0;
     return rc;
 }
 
@@ -1028,7 +1035,7 @@ int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     TXN_ENTER(t);
     t->stage = 3;
     if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
-        rc = replace_on(t, cur, key, klen, val, vlen);
+        rc = replace_on(t, cur, NULL, key, klen, val, vlen);
         mdb_cursor_close(cur);
     }
     TXN_LEAVE(t);
@@ -1447,54 +1454,9 @@ int zl_cursor_del(zl_cursor *c, unsigned int flags)
 int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *val,
                       size_t vlen)
 {
-    MDB_val k, v;
-    zl_txn *t;
-    unsigned int dflags = 0;
     int rc;
     CURSOR_ENTER(c);
-    t = c->txn;
-    t->vp = NULL;
-    t->vl = 0;
-    k.mv_size = klen;
-    k.mv_data = (void *)key;
-    v.mv_size = vlen;
-    v.mv_data = (void *)val;
-    if ((rc = mdb_dbi_flags(t->txn, c->dbi, &dflags)))
-        goto out;
-    t->stage = 0;
-    if (dflags & MDB_DUPSORT) {
-        rc = cursor_get(c, MDB_SET_KEY, &k, &v);
-        if (rc == 0) {
-            if ((rc = save_old(t, &v)))
-                goto out;
-            t->stage = 1;
-            rc = mdb_cursor_del(c->cur, MDB_NODUPDATA);
-            t->mutations++;
-            if (rc)
-                goto out;
-        } else if (rc != MDB_NOTFOUND) {
-            goto out;
-        }
-    } else {
-        t->stage = 2;
-        rc = mdb_cursor_put(c->cur, &k, &v, MDB_NOOVERWRITE);
-        if (rc == 0 || rc == MDB_KEYEXIST)
-            c->after_miss = 0;
-        t->mutations++;
-        if (rc != MDB_KEYEXIST)
-            goto out; /* stored (no old value), or failed */
-        if ((rc = save_old(t, &v))) /* LMDB handed back the existing value */
-            goto out;
-    }
-    k.mv_size = klen;
-    k.mv_data = (void *)key;
-    v.mv_size = vlen;
-    v.mv_data = (void *)val;
-    t->stage = 2;
-    rc = mdb_cursor_put(c->cur, &k, &v, 0);
-    if (rc == 0)
-        c->after_miss = 0;
-out:
+    rc = replace_on(c->txn, c->cur, c, key, klen, val, vlen);
     CURSOR_LEAVE(c);
     return rc;
 }
