@@ -4,97 +4,39 @@ Three APIs over one LMDB binding: :mod:`zlmdb.lmdb` (py-lmdb compatible), the
 object-relational layer exported here (upstream zlmdb compatible: :class:`Database`,
 :class:`Schema`, :func:`table`, the ``Map*`` tables) and :mod:`zlmdb.store` (a buffered
 object store). The ORM lives in :mod:`zlmdb.orm`.
+
+The ORM names are loaded on first use (PEP 562), so ``import zlmdb.lmdb`` stays as light
+as the binding itself; ``import zlmdb`` followed by any ORM name behaves exactly as if
+everything had been imported eagerly.
 """
 
-import sys
-from typing import Optional
+import importlib
+from typing import Any, List
 
-from zlmdb import lmdb
-from zlmdb._timeseries import TimeSeries, to_datetime64
-from zlmdb._version import __version__
-from zlmdb._writers import (
-    BackgroundWriter,
-    BufferedWriter,
-    WriteError,
-    WriteOp,
-    WriterClosedError,
-)
-from zlmdb.orm import (
-    MAPS,
-    TABLES_BY_UUID,
-    Database,
-    NullValueConstraint,
-    PersistentMap,
-    Schema,
-    TableDefinitionError,
-    Transaction,
-    TransactionStats,
-    UniqueValueConstraint,
-    table,
-)
-
-try:
-    from zlmdb import flatbuffers
-except ImportError:  # pragma: no cover - flatbuffers is a declared dependency
-    flatbuffers = None  # type: ignore[assignment]
-
-globals().update(MAPS)
+from zlmdb._version import __version__ as __version__
 
 
-def setup_flatbuffers_import() -> None:
-    """Make ``import flatbuffers`` work for generated code.
+def _load_surface() -> Any:
+    # import_module returns the module from sys.modules, also while it is being imported.
+    return importlib.import_module("zlmdb._surface")
 
-    A no-op when the ``flatbuffers`` package is installed (it is a dependency of zlmdb):
-    unlike upstream, zlmdb never replaces an installed ``flatbuffers`` in ``sys.modules``.
+
+def __getattr__(name: str) -> Any:
+    """Load the ORM surface on first use of one of its names.
 
     Raises:
-        ImportError: no FlatBuffers runtime is available at all.
+        AttributeError: ``name`` is not a public name of zlmdb.
     """
-    if flatbuffers is None:
-        raise ImportError("the flatbuffers package is not installed: pip install flatbuffers")
-    sys.modules.setdefault("flatbuffers", sys.modules["flatbuffers"])
+    if name.startswith("_") and name != "__all__":
+        raise AttributeError(f"module 'zlmdb' has no attribute {name!r}")
+    surface = _load_surface()
+    try:
+        value = getattr(surface, name)
+    except AttributeError:
+        raise AttributeError(f"module 'zlmdb' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
 
 
-def check_autobahn_flatbuffers_version_in_sync() -> str:
-    """Return the FlatBuffers runtime version if autobahn's vendored copy has the same.
-
-    Raises:
-        ImportError: autobahn (or flatbuffers) is not installed.
-        RuntimeError: the versions differ.
-    """
-    import autobahn.flatbuffers  # type: ignore[import-not-found]
-
-    ours: Optional[str] = getattr(flatbuffers, "__version__", None)
-    theirs = getattr(autobahn.flatbuffers, "__version__", None)
-    if ours != theirs:
-        raise RuntimeError(
-            f"FlatBuffers version mismatch: zlmdb uses {ours!r}, autobahn has {theirs!r}"
-        )
-    return str(ours)
-
-
-__all__ = [
-    "__version__",
-    "lmdb",
-    "flatbuffers",
-    "setup_flatbuffers_import",
-    "check_autobahn_flatbuffers_version_in_sync",
-    "Database",
-    "Schema",
-    "table",
-    "Transaction",
-    "TransactionStats",
-    "PersistentMap",
-    "NullValueConstraint",
-    "UniqueValueConstraint",
-    "TableDefinitionError",
-    "TABLES_BY_UUID",
-    "BackgroundWriter",
-    "BufferedWriter",
-    "WriteError",
-    "WriteOp",
-    "WriterClosedError",
-    "TimeSeries",
-    "to_datetime64",
-    *sorted(MAPS),
-]
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_load_surface().__all__))
