@@ -269,6 +269,23 @@ static int env_enter(zl_env *e)
 
 static void env_leave(zl_env *e) { zl_atomic_add(&e->busy, -1); }
 
+/* Enter the environment and, when given, one of its transactions (an operation that uses
+ * both, like a copy of a txn's snapshot or beginning a child); 0 when either is closed. */
+static int env_txn_enter(zl_env *e, zl_txn *t)
+{
+    if (!env_enter(e))
+        return 0;
+    if (t) {
+        zl_atomic_add(&t->busy, 1);
+        if (zl_atomic_load(&t->state) != ZL_LIVE) {
+            zl_atomic_add(&t->busy, -1);
+            env_leave(e);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 #define TXN_ENTER(t)                                      \
     do {                                                  \
         zl_atomic_add(&(t)->busy, 1);                     \
@@ -442,16 +459,8 @@ int zl_env_get_maxkeysize(zl_env *e, int *n)
 static int copy_common(zl_env *e, const char *path, int fd, unsigned int flags, zl_txn *t)
 {
     int rc;
-    if (!env_enter(e))
+    if (!env_txn_enter(e, t))
         return ZL_CLOSED;
-    if (t) {
-        zl_atomic_add(&t->busy, 1);
-        if (zl_atomic_load(&t->state) != ZL_LIVE) {
-            zl_atomic_add(&t->busy, -1);
-            env_leave(e);
-            return ZL_CLOSED;
-        }
-    }
 #ifdef _WIN32
     if (path)
         rc = mdb_env_copy3(e->env, path, flags, t ? t->txn : NULL);
@@ -566,16 +575,9 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
 
     if (parent && !write)
         return ZL_NESTED_READONLY;
-    if (!env_enter(e))
+    if (!env_txn_enter(e, parent))
         return ZL_CLOSED;
-    if (parent) {
-        zl_atomic_add(&parent->busy, 1);
-        if (zl_atomic_load(&parent->state) != ZL_LIVE) {
-            zl_atomic_add(&parent->busy, -1);
-            env_leave(e);
-            return ZL_CLOSED;
-        }
-    } else if (write) {
+    if (!parent && write) {
         for (;;) {
             zl_mutex_lock(&e->mtx);
             if (e->writer_active && zl_same_thread(e->writer_thread, zl_self()))
