@@ -32,6 +32,7 @@ __all__ = ["LmdbObjectStore"]
 log = logging.getLogger("zlmdb.store")
 
 _MISSING = object()  # private "not found" marker (never stored)
+_FLUSH_FIRST = object()  # a single-key read must flush before reading LMDB
 _GROW_STEP = 64 * 1024 * 1024
 _SCAN_CHUNK = 512  # items per read transaction when iterating
 
@@ -473,6 +474,7 @@ class LmdbObjectStore(MutableMapping):
             raise
         self._shared = shared
         self.env = shared.env
+        self._env_get = shared.env.get
         self.lock = shared.lock
         self.condition = shared.condition
         self._max_key_size = shared.max_key_size
@@ -555,11 +557,11 @@ class LmdbObjectStore(MutableMapping):
             if self._closing or shared.resizing:
                 self.condition.notify_all()
 
-    def _begin_read(self) -> Any:
-        """Start a read transaction (buffers=True); the caller is a counted reader."""
+    def _begin_read(self, buffers: bool = True) -> Any:
+        """Start a read transaction; the caller is a counted reader."""
         while True:
             try:
-                return self.env.begin(db=self._db, buffers=True)
+                return self.env.begin(db=self._db, buffers=buffers)
             except lmdb.MapResizedError:
                 # Another process grew the map: stop counting as a reader so the resize
                 # can drain, adopt the new size, count again and retry.
@@ -568,15 +570,15 @@ class LmdbObjectStore(MutableMapping):
                 with self.lock:
                     self._enter_read_locked()
 
-    def _read_one(self, key: bytes) -> Any:
-        """The stored bytes of ``key`` (``_MISSING`` if absent), read in one call into C
-        with a read transaction of its own (``Environment.get``). Adopts a map another
-        process grew and retries."""
+    def _read_after_resize(self, key: bytes) -> Any:
+        """After ``Environment.get`` raised MapResizedError (another process grew the map):
+        adopt the new size and read ``key`` again (``_MISSING`` if absent)."""
         while True:
+            _resize_map(self._shared, 0)
             try:
-                return self.env.get(key, _MISSING, self._db)
+                return self._env_get(key, _MISSING, self._db)
             except lmdb.MapResizedError:
-                _resize_map(self._shared, 0)
+                continue
 
     def _write(self, apply: Callable[[Any], None]) -> None:
         _run_write(self._shared, self._db, self.max_map_size, apply)
@@ -663,6 +665,34 @@ class LmdbObjectStore(MutableMapping):
         if value is _MISSING and self._inflight is not None:
             value = self._inflight.get(key, _MISSING)
         return value
+
+    def _buffered_locked(self, norm: bytes, autoflush: bool, forced: bool) -> Any:
+        """A single-key read while entries are pending (the caller holds the lock): the
+        buffered (or being committed) value of ``norm``, else ``_FLUSH_FIRST`` when the
+        read must flush first (``autoflush``), else ``_MISSING`` (read LMDB).
+
+        Unless ``forced`` (``exists(flush=True)``), a read miss does not queue behind
+        another thread's running commit: it sees the entries of that commit in memory, and
+        entries buffered meanwhile are committed by the next flush.
+        """
+        value = self.write_buffer.get(norm, _MISSING)
+        if value is _MISSING:
+            inflight = self._inflight
+            if inflight is not None:
+                value = inflight.get(norm, _MISSING)
+            if value is _MISSING and autoflush:
+                if forced or (self.write_buffer and not self._shared.committing):
+                    return _FLUSH_FIRST
+        return value
+
+    def _flush_then_buffered(self, norm: bytes) -> Any:
+        """Flush (outside the lock, so the commit does not block others), then look at the
+        buffer again: a put may have arrived meanwhile."""
+        self._flush()
+        with self.lock:
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            return self._buffered(norm)
 
     def _split_buffered(
         self, unique: List[bytes], may_flush: bool
@@ -887,35 +917,30 @@ class LmdbObjectStore(MutableMapping):
             RuntimeError: the stored bytes cannot be deserialized ("Failed to unpickle ...").
         """
         norm = key if type(key) is bytes else self._norm_key(key)
-        shared = self._shared
-        tx = shared.tx
+        tx = self._shared.tx
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            # The hot path, inlined: _buffered(), _autoflush_due().
-            buffer = self.write_buffer
-            value = buffer.get(norm, _MISSING) if buffer else _MISSING
-            if value is _MISSING and self._inflight is not None:
-                value = self._inflight.get(norm, _MISSING)
-            flush_first = (
-                value is _MISSING and self.autoflush_on_read and buffer and not shared.committing
-            )
-        if flush_first:
-            self._flush()  # outside the lock, so it can commit without blocking others
-            with self.lock:
-                if self._closing or self._is_closed:
-                    raise _closed_error()
-                value = self._buffered(norm)
+            # The common case (nothing buffered, no commit in flight) costs one test.
+            if self.write_buffer or self._inflight is not None:
+                value = self._buffered_locked(norm, self.autoflush_on_read, False)
+            else:
+                value = _MISSING
+        if value is _FLUSH_FIRST:
+            value = self._flush_then_buffered(norm)
         if value is not _MISSING:
             if value is self._DELETION_SENTINEL:
                 return default
             return self._decode(norm, value, "buffered")
         # Not counted as an in-flight reader: Environment.get copies the value inside one C
         # call, which close() and map resizes wait for; nothing of the map escapes.
-        raw = self._read_one(norm)
+        try:
+            raw = self._env_get(norm, _MISSING, self._db)
+        except lmdb.MapResizedError:
+            raw = self._read_after_resize(norm)
         if raw is _MISSING:
             return default
         try:
@@ -935,29 +960,29 @@ class LmdbObjectStore(MutableMapping):
             lmdb.BadValsizeError: the empty key, when it is not buffered.
         """
         norm = key if type(key) is bytes else self._norm_key(key)
-        tx = self._active_tx()
-        if tx is not None:
+        tx = self._shared.tx
+        if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
         with self.lock:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            value = self._buffered(norm)
-            if value is not _MISSING:
-                return value is not self._DELETION_SENTINEL
-            if flush is None:
-                flush_first = self.autoflush_on_read and self._autoflush_due()
+            if self.write_buffer or self._inflight is not None:
+                if flush is None:
+                    value = self._buffered_locked(norm, self.autoflush_on_read, False)
+                else:
+                    value = self._buffered_locked(norm, flush, flush)
             else:
-                flush_first = flush and self._pending()
-        if flush_first:
-            self._flush()
-            with self.lock:
-                if self._closing or self._is_closed:
-                    raise _closed_error()
-                value = self._buffered(norm)
-                if value is not _MISSING:
-                    return value is not self._DELETION_SENTINEL
-        return self._read_one(norm) is not _MISSING  # one C call; see get()
+                value = _MISSING
+        if value is _FLUSH_FIRST:
+            value = self._flush_then_buffered(norm)
+        if value is not _MISSING:
+            return value is not self._DELETION_SENTINEL
+        try:
+            raw = self._env_get(norm, _MISSING, self._db)  # one call into C; see get()
+        except lmdb.MapResizedError:
+            raw = self._read_after_resize(norm)
+        return raw is not _MISSING
 
     # -- many keys ---------------------------------------------------------------------------
 
@@ -987,62 +1012,32 @@ class LmdbObjectStore(MutableMapping):
             decode_not_found = decode_keys
         if keys is None:
             raise TypeError("keys must be an iterable of keys, not None")
-        originals = list(keys)
+        originals = keys if type(keys) is list else list(keys)
         norm_key = self._norm_key
         norms = [k if type(k) is bytes else norm_key(k) for k in originals]
-        values: Dict[bytes, Any] = {}
-        tx = self._active_tx()
-        if tx is not None:
+        tx = self._shared.tx
+        if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
+            found: Dict[Any, Any] = {}
             for norm in norms:
-                if norm not in values:
-                    values[norm] = self._tx_get(tx, norm, _MISSING)
+                if norm not in found:
+                    found[norm] = self._tx_get(tx, norm, _MISSING)
+            found = {k: v for k, v in found.items() if v is not _MISSING}
         else:
-            unique = list(dict.fromkeys(norms))
-            buffered, wanted, flush_first = self._split_buffered(unique, True)
-            if flush_first:
-                self._flush()
-                buffered, wanted, _ = self._split_buffered(unique, False)
-            sentinel = self._DELETION_SENTINEL
-            for norm, value in buffered.items():
-                values[norm] = (
-                    _MISSING if value is sentinel else self._decode(norm, value, "buffered")
-                )
-            if wanted:
-                limit = self._max_key_size
-                lookup = [k for k in wanted if 0 < len(k) <= limit]
-                try:
-                    txn = self._begin_read()
-                    try:
-                        if len(lookup) < len(wanted) and not all(wanted):
-                            txn.get(b"")  # LMDB's error for the empty key, as get() raises
-                        with txn.cursor() as cursor:
-                            # One call into C; the pairs are copies, decoded after the txn.
-                            pairs = cursor.getmulti(lookup)
-                    finally:
-                        txn.abort()
-                finally:
-                    self._exit_read()
-                if len(pairs) < len(wanted):
-                    for norm in wanted:
-                        values[norm] = _MISSING
-                loads = self._loads
-                key = b""
-                try:
-                    for key, raw in pairs:
-                        key = bytes(key)
-                        values[key] = loads(raw)
-                except Exception as exc:
-                    self._decode(key, raw, "DB")  # raises the RuntimeError naming the key
-                    raise exc  # pragma: no cover - a second decode succeeded
-        found: Dict[Any, Any] = {}
-        not_found: List[Any] = []
-        for original, norm in zip(originals, norms):
-            value = values[norm]
-            if value is _MISSING:
-                not_found.append(original)
-            elif norm not in found:
-                found[norm] = value
+            with self.lock:
+                self._ensure_open()
+                direct = not self.write_buffer and self._inflight is None
+                if direct:
+                    self._enter_read_locked()
+            if direct:
+                # Nothing buffered: all keys in one call into C, found in request order.
+                found = self._decode_pairs(self._read_many(norms, counted=True))
+            else:
+                found = self._get_many_buffered(norms)
+        if len(found) < len(norms):
+            not_found = [o for o, k in zip(originals, norms) if k not in found]
+        else:
+            not_found = []
         if decode_keys:
             encoding, errors = self.key_encoding, self.key_errors
             found = {k.decode(encoding, errors): v for k, v in found.items()}
@@ -1055,6 +1050,62 @@ class LmdbObjectStore(MutableMapping):
                 for k in not_found
             ]
         return found, not_found
+
+    def _read_many(self, norms: List[bytes], counted: bool) -> List[Tuple[bytes, bytes]]:
+        """``(key, stored bytes)`` of the stored ``norms``, in order (duplicates repeated),
+        read in one read transaction with one call into C (the values are copies).
+        ``counted``: the caller already counted itself as a reader (this ends it).
+
+        Raises:
+            lmdb.BadValsizeError: an empty key (as ``get`` raises); oversize keys are missing.
+        """
+        if not counted:
+            with self.lock:
+                self._enter_read_locked()
+        try:
+            txn = self._begin_read(buffers=False)
+            try:
+                with txn.cursor() as cursor:
+                    try:
+                        return cursor.getmulti(norms)
+                    except lmdb.BadValsizeError:
+                        if all(norms):
+                            raise
+                txn.get(b"")  # LMDB's error for the empty key, the one get() raises
+                raise AssertionError("unreachable")  # pragma: no cover
+            finally:
+                txn.abort()
+        finally:
+            self._exit_read()
+
+    def _decode_pairs(self, pairs: List[Tuple[bytes, bytes]]) -> Dict[bytes, Any]:
+        loads = self._loads
+        found: Dict[bytes, Any] = {}
+        key = raw = b""
+        try:
+            for key, raw in pairs:
+                found[key] = loads(raw)
+        except Exception as exc:
+            self._decode(key, raw, "DB")  # raises the RuntimeError naming the key
+            raise exc  # pragma: no cover - a second decode succeeded
+        return found
+
+    def _get_many_buffered(self, norms: List[bytes]) -> Dict[bytes, Any]:
+        """get_many's path while entries are buffered: buffer first, then (after the
+        optional autoflush) LMDB for the rest; the found objects in request order."""
+        unique = list(dict.fromkeys(norms))
+        buffered, wanted, flush_first = self._split_buffered(unique, True)
+        if flush_first:
+            self._flush()
+            buffered, wanted, _ = self._split_buffered(unique, False)
+        sentinel = self._DELETION_SENTINEL
+        values: Dict[bytes, Any] = {}
+        for norm, value in buffered.items():
+            if value is not sentinel:
+                values[norm] = self._decode(norm, value, "buffered")
+        if wanted:
+            values.update(self._decode_pairs(self._read_many(wanted, counted=True)))
+        return {k: values[k] for k in unique if k in values}
 
     def _encode_items(
         self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]
