@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import os
 import threading
 import weakref
 from collections.abc import ItemsView, KeysView, Mapping, MutableMapping, ValuesView
+from itertools import repeat
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .. import lmdb
@@ -37,6 +39,9 @@ _GROW_STEP = 64 * 1024 * 1024
 _SCAN_CHUNK = 512  # items per read transaction when iterating
 
 _get_ident = threading.get_ident
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+_is = operator.is_
 
 CLOSED_MESSAGE = "Database is closed or in the process of closing."
 READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
@@ -163,9 +168,19 @@ def _commit_buffer(
     dropped: List[bytes] = []
 
     def apply(txn: Any) -> None:
+        dropped.clear()
+        # The common batch, puts of storable keys only, is checked by C-level scans and
+        # goes to LMDB in one call into C.
+        if (
+            b"" not in buffer
+            and max(map(len, buffer), default=0) <= limit
+            and not any(map(_is, buffer.values(), repeat(sentinel)))
+        ):
+            with txn.cursor() as cursor:
+                cursor.putmulti(buffer.items())
+            return
         # Each key is in the buffer once, so deletes and puts commute: deletes one by one,
         # then all puts in one call into C.
-        dropped.clear()
         puts = []
         delete = txn.delete
         for key, value in buffer.items():
@@ -1109,14 +1124,28 @@ class LmdbObjectStore(MutableMapping):
 
     def _encode_items(
         self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]
-    ) -> Iterator[Tuple[bytes, Any]]:
+    ) -> List[Tuple[bytes, Any]]:
+        """Normalize and serialize ``items`` (values that are the deletion sentinel stay).
+
+        Raises:
+            TypeError, UnicodeEncodeError, lmdb.BadValsizeError: a bad key.
+            the serializer's error: a value cannot be serialized.
+        """
         sentinel = self._DELETION_SENTINEL
         dumps = self._dumps
-        pairs = items.items() if isinstance(items, Mapping) else items
-        for key, value in pairs:
-            norm = self._norm_key(key)
-            self._check_key_size(norm)
-            yield norm, (sentinel if value is sentinel else dumps(value))
+        norm_key = self._norm_key
+        source = items.items() if isinstance(items, Mapping) else items
+        pairs = [
+            (
+                key if type(key) is bytes else norm_key(key),
+                value if value is sentinel else dumps(value),
+            )
+            for key, value in source
+        ]
+        if pairs and max(map(len, map(_first, pairs))) > self._max_key_size:
+            for key, _ in pairs:
+                self._check_key_size(key)
+        return pairs
 
     def put_many(self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]) -> None:
         """Write ``items`` (a mapping or ``(key, value)`` pairs) atomically in one write
@@ -1133,7 +1162,7 @@ class LmdbObjectStore(MutableMapping):
         tx = self._active_tx()
         if tx is not None:
             self._ensure_open()
-            for norm, value in list(self._encode_items(items)):
+            for norm, value in self._encode_items(items):
                 self._tx_write(tx, norm, None if value is sentinel else value)
             return
         with self.lock:
@@ -1143,13 +1172,12 @@ class LmdbObjectStore(MutableMapping):
                 self._flush()
             _wait_writers_idle(self._shared)
             self._ensure_open()
-            materialized = None if isinstance(items, Mapping) else list(self._encode_items(items))
+            # Encoded once, before the transaction, so a retry after map growth replays them.
+            pairs = self._encode_items(items)
+            deletes = any(map(_is, map(_second, pairs), repeat(sentinel)))
 
             def apply(txn: Any) -> None:
-                pairs = (
-                    materialized if materialized is not None else list(self._encode_items(items))
-                )
-                if not any(value is sentinel for _, value in pairs):
+                if not deletes:
                     with txn.cursor() as cursor:
                         cursor.putmulti(pairs)  # in order, so the last duplicate wins
                     return
