@@ -160,25 +160,27 @@ def _commit_buffer(
     buffer: Dict[bytes, Any],
     sentinel: object,
     max_map_size: Optional[int],
+    puts_only: bool = False,
 ) -> List[bytes]:
     """Write ``buffer`` in one transaction and clear it; return the keys LMDB cannot store
     (empty or oversize), which are dropped rather than left to poison later flushes.
-    The caller holds ``shared.lock``."""
+
+    ``puts_only``: no ``delete()`` went into ``buffer``, so it is first handed to LMDB as
+    it is, in one call into C; an entry put into ``write_buffer`` directly (a deletion
+    marker, an unstorable key) makes that call fail before or without writing it, and the
+    entry-by-entry path below then writes the batch in the same transaction."""
     limit = shared.max_key_size
     dropped: List[bytes] = []
 
     def apply(txn: Any) -> None:
         dropped.clear()
-        # The common batch, puts of storable keys only, is checked by C-level scans and
-        # goes to LMDB in one call into C.
-        if (
-            b"" not in buffer
-            and max(map(len, buffer), default=0) <= limit
-            and not any(map(_is, buffer.values(), repeat(sentinel)))
-        ):
-            with txn.cursor() as cursor:
-                cursor.putmulti(buffer.items())
-            return
+        if puts_only and b"" not in buffer:
+            try:
+                with txn.cursor() as cursor:
+                    cursor.putmulti(buffer.items())
+                return
+            except (TypeError, lmdb.BadValsizeError):
+                pass
         # Each key is in the buffer once, so deletes and puts commute: deletes one by one,
         # then all puts in one call into C.
         puts = []
@@ -464,6 +466,7 @@ class LmdbObjectStore(MutableMapping):
         self.max_map_size = max_map_size
         self.write_buffer: Dict[bytes, Any] = {}
         self._inflight: Optional[Dict[bytes, Any]] = None  # the batch a flush is committing
+        self._deletes_buffered = False  # a delete() is in write_buffer (see _commit_buffer)
         self._seq = 0  # bumped by every buffered write ...
         self._committed_seq = 0  # ... and the last one known committed
         self._readers = 0
@@ -636,6 +639,8 @@ class LmdbObjectStore(MutableMapping):
                     break
                 batch = dict(buffer)
                 buffer.clear()
+                puts_only = not self._deletes_buffered
+                self._deletes_buffered = False
                 upto = self._seq
                 self._inflight = batch
                 shared.committing = True
@@ -649,7 +654,12 @@ class LmdbObjectStore(MutableMapping):
                 dropped: List[bytes] = []
                 try:
                     dropped = _commit_buffer(
-                        shared, self._db, batch, self._DELETION_SENTINEL, self.max_map_size
+                        shared,
+                        self._db,
+                        batch,
+                        self._DELETION_SENTINEL,
+                        self.max_map_size,
+                        puts_only,
                     )
                 except BaseException as exc:
                     error = exc
@@ -662,6 +672,8 @@ class LmdbObjectStore(MutableMapping):
                 if error is not None:
                     for key, value in batch.items():  # newer writes to the same keys win
                         buffer.setdefault(key, value)
+                    if not puts_only:
+                        self._deletes_buffered = True
                     raise error
                 self._committed_seq = upto
                 if dropped:
@@ -915,6 +927,7 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_writable()
             buffer = self.write_buffer
             buffer[norm] = self._DELETION_SENTINEL
+            self._deletes_buffered = True
             self._seq += 1
             if len(buffer) < self.batch_size:
                 return
