@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import zlmdb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,6 +80,14 @@ def test_import_pulls_in_no_framework_dependencies():
     # The same zlmdb this test run imports (installed, or a PYTHONPATH=src checkout).
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["zlmdb.orm", "zlmdb.orm._transaction", "zlmdb.orm._pmap"])
+def test_orm_modules_import_first(module):
+    code = f"import {module}, zlmdb; print(zlmdb.Database.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Database"
 
 
 def test_flatbuffers_alias_is_the_installed_runtime():

@@ -6,6 +6,11 @@ Schema) → :mod:`._pmap` (PersistentMap, indexes, ranges) → :mod:`._maps` (th
 :mod:`zlmdb.lmdb`. Everything public is re-exported by :mod:`zlmdb`.
 """
 
+# The binding first: the modules below import it as ``from .. import lmdb``, which would
+# otherwise ask zlmdb's lazy __getattr__ for it and load the ORM surface (this package)
+# while this package is still being imported (``import zlmdb.orm`` as the first import).
+import zlmdb.lmdb  # noqa: F401  # isort: skip
+
 from ._database import Database, Slot
 from ._errors import NullValueConstraint, TableDefinitionError, UniqueValueConstraint
 from ._maps import EXTRA_MAPS, MAP_TABLE, MAPS

@@ -237,6 +237,9 @@ class Database:
         zlmdb.lmdb.Error: LMDB cannot open the environment (e.g. missing with create=False).
     """
 
+    # the environment's largest key (a write buffered by a transaction is checked against it)
+    _max_key = 511
+
     def __init__(
         self,
         dbpath: Optional[str] = None,
@@ -310,6 +313,7 @@ class Database:
                 _OPEN[realpath] = self
             try:
                 self._env = self._open_env()
+                self._max_key = self._env.max_key_size()
             except BaseException:
                 with _OPEN_LOCK:
                     if _OPEN.get(realpath) is self:

@@ -13,7 +13,7 @@ from .. import lmdb
 from ._errors import NullValueConstraint, UniqueValueConstraint
 from ._keys import MAX_OID, OID, STRING
 from ._keys import UUID as UUID_PART
-from ._transaction import Transaction
+from ._transaction import FLUSH_AT, Transaction
 
 try:
     import snappy  # type: ignore[import-not-found]
@@ -107,12 +107,90 @@ def qual(obj: Any) -> str:
 
 
 def _raw(txn: Any) -> lmdb.Transaction:
+    """The LMDB transaction of ``txn`` for point reads and writes, which go through its
+    buffer of pending puts (see :class:`~zlmdb.orm.Transaction`)."""
     if not isinstance(txn, Transaction):
         raise TypeError(f"expected a zlmdb.Transaction, not {type(txn).__name__}")
-    raw = txn._txn
+    raw = txn._raw
     if raw is None:
         raise lmdb.Error("transaction is not open: use it inside 'with db.begin() as txn:'")
     return raw
+
+
+def _flushed(txn: Any) -> lmdb.Transaction:
+    """The LMDB transaction of ``txn`` holding every pending put: for cursors and ranges."""
+    raw = _raw(txn)
+    if txn._pending:
+        txn._flush()
+    return raw
+
+
+def _lookup(pending: Optional[Dict[bytes, bytes]], raw: lmdb.Transaction, key: bytes) -> Any:
+    """The stored bytes of ``key`` as the transaction sees them (pending puts first)."""
+    if pending:
+        data = pending.get(key)
+        if data is not None:
+            return data
+    return raw.get(key)
+
+
+def _stage(txn: Transaction, key: bytes, data: Any) -> None:
+    """Put ``key`` in a write transaction: into its buffer, or straight into LMDB for data
+    that is not ``bytes`` and for keys LMDB will refuse (so that the error comes now)."""
+    pending = txn._pending
+    if pending is not None and type(data) is bytes and len(key) <= txn._max_key:
+        pending[key] = data
+        if len(pending) >= FLUSH_AT:
+            txn._flush()
+    else:
+        raw = _raw(txn)  # not open: raises zlmdb.lmdb.Error
+        if pending:
+            pending.pop(key, None)
+        raw.put(key, data)  # read transaction: raises ReadonlyError
+    tops = txn._tops
+    if tops:
+        _raise_top(tops, key)
+
+
+def _raise_top(tops: Dict[bytes, bytes], key: bytes) -> None:
+    prefix = key[:2]
+    top = tops.get(prefix)
+    if top is not None and key > top:
+        tops[prefix] = key
+
+
+def _delete(txn: Transaction, raw: lmdb.Transaction, key: bytes) -> bool:
+    """Delete ``key`` (pending or stored); return whether it existed."""
+    pending = txn._pending
+    found = bool(pending) and pending.pop(key, None) is not None  # type: ignore[union-attr]
+    if raw.delete(key):
+        found = True
+    if found:
+        stats = txn._stats
+        if stats is not None:
+            stats.dels += 1
+    return found
+
+
+def _points_to(
+    pending: Optional[Dict[bytes, bytes]],
+    raw: lmdb.Transaction,
+    index_key: bytes,
+    index_data: bytes,
+) -> bool:
+    current = _lookup(pending, raw, index_key)
+    return current is not None and current == index_data
+
+
+def _flushing(txn: Transaction, records: Iterator[Any]) -> Iterator[Any]:
+    """``records`` of a cursor in a write transaction, with the puts made while the caller
+    handles one record written before the cursor steps on (as unbuffered puts would be)."""
+    if txn._pending:
+        txn._flush()
+    for record in records:
+        yield record
+        if txn._pending:
+            txn._flush()
 
 
 def _split(txn_key: Any) -> Tuple[Any, Any]:
@@ -153,6 +231,7 @@ class PersistentMap(MutableMapping):
     # The hot paths' view of this map, filled by _prepare() on first use (hooks such as
     # marshal= may be set after PersistentMap.__init__): see _prepare.
     _ready = False
+    _plain_oid = False
     _key_kind = _KEY_UNPREPARED  # also the hot paths' "prepared" flag: see _hooks_changed
     _v_marshal: Optional[Callable[[Any], Any]] = None
     _v_dumps: Callable[[Any], bytes]
@@ -262,12 +341,15 @@ class PersistentMap(MutableMapping):
         else:
             fast = (None, self._encode_value, self._decode_payload, None, True)
         self._v_marshal, self._v_dumps, self._v_loads, self._v_unmarshal, self._v_buffers = fast
+        # __setitem__'s shortest path: a scalar Oid key and no index to maintain
+        self._plain_oid = kind == _KEY_OID and not self._indexes
         self._key_kind = kind
         self._ready = True
 
     def _hooks_changed(self) -> None:
         """Make the next operation choose the hot paths again (_prepare)."""
         self._ready = False
+        self._plain_oid = False
         self._key_kind = _KEY_UNPREPARED
 
     def _key_prefix(self) -> bytes:
@@ -346,7 +428,8 @@ class PersistentMap(MutableMapping):
             ValueError: a bad key.
         """
         txn, key = _split(txn_key)
-        return _raw(txn).get(self._full_key(key)) is not None
+        raw = _raw(txn)
+        return _lookup(txn._pending, raw, self._full_key(key)) is not None
 
     # __getitem__ and __setitem__ inline _full_key, _decode and _encode: a Python call
     # costs as much as LMDB's own get on the common scalar keys.
@@ -361,7 +444,7 @@ class PersistentMap(MutableMapping):
         """
         try:
             txn, key = txn_key
-            raw = txn._txn
+            raw = txn._raw
         except (TypeError, ValueError, AttributeError):
             txn, key = _split(txn_key)
             raw = _raw(txn)
@@ -372,8 +455,14 @@ class PersistentMap(MutableMapping):
             full_key = self._prefix + key.encode()
         else:
             full_key = self._full_key(key)
+        pending = txn._pending
         try:
-            data = raw.get(full_key)
+            if pending:
+                data = pending.get(full_key)
+                if data is None:
+                    data = raw.get(full_key)
+            else:
+                data = raw.get(full_key)
         except AttributeError:
             if raw is None:
                 _raw(txn)  # the transaction is not open: raises zlmdb.lmdb.Error
@@ -400,25 +489,35 @@ class PersistentMap(MutableMapping):
         """
         try:
             txn, key = txn_key
-            raw = txn._txn
+            fast = txn._fast  # the write buffer, if no put needs more than buffering
         except (TypeError, ValueError, AttributeError):
             txn, key = _split(txn_key)
-            raw = _raw(txn)
-        if raw is None:
-            raw = _raw(txn)
-        kind = self._key_kind  # _KEY_UNPREPARED until _full_key has run _prepare()
-        if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
+            _raw(txn)
+            fast = txn._fast
+        if self._plain_oid and type(key) is int and 0 <= key <= MAX_OID:
+            # _full_key, _encode and _stage inlined for the most common table
             full_key = _pack_slot_oid(self._slot, key)
-        elif type(key) is str and kind == _KEY_STRING:
-            full_key = self._prefix + key.encode()
+            marshal = self._v_marshal
+            data = self._v_dumps(value if marshal is None else marshal(value))
+            if fast is not None and type(data) is bytes:
+                fast[full_key] = data
+                if len(fast) >= FLUSH_AT:
+                    txn._flush()
+                stats = txn._stats
+                if stats is not None:
+                    stats.puts += 1
+                return
         else:
-            full_key = self._full_key(key)
-        marshal = self._v_marshal
-        data = self._v_dumps(value if marshal is None else marshal(value))
-        if self._indexes:
-            self._put_indexed(txn, raw, key, full_key, value, data)
-            return
-        raw.put(full_key, data)
+            if type(key) is str and self._key_kind == _KEY_STRING:
+                full_key = self._prefix + key.encode()
+            else:
+                full_key = self._full_key(key)  # runs _prepare() on first use
+            marshal = self._v_marshal
+            data = self._v_dumps(value if marshal is None else marshal(value))
+            if self._indexes:
+                self._put_indexed(txn, _raw(txn), key, full_key, value, data)
+                return
+        _stage(txn, full_key, data)
         stats = txn._stats
         if stats is not None:
             stats.puts += 1
@@ -435,13 +534,14 @@ class PersistentMap(MutableMapping):
         raw = _raw(txn)
         full_key = self._full_key(key)
         if self._indexes:
-            old_value = self._decode(raw.get(full_key))
+            pending = txn._pending
+            old_value = self._decode(_lookup(pending, raw, full_key))
             if old_value is not None:
                 for index in self._indexes.values():
                     index_key, index_data = self._index_record(index, key, old_value)
-                    if index_key is not None and _points_to(raw, index_key, index_data):
-                        txn.delete(index_key)
-        txn.delete(full_key)
+                    if index_key is not None and _points_to(pending, raw, index_key, index_data):
+                        _delete(txn, raw, index_key)
+        _delete(txn, raw, full_key)
 
     def __len__(self) -> int:
         raise NotImplementedError("a table has no len(): use count(txn)")
@@ -496,12 +596,14 @@ class PersistentMap(MutableMapping):
             raise ValueError(f'index with name "{name}" already exists')
         self._indexes[name] = Index(name, fkey, pmap, nullable, unique)
         pmap._index_attached_to = self
+        self._hooks_changed()  # the hot paths depend on having indexes
 
     def detach_index(self, name: str) -> None:
         """Detach index ``name`` (no-op when absent); its records stay in the database."""
         index = self._indexes.pop(name, None)
         if index is not None:
             index.pmap._index_attached_to = None
+            self._hooks_changed()
 
     def _index_record(self, index: Index, key: Any, value: Any) -> Tuple[Optional[bytes], bytes]:
         """(full index key or None for NULL, index value bytes) of one table record."""
@@ -523,12 +625,15 @@ class PersistentMap(MutableMapping):
     ) -> None:
         """Put a record of an indexed table and keep its index records up to date.
 
-        A failed put changes nothing: NULL keys are checked before anything is written; an
-        insert is written first (one LMDB call tells insert from update), and so is a free
-        unique index key; both are taken back if a later check fails. An update reads the
-        old record once; an index record whose key did not change and already points here
-        is left alone."""
-        planned = []  # (index, index key or None, index data)
+        Every check (NULL keys, unique keys, key sizes) is made before anything is written,
+        so a failed put changes nothing. Reads go through the transaction's pending puts.
+        A key above the largest key of its slot is known to be new without a read (see
+        :meth:`_slot_top`): appending inserts read nothing. An update reads the old record
+        once; an index record whose key did not change and already points here is left
+        alone."""
+        pending = txn._pending
+        max_key = txn._max_key
+        planned = []  # (index, index map, index key or None, index data)
         for index in self._indexes.values():
             pmap = index._pmap
             if not pmap._ready:
@@ -542,72 +647,110 @@ class PersistentMap(MutableMapping):
                         f'cannot insert NULL value into non-nullable index "{qual(self)}::{index._name}"'
                     )
                 new_key = None
-            elif pmap._key_kind == _KEY_STRING and type(fkey) is str:
-                new_key = pmap._prefix + fkey.encode()
             else:
-                new_key = pmap._full_key(fkey)
-            planned.append((index, new_key, index_data))
-        inserted = raw.put(full_key, data, overwrite=False)
-        added: List[bytes] = []  # unique index records inserted below (taken back on failure)
-        try:
-            old_value = None if inserted else self._decode(raw.get(full_key))
-            deletes: List[bytes] = []
-            puts: List[Tuple[bytes, bytes]] = []
-            for index, new_key, index_data in planned:
-                old_key = None
-                if old_value is not None:
-                    old_fkey = index._fkey(old_value)
-                    if not is_null(old_fkey):
-                        old_key = index._pmap._full_key(old_fkey)
-                if new_key is not None:
-                    if index._unique:
-                        # a free unique key is claimed at once: one LMDB call, no lookup
-                        if raw.put(new_key, index_data, overwrite=False):
-                            added.append(new_key)
-                            current = index_data
-                        else:
-                            current = raw.get(new_key)
-                    elif old_key == new_key:
-                        current = raw.get(new_key)
-                    else:
-                        current = None
-                    if current is None:
-                        puts.append((new_key, index_data))
-                    elif current != index_data:
-                        if index._unique and self._index_target_exists(raw, index, current):
-                            raise UniqueValueConstraint(
-                                f'unique index "{qual(self)}::{index._name}" already has key '
-                                f"{index._fkey(value)!r} for another record"
-                            )
-                        puts.append((new_key, index_data))
-                if old_key is not None and old_key != new_key:
-                    if _points_to(raw, old_key, index_data):
-                        deletes.append(old_key)
-        except BaseException:
-            for index_key in added:
-                raw.delete(index_key)
-            if inserted:
-                raw.delete(full_key)
-            raise
-        if not inserted:
-            raw.put(full_key, data)
-        dels = 0
+                if pmap._key_kind == _KEY_STRING and type(fkey) is str:
+                    new_key = pmap._prefix + fkey.encode()
+                elif pmap._key_kind == _KEY_OIDS and type(fkey) is tuple:
+                    new_key = pmap._oids_key(fkey)
+                else:
+                    new_key = pmap._full_key(fkey)
+                if len(new_key) > max_key:
+                    raw.put(new_key, index_data)  # raises BadValsizeError (ReadonlyError)
+            planned.append((index, pmap, new_key, index_data))
+        if pending is None or len(full_key) > max_key:
+            raw.put(full_key, data)  # raises ReadonlyError (read txn) or BadValsizeError
+            raise lmdb.Error("unreachable: LMDB accepted a put it must refuse")
+        tops = txn._tops
+        top = tops.get(self._prefix)
+        if top is None:
+            top = self._slot_top(txn)
+        if full_key > top:
+            old_value = None  # a new key: nothing to read
+        else:
+            old_value = self._decode(_lookup(pending, raw, full_key))
+        deletes: List[bytes] = []
+        puts: List[Tuple[bytes, bytes]] = []
+        for index, pmap, new_key, index_data in planned:
+            old_key = None
+            if old_value is not None:
+                old_fkey = index._fkey(old_value)
+                if not is_null(old_fkey):
+                    old_key = pmap._full_key(old_fkey)
+            if new_key is not None:
+                if old_key == new_key:
+                    current = _lookup(pending, raw, new_key)
+                elif index._unique:
+                    index_top = tops.get(pmap._prefix)
+                    if index_top is None:
+                        index_top = pmap._slot_top(txn)
+                    current = None if new_key > index_top else _lookup(pending, raw, new_key)
+                else:
+                    current = None
+                if current is None:
+                    puts.append((new_key, index_data))
+                elif current != index_data:
+                    if index._unique and self._index_target_exists(txn, raw, pmap, current):
+                        raise UniqueValueConstraint(
+                            f'unique index "{qual(self)}::{index._name}" already has key '
+                            f"{index._fkey(value)!r} for another record"
+                        )
+                    puts.append((new_key, index_data))
+            if old_key is not None and old_key != new_key:
+                if _points_to(pending, raw, old_key, index_data):
+                    deletes.append(old_key)
+        # all checks passed: write
         for index_key in deletes:
-            if raw.delete(index_key):
-                dels += 1
+            _delete(txn, raw, index_key)
+        _stage(txn, full_key, data)
         for index_key, index_data in puts:
-            raw.put(index_key, index_data)
+            _stage(txn, index_key, index_data)
         stats = txn._stats
         if stats is not None:
-            stats.puts += 1 + len(added) + len(puts)
-            stats.dels += dels
+            stats.puts += 1 + len(puts)
 
-    def _index_target_exists(self, raw: lmdb.Transaction, index: Index, index_data: Any) -> bool:
+    def _oids_key(self, key: tuple) -> bytes:
+        """Full key of an (Oid, Oid[, Oid]) key map: one struct call."""
+        if len(key) == self._oids_arity:
+            for part in key:
+                if type(part) is not int or not 0 <= part <= MAX_OID:
+                    break
+            else:
+                return self._oids_pack(self._slot, *key)
+        return self._full_key(key)
+
+    def _slot_top(self, txn: Transaction) -> bytes:
+        """The largest key of this map's slot in ``txn`` (the slot prefix when it is empty),
+        remembered in ``txn._tops`` and raised by every later put of the transaction: a key
+        above it is new. One cursor lookup per slot and transaction."""
+        raw = _flushed(txn)
+        cursor = txn._cursor
+        if cursor is None:
+            cursor = txn._cursor = raw.cursor()
+        prefix = self._key_prefix()
+        after = self._next_prefix
+        if after is not None and cursor.set_range(after):
+            found = cursor.prev()
+        else:
+            found = cursor.last()
+        top = prefix
+        if found:
+            last = cursor.key()
+            if type(last) is not bytes:
+                last = bytes(last)
+            if last[:2] == prefix:
+                top = last
+        txn._tops[prefix] = top
+        txn._fast = None  # from now on every put maintains the tops (_stage)
+        return top
+
+    def _index_target_exists(
+        self, txn: Transaction, raw: lmdb.Transaction, pmap: PersistentMap, index_data: Any
+    ) -> bool:
         """Whether the table record an index record points to exists (a stale index record,
         e.g. left by an older writer, may be overwritten even in a unique index)."""
         try:
-            key = index.pmap._decode(index_data)
-            return raw.get(self._full_key(key)) is not None
+            key = pmap._decode(index_data)
+            return _lookup(txn._pending, raw, self._full_key(key)) is not None
         except (TypeError, ValueError):
             return True
 
@@ -623,7 +766,7 @@ class PersistentMap(MutableMapping):
         index = self._indexes.get(name)
         if index is None:
             raise ValueError(f'no index "{name}" attached')
-        raw = _raw(txn)
+        raw = _flushed(txn)
         entries: Dict[bytes, bytes] = {}
         for data_key, data in self._iter_raw(raw, self._key_prefix(), self._next_prefix, True):
             value = self._decode(data)
@@ -727,11 +870,12 @@ class PersistentMap(MutableMapping):
                 raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
             if not 0 < limit < MAX_SELECT_LIMIT:
                 raise ValueError(f"limit must be in (0, {MAX_SELECT_LIMIT}), got {limit}")
-        raw = _raw(txn)
+        raw = _flushed(txn)
         start, stop = self._bounds(from_key, to_key)
-        return self._select(
+        records = self._select(
             raw, start, stop, bool(return_keys), bool(return_values), bool(reverse), limit
         )
+        return _flushing(txn, records) if txn._write else records
 
     def _select(
         self,
@@ -839,7 +983,7 @@ class PersistentMap(MutableMapping):
             TypeError, ValueError: a bad prefix.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        raw = _raw(txn)
+        raw = _flushed(txn)
         start = self._key_prefix()
         if prefix is not None:
             start += self._serialize_key(prefix)
@@ -852,7 +996,7 @@ class PersistentMap(MutableMapping):
             TypeError, ValueError: a bad bound.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        raw = _raw(txn)
+        raw = _flushed(txn)
         start, stop = self._bounds(from_key, to_key)
         if stop is not None and stop <= start:
             return 0
@@ -866,7 +1010,7 @@ class PersistentMap(MutableMapping):
             zlmdb.lmdb.ReadonlyError: in a read transaction.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        raw = _raw(txn)
+        raw = _flushed(txn)
         prefix = self._key_prefix()
         cursor = raw.cursor()
         stats = txn._stats
@@ -882,8 +1026,3 @@ class PersistentMap(MutableMapping):
             for name in sorted(self._indexes):
                 count += self._indexes[name].pmap.truncate(txn)
         return count
-
-
-def _points_to(raw: lmdb.Transaction, index_key: bytes, index_data: bytes) -> bool:
-    current = raw.get(index_key)
-    return current is not None and bytes(current) == index_data

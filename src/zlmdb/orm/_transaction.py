@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from time import time_ns
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from .. import lmdb
 
@@ -41,6 +41,11 @@ class TransactionStats:
 
 _NEW, _OPEN, _DONE = 0, 1, 2
 
+# Buffered puts are written once this many are pending (one putmulti call into C), and at
+# commit. Fewer than _DIRECT pending puts are written one by one (no cursor needed).
+FLUSH_AT = 1024
+_DIRECT = 4
+
 
 class Transaction:
     """A database transaction; create it with :meth:`Database.begin` and use it as a
@@ -49,12 +54,33 @@ class Transaction:
 
     ``get``/``put``/``delete`` take raw full keys (slot prefix included). ``_txn`` is the
     underlying :class:`zlmdb.lmdb.Transaction` while the transaction is open.
+
+    Write buffering: a write transaction keeps the records that tables put in a buffer
+    (``_pending``, full key -> bytes) and hands them to LMDB in blocks of :data:`FLUSH_AT`
+    with one ``putmulti`` call, and at commit. The tables read through the buffer, so a
+    transaction sees its own writes as before; reaching the LMDB transaction from outside
+    (``_txn``, :meth:`get`, :meth:`put`, :meth:`delete`) writes the buffer first. A
+    :class:`zlmdb.lmdb.MapFullError` can therefore surface at a later put or at commit
+    instead of at the put that filled the map (LMDB's transaction is unusable after it
+    either way).
     """
 
     PUT = 1
     DEL = 2
 
-    __slots__ = ("_db", "_write", "_buffers", "_stats", "_txn", "_state")
+    __slots__ = (
+        "_db",
+        "_write",
+        "_buffers",
+        "_stats",
+        "_raw",
+        "_state",
+        "_pending",
+        "_fast",
+        "_cursor",
+        "_tops",
+        "_max_key",
+    )
 
     def __init__(
         self,
@@ -67,8 +93,17 @@ class Transaction:
         self._write = bool(write)
         self._buffers = bool(buffers)
         self._stats = stats
-        self._txn: Optional[lmdb.Transaction] = None
+        # the LMDB transaction while open; the tables' hot paths use it directly
+        self._raw: Optional[lmdb.Transaction] = None
         self._state = _NEW
+        # buffered puts (write transactions only): full key -> stored bytes
+        self._pending: Optional[Dict[bytes, bytes]] = None
+        # _pending while no slot top is known (_tops empty): the plain tables' fast path
+        self._fast: Optional[Dict[bytes, bytes]] = None
+        self._cursor: Optional[lmdb.Cursor] = None
+        # slot prefix -> a key no smaller than any key of that slot (see PersistentMap)
+        self._tops: Dict[bytes, bytes] = {}
+        self._max_key = db._max_key
 
     @property
     def write(self) -> bool:
@@ -85,6 +120,19 @@ class Transaction:
         """The :class:`TransactionStats` counting this transaction's writes, if any."""
         return self._stats
 
+    @property
+    def _txn(self) -> Optional[lmdb.Transaction]:
+        """The underlying :class:`zlmdb.lmdb.Transaction` (None when not open), with every
+        buffered put written to it: code using it directly sees (and may change) all data."""
+        raw = self._raw
+        if raw is not None:
+            if self._pending:
+                self._flush()
+            if self._tops:
+                self._tops = {}  # direct writes may add keys behind the tables' backs
+                self._fast = self._pending
+        return raw
+
     def __enter__(self) -> Transaction:
         """Begin the LMDB transaction.
 
@@ -95,20 +143,55 @@ class Transaction:
         if self._state != _NEW:
             raise lmdb.Error("transaction already used: begin a new one with Database.begin()")
         env = self._db._live_env()
-        self._txn = lmdb.Transaction(env, write=self._write, buffers=self._buffers)
+        self._raw = lmdb.Transaction(env, write=self._write, buffers=self._buffers)
+        if self._write:
+            self._pending = self._fast = {}
         self._state = _OPEN
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        txn = self._txn
+        txn = self._raw
         if txn is None:
             return
-        self._txn = None
-        self._state = _DONE
+        pending = self._pending
+        if exc_type is None and pending:
+            try:
+                self._flush()
+            except BaseException:
+                self._close()
+                txn.abort()
+                raise
+        self._close()
         if exc_type is None:
             txn.commit()
         else:
             txn.abort()
+
+    def _close(self) -> None:
+        self._raw = None
+        self._pending = self._fast = None
+        self._cursor = None
+        self._tops = {}
+        self._state = _DONE
+
+    def _flush(self) -> None:
+        """Write the buffered puts to the LMDB transaction."""
+        pending = self._pending
+        if not pending:
+            return
+        # a new buffer, also after a failure: LMDB's transaction is unusable then
+        self._pending = {}
+        self._fast = None if self._tops else self._pending
+        raw = self._raw
+        assert raw is not None
+        if len(pending) < _DIRECT:
+            for key, data in pending.items():
+                raw.put(key, data)
+            return
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = raw.cursor()
+        cursor.putmulti(pending.items())
 
     def _live(self) -> lmdb.Transaction:
         txn = self._txn
