@@ -58,6 +58,10 @@ class WriteOp(NamedTuple):
     value: Any
 
 
+# What the writers queue: (kind, key, value), a WriteOp without the namedtuple's cost.
+_Op = Tuple[str, Any, Any]
+
+
 class WriteError(RuntimeError):
     """Operations could not be written; their transactions were rolled back.
 
@@ -67,8 +71,9 @@ class WriteError(RuntimeError):
             also ``__cause__``).
     """
 
-    def __init__(self, operations: List[WriteOp], errors: List[BaseException]) -> None:
-        self.operations = list(operations)
+    def __init__(self, operations: List[Any], errors: List[BaseException]) -> None:
+        # the writers queue plain (kind, key, value) tuples: the named view is made here
+        self.operations = [op if type(op) is WriteOp else WriteOp(*op) for op in operations]
         self.errors = list(errors)
         first = errors[0] if errors else None
         super().__init__(
@@ -109,7 +114,7 @@ def _close_live_writers() -> None:
             traceback.print_exc()
 
 
-def _write_batch(db: Any, table: Any, ops: List[WriteOp]) -> None:
+def _write_batch(db: Any, table: Any, ops: List[_Op]) -> None:
     """Apply ``ops`` to ``table`` in one write transaction of ``db`` (atomic)."""
     with db.begin(write=True) as txn:
         for kind, key, value in ops:
@@ -128,7 +133,7 @@ def _is_database_failure(exc: BaseException) -> bool:
     return isinstance(exc, Error) or not isinstance(exc, Exception)
 
 
-def _apply(db: Any, table: Any, ops: List[WriteOp]) -> Tuple[List[WriteOp], List[BaseException]]:
+def _apply(db: Any, table: Any, ops: List[_Op]) -> Tuple[List[_Op], List[BaseException]]:
     """Write ``ops``: one transaction, or one per operation when that fails.
 
     Returns:
@@ -140,7 +145,7 @@ def _apply(db: Any, table: Any, ops: List[WriteOp]) -> Tuple[List[WriteOp], List
     except BaseException as exc:  # reported to the caller, never dropped
         if len(ops) == 1 or _is_database_failure(exc):
             return list(ops), [exc]
-    failed: List[WriteOp] = []
+    failed: List[_Op] = []
     errors: List[BaseException] = []
     for position, op in enumerate(ops):
         try:
@@ -201,7 +206,7 @@ class BufferedWriter:
         self._max_delay = max_delay
         self._clock = clock
         self._lock = threading.RLock()
-        self._ops: List[WriteOp] = []
+        self._ops: List[_Op] = []
         self._oldest: Optional[float] = None
         self._closed = False
         self._written = 0
@@ -239,7 +244,7 @@ class BufferedWriter:
             WriterClosedError: the writer is closed.
             WriteError: this call triggered a write and operations of the batch failed.
         """
-        self._add(WriteOp(_PUT, key, value))
+        self._add((_PUT, key, value))
 
     def delete(self, key: Any) -> None:
         """Buffer ``del table[txn, key]``; may write the batch (see the class doc).
@@ -248,7 +253,7 @@ class BufferedWriter:
             WriterClosedError: the writer is closed.
             WriteError: this call triggered a write and operations of the batch failed.
         """
-        self._add(WriteOp(_DELETE, key, None))
+        self._add((_DELETE, key, None))
 
     def _add(self, op: WriteOp) -> None:
         with self._lock:
@@ -374,13 +379,20 @@ class BackgroundWriter:
         self._table = table
         self._maxsize = maxsize
         self._batch_size = batch_size
-        self._cond = threading.Condition(threading.Lock())
-        self._queue: Deque[WriteOp] = collections.deque()
+        lock = threading.Lock()
+        # Two conditions on one lock: the worker waits on _work (operations queued, or
+        # closing) and is woken only when it is idle, so that a put costs one lock round
+        # trip; producers, flush() and close() wait on _cond (room, progress).
+        self._lock = lock
+        self._cond = threading.Condition(lock)
+        self._work = threading.Condition(lock)
+        self._idle = False  # the worker waits on _work
+        self._queue: Deque[_Op] = collections.deque()
         self._accepted = 0  # operations enqueued
         self._finished = 0  # operations taken off the queue and written or failed
         self._written = 0
         self._batches = 0
-        self._failed_ops: List[WriteOp] = []
+        self._failed_ops: List[_Op] = []
         self._errors: List[BaseException] = []
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -422,7 +434,15 @@ class BackgroundWriter:
             WriterClosedError: the writer is closed.
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
-        self._enqueue(WriteOp(_PUT, key, value), timeout)
+        # _enqueue inlined: the producers' hot path
+        with self._lock:
+            if self._errors or self._closing or len(self._queue) >= self._maxsize:
+                self._wait_for_room_locked(timeout)
+            self._queue.append((_PUT, key, value))
+            self._accepted += 1
+            if self._idle:
+                self._idle = False
+                self._work.notify()
 
     def delete(self, key: Any, timeout: Optional[float] = None) -> None:
         """Queue ``del table[txn, key]``; see :meth:`put` for ``timeout`` and errors.
@@ -432,26 +452,33 @@ class BackgroundWriter:
             WriterClosedError: the writer is closed.
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
-        self._enqueue(WriteOp(_DELETE, key, None), timeout)
+        self._enqueue((_DELETE, key, None), timeout)
 
-    def _enqueue(self, op: WriteOp, timeout: Optional[float]) -> None:
-        with self._cond:
+    def _enqueue(self, op: Tuple[str, Any, Any], timeout: Optional[float]) -> None:
+        with self._lock:
+            if self._errors or self._closing or len(self._queue) >= self._maxsize:
+                self._wait_for_room_locked(timeout)
+            self._queue.append(op)
+            self._accepted += 1
+            if self._idle:
+                self._idle = False
+                self._work.notify()
+
+    def _wait_for_room_locked(self, timeout: Optional[float]) -> None:
+        """Raise pending errors, refuse when closing, wait while the queue is full."""
+        self._raise_errors_locked()
+        if self._closing:
+            raise WriterClosedError("put/delete on a closed BackgroundWriter")
+        if len(self._queue) >= self._maxsize:
+            has_room = self._cond.wait_for(
+                lambda: len(self._queue) < self._maxsize or self._closing or self._errors,
+                timeout,
+            )
+            if not has_room:
+                raise queue.Full(f"BackgroundWriter queue full ({self._maxsize} operations)")
             self._raise_errors_locked()
             if self._closing:
                 raise WriterClosedError("put/delete on a closed BackgroundWriter")
-            if len(self._queue) >= self._maxsize:
-                has_room = self._cond.wait_for(
-                    lambda: len(self._queue) < self._maxsize or self._closing or self._errors,
-                    timeout,
-                )
-                if not has_room:
-                    raise queue.Full(f"BackgroundWriter queue full ({self._maxsize} operations)")
-                self._raise_errors_locked()
-                if self._closing:
-                    raise WriterClosedError("put/delete on a closed BackgroundWriter")
-            self._queue.append(op)
-            self._accepted += 1
-            self._cond.notify_all()
 
     def _raise_errors_locked(self) -> None:
         if self._errors:
@@ -509,6 +536,7 @@ class BackgroundWriter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+            self._work.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         stopped = not self._thread.is_alive()
@@ -526,8 +554,11 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closing)
+            with self._lock:
+                while not self._queue and not self._closing:
+                    self._idle = True
+                    self._work.wait()
+                self._idle = False
                 if not self._queue:
                     return  # closing and drained
                 count = min(len(self._queue), self._batch_size)

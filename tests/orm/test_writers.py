@@ -481,6 +481,26 @@ def test_background_writer_error_lists_all_failed_operations(db, schema):
     writer.close()
 
 
+def test_write_error_operations_are_write_ops(db, schema):
+    writer = BackgroundWriter(db, schema.items, batch_size=10)
+    writer.put(2, BAD)
+    writer.delete(3)
+    with pytest.raises(WriteError) as info:
+        writer.flush()
+    writer.close()
+    assert all(type(op) is WriteOp for op in info.value.operations)
+    assert [(op.kind, op.key, op.value) for op in info.value.operations] == [("put", 2, BAD)]
+
+
+def test_background_writer_idle_worker_wakes_for_each_new_operation(db, schema):
+    with BackgroundWriter(db, schema.items) as writer:
+        for oid in range(1, 4):
+            writer.put(oid, good(oid))
+            assert writer.flush()  # the worker went idle in between: each put wakes it
+            assert writer.written == oid
+    assert stored(db, schema.items) == {oid: good(oid) for oid in range(1, 4)}
+
+
 def test_background_writer_bad_operation_does_not_take_others_with_it(db, schema):
     writer = BackgroundWriter(db, schema.items, batch_size=100)
     for i in range(1, 21):
