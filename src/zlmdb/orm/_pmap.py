@@ -508,7 +508,10 @@ class PersistentMap(MutableMapping):
                     stats.puts += 1
                 return
         else:
-            if type(key) is str and self._key_kind == _KEY_STRING:
+            kind = self._key_kind
+            if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
+                full_key = _pack_slot_oid(self._slot, key)
+            elif type(key) is str and kind == _KEY_STRING:
                 full_key = self._prefix + key.encode()
             else:
                 full_key = self._full_key(key)  # runs _prepare() on first use
@@ -701,9 +704,25 @@ class PersistentMap(MutableMapping):
         # all checks passed: write
         for index_key in deletes:
             _delete(txn, raw, index_key)
-        _stage(txn, full_key, data)
-        for index_key, index_data in puts:
-            _stage(txn, index_key, index_data)
+        pending = txn._pending  # a new buffer if _slot_top() wrote the old one
+        if type(data) is bytes and len(pending) + len(puts) < FLUSH_AT:
+            # _stage inlined: every key was checked above, the tops are known
+            pending[full_key] = data
+            if full_key > top:
+                tops[self._prefix] = full_key
+            for index_key, index_data in puts:
+                if type(index_data) is not bytes:
+                    _stage(txn, index_key, index_data)
+                    continue
+                pending[index_key] = index_data
+                prefix = index_key[:2]
+                index_top = tops.get(prefix)
+                if index_top is not None and index_key > index_top:
+                    tops[prefix] = index_key
+        else:
+            _stage(txn, full_key, data)
+            for index_key, index_data in puts:
+                _stage(txn, index_key, index_data)
         stats = txn._stats
         if stats is not None:
             stats.puts += 1 + len(puts)
