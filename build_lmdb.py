@@ -182,13 +182,26 @@ def apply_hunks(source: list, hunks: list, label: str) -> list:
     return out
 
 
+TREE_V10 = os.path.join(TREE, "lmdb10")
+#: (engine, directory in the sdist, pin key of its patch series, subdirectory of the tree)
+ENGINES = (("v09", "lib", "patches", ""), ("v10", "lib1", "patches_v10", "lmdb10"))
+
+
+def _tree_is_current(pin: dict) -> bool:
+    if not os.path.isfile(STAMP) or not os.path.isfile(os.path.join(TREE_V10, "rename.h")):
+        return False
+    with open(STAMP, encoding="utf-8") as fp:
+        return fp.read().strip() == pin["sha256"]
+
+
 def prepare_tree(pin: dict | None = None, force: bool = False) -> str:
-    """Make sure ``lmdb-src/build/`` holds the patched LMDB tree of the pin; return its path."""
+    """Make sure ``lmdb-src/build/`` holds the patched LMDB trees of the pin; return its path.
+
+    The 0.9 engine goes to ``lmdb-src/build/`` and the 1.0 engine to ``lmdb-src/build/lmdb10/``.
+    """
     pin = pin or load_pin()
-    if not force and os.path.isfile(STAMP):
-        with open(STAMP, encoding="utf-8") as fp:
-            if fp.read().strip() == pin["sha256"]:
-                return TREE
+    if not force and _tree_is_current(pin):
+        return TREE
     with tempfile.TemporaryDirectory(prefix="zlmdb-lmdb-") as tmp:
         sdist = fetch_sdist(pin, tmp)
         verify_sdist(sdist, pin)
@@ -196,52 +209,81 @@ def prepare_tree(pin: dict | None = None, force: bool = False) -> str:
     return TREE
 
 
-def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
-    """Extract LMDB's C files and the hardening patches from ``sdist`` into ``dest``."""
-    prefix = f"{pin['package']}-{pin['version']}/lib/"
+def _read_engine(tar: tarfile.TarFile, root: str, libdir: str) -> tuple:
+    """Return ({file: text}, {patch name: text}, rename.h text or None) of one engine dir."""
+    prefix = f"{root}/{libdir}/"
     sources: dict = {}
     patches: dict = {}
-    with tarfile.open(sdist, "r:gz") as tar:
-        for member in tar.getmembers():
-            if not member.isfile() or not member.name.startswith(prefix):
-                continue
-            rel = member.name[len(prefix) :]
-            data = tar.extractfile(member).read().decode("utf-8", "surrogateescape")
-            if rel in LMDB_FILES:
-                sources[rel] = data
-            elif rel.startswith("py-lmdb/") and rel.endswith(".patch"):
-                patches[rel[len("py-lmdb/") : -len(".patch")]] = data
-        try:
-            member = tar.getmember(f"{pin['package']}-{pin['version']}/LICENSE")
-            license_text = tar.extractfile(member).read().decode("utf-8", "replace")
-        except KeyError:
-            license_text = None
+    rename = None
+    for member in tar.getmembers():
+        if not member.isfile() or not member.name.startswith(prefix):
+            continue
+        rel = member.name[len(prefix) :]
+        data = tar.extractfile(member).read().decode("utf-8", "surrogateescape")
+        if rel in LMDB_FILES:
+            sources[rel] = data
+        elif rel == "py-lmdb/rename.h":
+            rename = data
+        elif rel.startswith("py-lmdb/") and rel.endswith(".patch"):
+            patches[rel[len("py-lmdb/") : -len(".patch")]] = data
     missing = [name for name in LMDB_FILES if name not in sources]
     if missing:
-        raise LmdbSourceError(f"{sdist} lacks {', '.join(missing)} under lib/")
+        raise LmdbSourceError(f"the sdist lacks {', '.join(missing)} under {libdir}/")
+    return sources, patches, rename
+
+
+def _patched(sources: dict, patches: dict, names: list, libdir: str) -> dict:
     files = {name: io.StringIO(text).readlines() for name, text in sources.items()}
-    for name in pin["patches"]:
+    for name in names:
         if name not in patches:
-            raise LmdbSourceError(f"{sdist} lacks the patch lib/py-lmdb/{name}.patch")
+            raise LmdbSourceError(f"the sdist lacks the patch {libdir}/py-lmdb/{name}.patch")
         for target, hunks in parse_patch(patches[name]).items():
             if target not in files:
                 raise LmdbSourceError(f"patch {name} touches unknown file {target}")
             files[target] = apply_hunks(files[target], hunks, name)
+    return files
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fp:
+        fp.write(text)
+
+
+def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
+    """Extract both LMDB engines and their hardening patches from ``sdist`` into ``dest``.
+
+    The 1.0 engine's files get its ``rename.h`` included first, so that its symbols are
+    ``mdb10_*`` and both engines link into one extension module.
+    """
+    root = f"{pin['package']}-{pin['version']}"
+    trees = {}
+    with tarfile.open(sdist, "r:gz") as tar:
+        for engine, libdir, _key, _sub in ENGINES:
+            trees[engine] = _read_engine(tar, root, libdir)
+        try:
+            member = tar.getmember(f"{root}/LICENSE")
+            license_text = tar.extractfile(member).read().decode("utf-8", "replace")
+        except KeyError:
+            license_text = None
     if os.path.isdir(dest):
         shutil.rmtree(dest)
-    os.makedirs(dest)
-    for name, lines in files.items():
-        with open(
-            os.path.join(dest, name), "w", encoding="utf-8", errors="surrogateescape", newline=""
-        ) as fp:
-            fp.writelines(lines)
+    for engine, libdir, key, subdir in ENGINES:
+        sources, patches, rename = trees[engine]
+        files = _patched(sources, patches, pin[key], libdir)
+        where = os.path.join(dest, subdir) if subdir else dest
+        os.makedirs(where, exist_ok=True)
+        if subdir:
+            if rename is None:
+                raise LmdbSourceError(f"the sdist lacks {libdir}/py-lmdb/rename.h")
+            _write(os.path.join(where, "rename.h"), rename)
+            for name in ("mdb.c", "midl.c", "lmdb.h"):
+                files[name] = ['#include "rename.h"\n'] + files[name]
+        for name, lines in files.items():
+            _write(os.path.join(where, name), "".join(lines))
+        _write(os.path.join(where, "PATCHES"), "\n".join(pin[key]) + "\n")
     if license_text:
-        with open(os.path.join(dest, "LICENSE"), "w", encoding="utf-8") as fp:
-            fp.write(license_text)
-    with open(os.path.join(dest, "PATCHES"), "w", encoding="utf-8") as fp:
-        fp.write("\n".join(pin["patches"]) + "\n")
-    with open(os.path.join(dest, "PIN-SHA256"), "w", encoding="utf-8") as fp:
-        fp.write(pin["sha256"] + "\n")
+        _write(os.path.join(dest, "LICENSE"), license_text)
+    _write(os.path.join(dest, "PIN-SHA256"), pin["sha256"] + "\n")
 
 
 # --- the C surface -------------------------------------------------------------------------
@@ -334,7 +376,6 @@ typedef struct MDB_envinfo {
 #define MDB_BAD_DBI ...
 
 char *mdb_version(int *major, int *minor, int *patch);
-char *mdb_strerror(int err);
 """
 
 
@@ -364,7 +405,13 @@ def make_ffi(absolute: bool = False) -> FFI:
     def rel(path: str, start: str) -> str:
         return path if absolute else os.path.relpath(path, start)
 
-    sources = [rel(os.path.join(tree, "mdb.c"), HERE), rel(os.path.join(tree, "midl.c"), HERE)]
+    # Both engines: 0.9 (mdb_*) and 1.0 (its files include rename.h: mdb10_*), and the table
+    # of the 1.0 entry points, which needs the 1.0 lmdb.h and so its own translation unit.
+    sources = [
+        rel(os.path.join(tree, sub, name), HERE)
+        for sub in ("", "lmdb10")
+        for name in ("mdb.c", "midl.c")
+    ] + [rel(os.path.join(HELPERS_DIR, "_engine10.c"), HERE)]
     libraries = ["advapi32"] if sys.platform == "win32" else []
     builder.set_source(
         "zlmdb._lmdb_cffi",

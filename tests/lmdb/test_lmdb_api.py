@@ -11,11 +11,16 @@ import zlmdb.lmdb as lmdb
 CLOSED = "Attempt to operate on closed/deleted/dropped object."
 
 
-def test_version_is_bundled_lmdb_and_unknown_engines_raise() -> None:
+def test_version_names_both_bundled_engines_and_unknown_ones_raise() -> None:
     assert lmdb.version() == (0, 9, 36)
     assert lmdb.version(True) == (0, 9, 36, 1)
-    with pytest.raises(lmdb.Error, match="no LMDB 1.x engine"):
-        lmdb.version(lib_version=1)
+    assert lmdb.version(lib_version=0) == (0, 9, 36)
+    assert lmdb.version(lib_version=1) == (1, 0, 2)
+    assert lmdb.version(True, lib_version=1) == (1, 0, 2, 1)
+    with pytest.raises(lmdb.Error, match="no LMDB 2.x engine"):
+        lmdb.version(lib_version=2)
+    with pytest.raises(TypeError):
+        lmdb.version(lib_version="1")
     with pytest.raises(OverflowError):
         lmdb.version(lib_version=-1)
 

@@ -48,9 +48,10 @@ def test_negative_map_size_raises_overflow_error(tmp_path) -> None:
         lmdb.open(str(tmp_path / "e"), map_size=-1)
 
 
-def test_lib_version_one_is_refused_at_open(tmp_path) -> None:
-    with pytest.raises(lmdb.Error):
-        lmdb.open(str(tmp_path / "e"), lib_version=1)
+def test_lib_version_two_is_refused_at_open(tmp_path) -> None:
+    with pytest.raises(lmdb.Error, match="no LMDB 2.x engine"):
+        lmdb.open(str(tmp_path / "e"), lib_version=2)
+    assert not (tmp_path / "e").exists()
 
 
 def test_flags_reflect_the_open_arguments(tmp_path) -> None:
@@ -73,8 +74,13 @@ def test_stat_and_info_report_entries_and_map(env) -> None:
     assert info["max_readers"] == 126
 
 
-def test_max_key_size_is_511(env) -> None:
-    assert env.max_key_size() == 511
+def test_max_key_size_is_the_engines(env, engine) -> None:
+    assert env.max_key_size() == (511, 1978)[engine]
+    with env.begin(write=True) as txn:
+        txn.put(b"k" * env.max_key_size(), b"v")
+        with pytest.raises(lmdb.BadValsizeError):
+            txn.put(b"k" * (env.max_key_size() + 1), b"v")
+        assert txn.get(b"k" * (env.max_key_size() + 1)) is None
 
 
 def test_readers_lists_nothing_without_read_txns(env) -> None:
@@ -164,11 +170,17 @@ def test_open_db_without_create_raises_not_found(env) -> None:
         env.open_db(b"absent", create=False)
 
 
-def test_open_db_of_an_ordinary_key_raises_incompatible(env) -> None:
+def test_open_db_of_an_ordinary_key_raises_incompatible_on_0_9(env, engine) -> None:
     with env.begin(write=True) as txn:
         txn.put(b"plainkey", b"value")
-    with pytest.raises(lmdb.IncompatibleError):
+    if engine == 0:
+        with pytest.raises(lmdb.IncompatibleError):
+            env.open_db(b"plainkey")
+    else:  # LMDB 1.0 stores the name as b"plainkey\0": no clash with the record
         env.open_db(b"plainkey")
+        with env.begin() as txn:
+            assert txn.get(b"plainkey") == b"value"
+            assert txn.get(b"plainkey\0") is not None
 
 
 def test_stored_flags_win_over_arguments(env) -> None:

@@ -502,18 +502,13 @@ def test_corruption_never_crashes_the_verifier(tmp_path_factory, edits, cut):
     assert isinstance(result, list) and all(isinstance(p, str) for p in result)
 
 
-# -- LMDB 1.0 files (written by py-lmdb's 1.0 engine, when it is installed) ----------------
+# -- LMDB 1.0 files (written by zlmdb's own 1.0 engine) -------------------------------------
 
 
 @pytest.fixture
 def lmdb_1_0_path(tmp_path):
-    pylmdb = pytest.importorskip("lmdb")
-    try:
-        pylmdb.version(lib_version=1)
-    except (pylmdb.Error, TypeError):
-        pytest.skip("py-lmdb without the LMDB 1.0 engine")
     path = str(tmp_path / "env10")
-    env = pylmdb.open(path, lib_version=1, max_dbs=4, map_size=64 << 20)
+    env = lmdb.open(path, lib_version=1, max_dbs=4, map_size=64 << 20)
     dups = env.open_db(b"dups", dupsort=True, dupfixed=True)
     with env.begin(write=True) as txn:
         for i in range(2000):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional, Tuple, Union
 
 from ._cursor import Cursor
-from ._env import LMDB_VERSION, Environment, _Database
+from ._env import ENGINE_VERSIONS, Environment, _Database
 from ._env import check_lib_version as _check_lib_version
 from ._errors import (
     BadChecksumError,
@@ -55,21 +55,23 @@ open = Environment  # noqa: A001 - py-lmdb's name
 def version(
     subpatch: bool = False, lib_version: Optional[int] = None
 ) -> Union[Tuple[int, int, int], Tuple[int, int, int, int]]:
-    """Return the version of the bundled LMDB engine, ``(0, 9, 36)``.
+    """Return the version of a bundled LMDB engine: ``(0, 9, 36)`` by default.
 
-    ``subpatch=True`` adds a fourth item, 1, saying the bundled sources carry py-lmdb's
-    hardening patches. ``lib_version`` selects an engine by major version; only ``0``
-    (LMDB 0.9) is built.
+    zlmdb bundles two engines: LMDB 0.9 (``lib_version=0``, the default for new
+    environments) and LMDB 1.0 (``lib_version=1``, ``(1, 0, 2)``), which writes a different
+    file format. ``subpatch=True`` adds a fourth item, 1, saying the bundled sources carry
+    py-lmdb's hardening patches.
 
     Raises:
         OverflowError: ``lib_version`` is negative.
         TypeError: ``lib_version`` is not an int.
         Error: ``lib_version`` names an engine this build does not have.
     """
-    _check_lib_version(lib_version, from_env=False)
+    engine = _check_lib_version(lib_version)
+    found = ENGINE_VERSIONS[0 if engine is None else engine]
     if subpatch:
-        return LMDB_VERSION + (1,)
-    return LMDB_VERSION
+        return found + (1,)
+    return found
 
 
 def enable_drop_gil() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import threading
+import warnings
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,7 +20,6 @@ _env_get = lib.zl_env_get
 _env_get_result = lib.zl_env_get_result
 _unpack = ffi.unpack
 INVALID_DBI = 0xFFFFFFFF
-LMDB_VERSION = (lib.MDB_VERSION_MAJOR, lib.MDB_VERSION_MINOR, lib.MDB_VERSION_PATCH)
 
 # Identity ((st_dev, st_ino), or the resolved path where there is no inode) of every data
 # and lock file an open Environment of this process uses -> that Environment.
@@ -26,32 +27,81 @@ _open_files: Dict[Any, weakref.ref[Environment]] = {}
 _open_files_lock = threading.RLock()  # re-entrant: __del__ may run inside a locked section
 
 
-def check_lib_version(lib_version: Optional[int], from_env: bool = True) -> None:
-    """Validate a ``lib_version=`` argument: ``None`` (default engine) or ``0`` (0.9).
+def _engine_version(engine: int) -> Tuple[int, int, int]:
+    out = ffi.new("int[3]")
+    if lib.zl_engine_version(engine, out, out + 1, out + 2):
+        raise Error(f"lib_version={engine}: this build has no LMDB {engine}.x engine.")
+    return (out[0], out[1], out[2])
 
-    With ``from_env`` the default engine may be overridden by ``$LMDB_DEFAULT_LIB_VERSION``.
+
+#: lib_version number -> (major, minor, patch) of every LMDB engine this build has.
+ENGINE_VERSIONS: Dict[int, Tuple[int, int, int]] = {n: _engine_version(n) for n in (0, 1)}
+
+
+def check_lib_version(lib_version: Optional[int]) -> Optional[int]:
+    """Validate a ``lib_version=`` argument and return the engine it names.
+
+    ``None`` means "the default": it is returned as is. ``0`` is LMDB 0.9, ``1`` LMDB 1.0.
 
     Raises:
         TypeError: not an int.
         OverflowError: a negative value (as py-lmdb, which parses it as unsigned).
-        Error: an engine this build does not have (only 0.9 is built).
+        Error: an engine this build does not have.
     """
     if lib_version is None:
-        if not from_env:
-            return
-        env_default = os.environ.get("LMDB_DEFAULT_LIB_VERSION", "").strip()
-        if env_default in ("", "0"):
-            return
-        try:
-            lib_version = int(env_default)
-        except ValueError:
-            raise Error(f"LMDB_DEFAULT_LIB_VERSION={env_default!r} is not an int") from None
-    if isinstance(lib_version, bool) or not isinstance(lib_version, int):
+        return None
+    if not isinstance(lib_version, int):
         raise TypeError(f"lib_version must be an int, not {type(lib_version).__name__}")
     if lib_version < 0:
         raise OverflowError("Integer argument must be >= 0")
-    if lib_version != 0:
+    if lib_version not in ENGINE_VERSIONS:
         raise Error(f"lib_version={lib_version}: this build has no LMDB {lib_version}.x engine.")
+    return int(lib_version)
+
+
+def default_engine() -> int:
+    """Return the engine of new environments: ``$LMDB_DEFAULT_LIB_VERSION`` or 0 (LMDB 0.9).
+
+    A value that names no engine of this build is ignored with a :class:`RuntimeWarning`
+    (py-lmdb prints the same notice).
+    """
+    value = os.environ.get("LMDB_DEFAULT_LIB_VERSION", "")
+    if value == "":
+        return 0
+    if value.isdigit() and int(value) in ENGINE_VERSIONS:
+        return int(value)
+    warnings.warn(
+        f"ignoring LMDB_DEFAULT_LIB_VERSION={value}: no such engine in this build",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return 0
+
+
+# Where the meta page's magic number sits: after the 16-byte page header of LMDB 0.9, after
+# the 24-byte one (which adds mp_txnid) of LMDB 1.0.
+_MAGIC = 0xBEEFC0DE
+_MAGIC_AT = ((16, 0), (24, 1))
+
+
+def detect_engine(data_path: str) -> Optional[int]:
+    """Return the engine (0 or 1) whose format the data file at ``data_path`` is in.
+
+    ``None`` when the file does not exist, is too short, or is not an LMDB file (LMDB itself
+    then reports the problem when it opens it).
+    """
+    try:
+        with open(data_path, "rb") as fp:
+            head = fp.read(32)
+    except OSError:
+        return None
+    for offset, engine in _MAGIC_AT:
+        if (
+            len(head) >= offset + 4
+            and int.from_bytes(head[offset : offset + 4], sys.byteorder) == _MAGIC
+        ):
+            return engine
+    return None
 
 
 def _file_id(path: str) -> Any:
@@ -152,7 +202,7 @@ class Environment:
     ) -> None:
         self._e = None
         self._file_keys: List[Any] = []
-        check_lib_version(lib_version)
+        engine = check_lib_version(lib_version)
         for name, value in (
             ("map_size", map_size),
             ("max_readers", max_readers),
@@ -226,9 +276,14 @@ class Environment:
                 other = ref() if ref is not None else None
                 if other is not None and other._e is not None:
                     raise Error(f"The environment '{path_str}' is already open in this process.")
+            if engine is None:  # an existing file's format wins over the default
+                engine = detect_engine(data_path)
+                if engine is None:
+                    engine = default_engine()
             out = ffi.new("zl_env **")
             # Data and lock files never need execute bits (py-lmdb strips them too).
             rc = lib.zl_env_open(
+                engine,
                 os.fsencode(path_str),
                 flags,
                 mode & ~0o111,
@@ -241,6 +296,7 @@ class Environment:
             if rc:
                 raise error_for(path_str, rc)
             self._e = out[0]
+            self._engine = engine
             self._file_keys = _file_ids(data_path, lock_path, lock)
             me = weakref.ref(self)
             for key in self._file_keys:
@@ -312,13 +368,13 @@ class Environment:
         return self._path
 
     def lib_version(self) -> Tuple[int, int, int]:
-        """Return the LMDB version of this environment's engine, ``(0, 9, 36)``.
+        """Return the LMDB version of this environment's engine: ``(0, 9, 36)`` or ``(1, 0, 2)``.
 
         Raises:
             Error: the environment is closed.
         """
         self._live()
-        return LMDB_VERSION
+        return ENGINE_VERSIONS[self._engine]
 
     def stat(self) -> Dict[str, int]:
         """Return the main database's statistics (psize, depth, pages, entries).
@@ -358,7 +414,11 @@ class Environment:
         return dict(self._flag_dict)
 
     def max_key_size(self) -> int:
-        """Return the largest key size LMDB accepts (511). Raises :class:`Error` when closed."""
+        """Return the largest key size LMDB accepts: 511 (LMDB 0.9), 1978 (LMDB 1.0, 4 KiB pages).
+
+        Raises:
+            Error: the environment is closed.
+        """
         out = ffi.new("int *")
         rc = lib.zl_env_get_maxkeysize(self._live(), out)
         if rc:
@@ -573,7 +633,8 @@ class Environment:
             name = bytes(ffi.buffer(buf, n)) if not isinstance(buf, bytes) else buf
             # LMDB takes the name as a C string: like py-lmdb, it ends at the first NUL.
             name = name.split(b"\0", 1)[0]
-            if not name or len(name) > 511:
+            # 1.0 stores a name with its terminating NUL, so names are one byte shorter there.
+            if not name or len(name) > self.max_key_size() - self._engine:
                 raise error_for("mdb_dbi_open", lib.MDB_BAD_VALSIZE)
         if txn is None:
             with self.begin(write=not self._readonly) as own:
@@ -659,7 +720,10 @@ __all__ = [
     "Environment",
     "_Database",
     "stat_dict",
+    "ENGINE_VERSIONS",
     "check_lib_version",
+    "default_engine",
+    "detect_engine",
     "sentence_error",
     "_errors",
 ]

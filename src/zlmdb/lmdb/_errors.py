@@ -54,7 +54,7 @@ def _strerror(code: int) -> str:
     if code == 0:
         return "Successful return: 0"
     if code <= -30700:
-        return ffi.string(lib.mdb_strerror(code)).decode("utf-8", "replace")
+        return ffi.string(lib.zl_strerror(code)).decode("utf-8", "replace")
     return _os.strerror(code)
 
 

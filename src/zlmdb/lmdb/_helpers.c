@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "lmdb.h"
+#include "_engine.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -107,8 +108,6 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_TLS __thread
 #endif
 
-#define ZL_MAX_KEY 511
-
 enum { ZL_LIVE = 0, ZL_ENDING = 1, ZL_DEAD = 2 };
 
 typedef struct zl_env zl_env;
@@ -117,6 +116,7 @@ typedef struct zl_cursor zl_cursor;
 
 struct zl_env {
     MDB_env *env;
+    const zl_engine *eng;    /* the LMDB engine (0.9 or 1.0) this environment runs on */
     volatile long refcnt;
     volatile long busy;
     volatile long closing;
@@ -132,6 +132,7 @@ struct zl_env {
     unsigned int ngetspare;
     long pid;
     size_t psize;
+    size_t maxkey;           /* the engine's largest key: 511 (0.9), 1978 (1.0, 4 KiB pages) */
 };
 
 struct zl_txn {
@@ -139,6 +140,7 @@ struct zl_txn {
     size_t vl;
     int stage;               /* replace: 0 lookup, 1 delete, 2 put (names the failing call) */
     MDB_txn *txn;
+    const zl_engine *eng;    /* = env->eng */
     zl_env *env;
     volatile long refcnt;
     volatile long busy;
@@ -165,6 +167,7 @@ struct zl_cursor {
     size_t nout;
     MDB_cursor *cur;
     zl_txn *txn;
+    const zl_engine *eng;    /* = txn->eng */
     volatile long state;
     char *ok;                /* copied-out current key/value (zl_cursor_current/step) */
     size_t okl;
@@ -185,6 +188,42 @@ struct zl_cursor {
     char *fmt;               /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
     size_t fmtlen, fmt_cap;
 };
+
+/* ---- engines -------------------------------------------------------------------------- */
+
+static const zl_engine zl_engine_v09 = ZL_ENGINE_TABLE;
+extern const zl_engine zl_engine_v10;
+
+#define EE(e) ((e)->eng)
+#define TE(t) ((t)->eng)
+#define CE(c) ((c)->eng)
+
+/* The table of engine 0 (LMDB 0.9) or 1 (LMDB 1.0); NULL for any other number. */
+static const zl_engine *engine_of(int engine)
+{
+    if (engine == 0)
+        return &zl_engine_v09;
+    if (engine == 1 && zl_engine_v10.stat_size == sizeof(MDB_stat) &&
+        zl_engine_v10.envinfo_size == sizeof(MDB_envinfo) &&
+        zl_engine_v10.val_size == sizeof(MDB_val))
+        return &zl_engine_v10;
+    return NULL;
+}
+
+int zl_engine_version(int engine, int *major, int *minor, int *patch)
+{
+    const zl_engine *eng = engine_of(engine);
+    if (!eng)
+        return EINVAL;
+    *major = eng->major;
+    *minor = eng->minor;
+    *patch = eng->patch;
+    return 0;
+}
+
+/* LMDB's message for an error code. The 1.0 engine knows every code of 0.9 (with the same
+ * texts) and the ones 1.0 added, so its table serves both. */
+char *zl_strerror(int err) { return zl_engine_v10.strerror(err); }
 
 /* ---- small utilities ------------------------------------------------------------------ */
 
@@ -308,31 +347,35 @@ static int env_txn_enter(zl_env *e, zl_txn *t)
 
 /* ---- environment ---------------------------------------------------------------------- */
 
-int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
+int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size_t map_size,
                 unsigned int max_readers, unsigned int max_dbs, unsigned int max_spare,
                 zl_env **out)
 {
-    zl_env *e = calloc(1, sizeof(*e));
+    const zl_engine *eng = engine_of(engine);
+    zl_env *e;
     int rc;
-    if (!e)
+    if (!eng)
+        return EINVAL;
+    if (!(e = calloc(1, sizeof(*e))))
         return ZL_NO_MEMORY;
-    rc = mdb_env_create(&e->env);
+    e->eng = eng;
+    rc = EE(e)->env_create(&e->env);
     if (rc) {
         free(e);
         return rc;
     }
-    if ((rc = mdb_env_set_mapsize(e->env, map_size)) ||
-        (rc = mdb_env_set_maxreaders(e->env, max_readers)) ||
-        (rc = mdb_env_set_maxdbs(e->env, max_dbs)) ||
-        (rc = mdb_env_open(e->env, path, flags | MDB_NOTLS, (mdb_mode_t)mode))) {
-        mdb_env_close(e->env);
+    if ((rc = EE(e)->env_set_mapsize(e->env, map_size)) ||
+        (rc = EE(e)->env_set_maxreaders(e->env, max_readers)) ||
+        (rc = EE(e)->env_set_maxdbs(e->env, max_dbs)) ||
+        (rc = EE(e)->env_open(e->env, path, flags | MDB_NOTLS, (mdb_mode_t)mode))) {
+        EE(e)->env_close(e->env);
         free(e);
         return rc;
     }
     if (max_spare) {
         e->spare = calloc(max_spare, sizeof(MDB_txn *));
         if (!e->spare) {
-            mdb_env_close(e->env);
+            EE(e)->env_close(e->env);
             free(e);
             return ZL_NO_MEMORY;
         }
@@ -340,7 +383,8 @@ int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
     e->max_spare = max_spare;
     {
         MDB_stat st;
-        e->psize = mdb_env_stat(e->env, &st) == 0 ? st.ms_psize : 4096;
+        e->psize = EE(e)->env_stat(e->env, &st) == 0 ? st.ms_psize : 4096;
+        e->maxkey = (size_t)EE(e)->env_get_maxkeysize(e->env);
     }
     e->refcnt = 1;
     e->pid = zl_getpid();
@@ -411,12 +455,12 @@ void zl_env_close(zl_env *e)
     wait_no_txns(e);
     if (e->pid == zl_getpid()) {
         for (i = 0; i < e->nspare; i++)
-            mdb_txn_abort(e->spare[i]);
+            EE(e)->txn_abort(e->spare[i]);
         e->nspare = 0;
         for (i = 0; i < e->ngetspare; i++)
-            mdb_txn_abort(e->getspare[i]);
+            EE(e)->txn_abort(e->getspare[i]);
         e->ngetspare = 0;
-        mdb_env_close(e->env);
+        EE(e)->env_close(e->env);
     }
     e->env = NULL;
 }
@@ -440,18 +484,18 @@ int zl_env_is_closed(zl_env *e) { return zl_atomic_load(&e->closing) != 0; }
         return rc_;              \
     } while (0)
 
-int zl_env_stat(zl_env *e, MDB_stat *st) { ENV_CALL(e, mdb_env_stat(e->env, st)); }
-int zl_env_info(zl_env *e, MDB_envinfo *info) { ENV_CALL(e, mdb_env_info(e->env, info)); }
-int zl_env_sync(zl_env *e, int force) { ENV_CALL(e, mdb_env_sync(e->env, force)); }
-int zl_env_get_flags(zl_env *e, unsigned int *flags) { ENV_CALL(e, mdb_env_get_flags(e->env, flags)); }
-int zl_env_get_maxreaders(zl_env *e, unsigned int *n) { ENV_CALL(e, mdb_env_get_maxreaders(e->env, n)); }
-int zl_env_reader_check(zl_env *e, int *dead) { ENV_CALL(e, mdb_reader_check(e->env, dead)); }
+int zl_env_stat(zl_env *e, MDB_stat *st) { ENV_CALL(e, EE(e)->env_stat(e->env, st)); }
+int zl_env_info(zl_env *e, MDB_envinfo *info) { ENV_CALL(e, EE(e)->env_info(e->env, info)); }
+int zl_env_sync(zl_env *e, int force) { ENV_CALL(e, EE(e)->env_sync(e->env, force)); }
+int zl_env_get_flags(zl_env *e, unsigned int *flags) { ENV_CALL(e, EE(e)->env_get_flags(e->env, flags)); }
+int zl_env_get_maxreaders(zl_env *e, unsigned int *n) { ENV_CALL(e, EE(e)->env_get_maxreaders(e->env, n)); }
+int zl_env_reader_check(zl_env *e, int *dead) { ENV_CALL(e, EE(e)->reader_check(e->env, dead)); }
 
 int zl_env_get_maxkeysize(zl_env *e, int *n)
 {
     if (!env_enter(e))
         return ZL_CLOSED;
-    *n = mdb_env_get_maxkeysize(e->env);
+    *n = EE(e)->env_get_maxkeysize(e->env);
     env_leave(e);
     return 0;
 }
@@ -463,14 +507,14 @@ static int copy_common(zl_env *e, const char *path, int fd, unsigned int flags, 
         return ZL_CLOSED;
 #ifdef _WIN32
     if (path)
-        rc = mdb_env_copy3(e->env, path, flags, t ? t->txn : NULL);
+        rc = EE(e)->env_copy3(e->env, path, flags, t ? t->txn : NULL);
     else
-        rc = mdb_env_copyfd3(e->env, (HANDLE)_get_osfhandle(fd), flags, t ? t->txn : NULL);
+        rc = EE(e)->env_copyfd3(e->env, (HANDLE)_get_osfhandle(fd), flags, t ? t->txn : NULL);
 #else
     if (path)
-        rc = mdb_env_copy3(e->env, path, flags, t ? t->txn : NULL);
+        rc = EE(e)->env_copy3(e->env, path, flags, t ? t->txn : NULL);
     else
-        rc = mdb_env_copyfd3(e->env, fd, flags, t ? t->txn : NULL);
+        rc = EE(e)->env_copyfd3(e->env, fd, flags, t ? t->txn : NULL);
 #endif
     if (t)
         zl_atomic_add(&t->busy, -1);
@@ -514,7 +558,7 @@ int zl_env_set_mapsize(zl_env *e, size_t size)
     end_all_txns(e);
     wait_no_txns(e);
     zl_mutex_lock(&e->mtx);
-    rc = e->closing ? ZL_CLOSED : mdb_env_set_mapsize(e->env, size);
+    rc = e->closing ? ZL_CLOSED : EE(e)->env_set_mapsize(e->env, size);
     zl_atomic_add(&e->resizing, -1);
     zl_cond_broadcast(&e->cond);
     zl_mutex_unlock(&e->mtx);
@@ -544,7 +588,7 @@ int zl_env_readers(zl_env *e, char **out)
     int rc;
     if (!env_enter(e))
         return ZL_CLOSED;
-    rc = mdb_reader_list(e->env, collect_reader, &b);
+    rc = EE(e)->reader_list(e->env, collect_reader, &b);
     env_leave(e);
     if (rc < 0) {
         free(b.s);
@@ -618,13 +662,13 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
         if (e->nspare)
             txn = e->spare[--e->nspare];
         zl_mutex_unlock(&e->mtx);
-        if (txn && (rc = mdb_txn_renew(txn))) {
-            mdb_txn_abort(txn);
+        if (txn && (rc = EE(e)->txn_renew(txn))) {
+            EE(e)->txn_abort(txn);
             txn = NULL;
         }
     }
     if (!txn) {
-        rc = mdb_txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
+        rc = EE(e)->txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
         if (rc) {
             free(t);
             goto fail;
@@ -632,6 +676,7 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     }
     t->txn = txn;
     t->env = e;
+    t->eng = e->eng;
     t->refcnt = 1;
     t->write = write;
     t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
@@ -641,7 +686,7 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     zl_mutex_lock(&e->mtx);
     if (e->closing) {
         zl_mutex_unlock(&e->mtx);
-        mdb_txn_abort(txn);
+        EE(e)->txn_abort(txn);
         free(t);
         rc = ZL_CLOSED;
         goto fail;
@@ -677,7 +722,7 @@ static void cursor_detach(zl_cursor *c)
     /* caller holds env->mtx; c->state already DEAD and no operation is running on it */
     zl_txn *t = c->txn;
     if (c->cur && t->pid == zl_getpid())
-        mdb_cursor_close(c->cur);
+        CE(c)->cursor_close(c->cur);
     c->cur = NULL;
     c->positioned = 0;
     if (c->prev)
@@ -728,20 +773,20 @@ static int txn_end(zl_txn *t, int commit)
 
     if (t->pid == zl_getpid()) {
         if (commit) {
-            rc = mdb_txn_commit(t->txn);
+            rc = TE(t)->txn_commit(t->txn);
         } else if (!t->write) {
             int keep = 0;
             zl_mutex_lock(&e->mtx);
             if (e->nspare < e->max_spare && !e->closing) {
-                mdb_txn_reset(t->txn);
+                TE(t)->txn_reset(t->txn);
                 e->spare[e->nspare++] = t->txn;
                 keep = 1;
             }
             zl_mutex_unlock(&e->mtx);
             if (!keep)
-                mdb_txn_abort(t->txn);
+                TE(t)->txn_abort(t->txn);
         } else {
-            mdb_txn_abort(t->txn);
+            TE(t)->txn_abort(t->txn);
         }
     }
     t->txn = NULL;
@@ -799,7 +844,7 @@ int zl_txn_alive(zl_txn *t) { return zl_atomic_load(&t->state) == ZL_LIVE; }
 int zl_txn_id(zl_txn *t, size_t *id)
 {
     TXN_ENTER(t);
-    *id = mdb_txn_id(t->txn);
+    *id = TE(t)->txn_id(t->txn);
     TXN_LEAVE(t);
     return 0;
 }
@@ -809,7 +854,7 @@ int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *d
     int rc;
     MDB_dbi d;
     TXN_ENTER(t);
-    rc = mdb_dbi_open(t->txn, name, flags, &d);
+    rc = TE(t)->dbi_open(t->txn, name, flags, &d);
     if (!rc)
         *dbi = d;
     TXN_LEAVE(t);
@@ -820,7 +865,7 @@ int zl_dbi_flags(zl_txn *t, unsigned int dbi, unsigned int *flags)
 {
     int rc;
     TXN_ENTER(t);
-    rc = mdb_dbi_flags(t->txn, dbi, flags);
+    rc = TE(t)->dbi_flags(t->txn, dbi, flags);
     TXN_LEAVE(t);
     return rc;
 }
@@ -829,7 +874,7 @@ int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st)
 {
     int rc;
     TXN_ENTER(t);
-    rc = mdb_stat(t->txn, dbi, st);
+    rc = TE(t)->stat(t->txn, dbi, st);
     TXN_LEAVE(t);
     return rc;
 }
@@ -852,7 +897,7 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
         cursor_detach(c);
     }
     zl_mutex_unlock(&e->mtx);
-    rc = mdb_drop(t->txn, dbi, del);
+    rc = TE(t)->drop(t->txn, dbi, del);
     t->mutations++;
     TXN_LEAVE(t);
     return rc;
@@ -875,7 +920,7 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     { /* LMDB checks the txn state before the key size */
         k.mv_size = klen;
         k.mv_data = (void *)key;
-        rc = mdb_get(t->txn, dbi, &k, &v);
+        rc = TE(t)->get(t->txn, dbi, &k, &v);
         if (rc == 0 && v.mv_size > 2048)
             rc = check_value(t, &v);
         if (rc == 0) {
@@ -893,7 +938,7 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                 t->vp = v.mv_data;
                 return ZL_HELD; /* stays busy until zl_txn_unhold */
             }
-        } else if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY) {
+        } else if (rc == MDB_BAD_VALSIZE && klen > t->env->maxkey) {
             rc = MDB_NOTFOUND; /* an oversize key simply is not there */
         }
     }
@@ -917,7 +962,7 @@ int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
         k.mv_data = (void *)key;
         v.mv_size = vlen;
         v.mv_data = (void *)val;
-        rc = mdb_put(t->txn, dbi, &k, &v, flags);
+        rc = TE(t)->put(t->txn, dbi, &k, &v, flags);
         t->mutations++;
     }
     TXN_LEAVE(t);
@@ -935,8 +980,8 @@ int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
         k.mv_data = (void *)key;
         v.mv_size = vlen;
         v.mv_data = (void *)val;
-        rc = mdb_del(t->txn, dbi, &k, vlen ? &v : NULL);
-        if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY)
+        rc = TE(t)->del(t->txn, dbi, &k, vlen ? &v : NULL);
+        if (rc == MDB_BAD_VALSIZE && klen > t->env->maxkey)
             rc = MDB_NOTFOUND;
         t->mutations++;
     }
@@ -973,16 +1018,16 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, zl_cursor *c, const char *key,
     v.mv_data = (void *)val;
     t->vp = NULL;
     t->vl = 0;
-    if ((rc = mdb_dbi_flags(t->txn, mdb_cursor_dbi(cur), &dflags)))
+    if ((rc = TE(t)->dbi_flags(t->txn, TE(t)->cursor_dbi(cur), &dflags)))
         return rc;
     t->stage = 0;
     if (dflags & MDB_DUPSORT) {
-        rc = c ? cursor_get(c, MDB_SET_KEY, &k, &v) : mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        rc = c ? cursor_get(c, MDB_SET_KEY, &k, &v) : TE(t)->cursor_get(cur, &k, &v, MDB_SET_KEY);
         if (rc == 0) {
             if ((rc = save_old(t, &v)))
                 return rc;
             t->stage = 1;
-            rc = mdb_cursor_del(cur, MDB_NODUPDATA);
+            rc = TE(t)->cursor_del(cur, MDB_NODUPDATA);
             t->mutations++;
             if (rc)
                 return rc;
@@ -991,7 +1036,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, zl_cursor *c, const char *key,
         }
     } else {
         t->stage = 2;
-        rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+        rc = TE(t)->cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
         if (c && (rc == 0 || rc == MDB_KEYEXIST))
             c->after_miss = 0;
         t->mutations++;
@@ -1005,7 +1050,7 @@ static int replace_on(zl_txn *t, MDB_cursor *cur, zl_cursor *c, const char *key,
     v.mv_size = vlen;
     v.mv_data = (void *)val;
     t->stage = 2;
-    rc = mdb_cursor_put(cur, &k, &v, 0); /* py-lmdb counts no mutation for this put */
+    rc = TE(t)->cursor_put(cur, &k, &v, 0); /* py-lmdb counts no mutation for this put */
     if (c && rc == 0)
         c->after_miss = 0;
     return rc;
@@ -1018,13 +1063,13 @@ static int pop_on(zl_txn *t, MDB_cursor *cur, const char *key, size_t klen)
     k.mv_size = klen;
     k.mv_data = (void *)key;
     t->stage = 0;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    rc = TE(t)->cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc)
         return rc;
     if ((rc = save_old(t, &v)))
         return rc;
     t->stage = 1;
-    rc = mdb_cursor_del(cur, 0);
+    rc = TE(t)->cursor_del(cur, 0);
     t->mutations++;
     return rc;
 }
@@ -1036,9 +1081,9 @@ int zl_replace(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     int rc;
     TXN_ENTER(t);
     t->stage = 3;
-    if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+    if (!(rc = TE(t)->cursor_open(t->txn, dbi, &cur))) {
         rc = replace_on(t, cur, NULL, key, klen, val, vlen);
-        mdb_cursor_close(cur);
+        TE(t)->cursor_close(cur);
     }
     TXN_LEAVE(t);
     return rc;
@@ -1050,9 +1095,9 @@ int zl_pop(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     int rc;
     TXN_ENTER(t);
     t->stage = 3;
-    if (!(rc = mdb_cursor_open(t->txn, dbi, &cur))) {
+    if (!(rc = TE(t)->cursor_open(t->txn, dbi, &cur))) {
         rc = pop_on(t, cur, key, klen);
-        mdb_cursor_close(cur);
+        TE(t)->cursor_close(cur);
     }
     TXN_LEAVE(t);
     return rc;
@@ -1071,17 +1116,18 @@ int zl_cursor_open(zl_txn *t, unsigned int dbi, zl_cursor **out)
         TXN_LEAVE(t);
         return ZL_NO_MEMORY;
     }
-    rc = mdb_cursor_open(t->txn, dbi, &c->cur);
+    rc = TE(t)->cursor_open(t->txn, dbi, &c->cur);
     if (rc) {
         free(c);
         TXN_LEAVE(t);
         return rc;
     }
     c->txn = t;
+    c->eng = t->eng;
     c->dbi = dbi;
     {
         unsigned int f = 0;
-        if (mdb_dbi_flags(t->txn, dbi, &f) == 0)
+        if (TE(t)->dbi_flags(t->txn, dbi, &f) == 0)
             c->dupsort = (f & MDB_DUPSORT) != 0;
     }
     c->refcnt = 1;
@@ -1152,7 +1198,7 @@ static void note_miss(zl_cursor *c, int op, int rc, const MDB_val *k)
     MDB_stat st;
     /* (A lookup in an empty tree fails before touching the cursor: nothing to guard.) */
     if (rc == MDB_NOTFOUND && c->dupsort && is_lookup_op(op) && k->mv_size &&
-        mdb_stat(c->txn->txn, c->dbi, &st) == 0 && st.ms_entries) {
+        CE(c)->stat(c->txn->txn, c->dbi, &st) == 0 && st.ms_entries) {
         if (!grow((void **)&c->miss, &c->miss_cap, k->mv_size, 1)) {
             memcpy(c->miss, k->mv_data, k->mv_size);
             c->miss_len = k->mv_size;
@@ -1178,7 +1224,7 @@ static int check_value(zl_txn *t, const MDB_val *v)
     unsigned short flags;
     if (t->write || v->mv_size <= psize / 2)
         return 0;
-    if (mdb_env_info(t->env->env, &info))
+    if (TE(t)->env_info(t->env->env, &info))
         return 0;
     memcpy(&pgno, page, sizeof(pgno));
     memcpy(&flags, page + 10, sizeof(flags));
@@ -1191,7 +1237,7 @@ static int check_value(zl_txn *t, const MDB_val *v)
 static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
 {
     MDB_val asked = *k;
-    int rc = mdb_cursor_get(c->cur, k, v, (MDB_cursor_op)op);
+    int rc = CE(c)->cursor_get(c->cur, k, v, (MDB_cursor_op)op);
     /* Lookups and key-level moves rebuild LMDB's duplicate sub-cursor from the tree; moves
      * among duplicates and GET_CURRENT reuse it (see del_resynced). */
     if (rc == 0 && (op == MDB_FIRST || op == MDB_LAST || op == MDB_NEXT_NODUP ||
@@ -1203,7 +1249,7 @@ static int cursor_get(zl_cursor *c, int op, MDB_val *k, MDB_val *v)
         note_miss(c, op, rc, &asked);
     if (rc == 0 && (op == MDB_FIRST_DUP || op == MDB_LAST_DUP)) {
         MDB_val d; /* these ops return only the value: fetch the key too */
-        rc = mdb_cursor_get(c->cur, k, &d, MDB_GET_CURRENT);
+        rc = CE(c)->cursor_get(c->cur, k, &d, MDB_GET_CURRENT);
     }
     set_current(c, rc, k, v);
     return rc;
@@ -1228,8 +1274,8 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
         k.mv_size = c->miss_len;
         k.mv_data = c->miss;
         c->after_miss = 0;
-        rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
-        if (rc == 0 && mdb_cursor_count(c->cur, &n) == 0 && n > 1) {
+        rc = CE(c)->cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && CE(c)->cursor_count(c->cur, &n) == 0 && n > 1) {
             rc = cursor_get(c, (op == MDB_NEXT || op == MDB_NEXT_DUP) ? MDB_GET_CURRENT
                                                                       : MDB_LAST_DUP, &k, &v);
         } else if (rc == 0) {
@@ -1246,7 +1292,7 @@ int zl_cursor_op(zl_cursor *c, int op, const char *key, size_t klen, const char 
         }
     } else {
         rc = cursor_get(c, op, &k, &v);
-        if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY)
+        if (rc == MDB_BAD_VALSIZE && klen > c->txn->env->maxkey)
             rc = MDB_NOTFOUND; /* an oversize key simply is not there */
     }
     CURSOR_LEAVE(c);
@@ -1350,7 +1396,7 @@ int zl_cursor_count(zl_cursor *c, size_t *n)
 {
     int rc;
     CURSOR_ENTER(c);
-    rc = mdb_cursor_count(c->cur, n); /* LMDB decides: INCOMPATIBLE, EINVAL, ... */
+    rc = CE(c)->cursor_count(c->cur, n); /* LMDB decides: INCOMPATIBLE, EINVAL, ... */
     CURSOR_LEAVE(c);
     return rc;
 }
@@ -1366,7 +1412,7 @@ int zl_cursor_put(zl_cursor *c, const char *key, size_t klen, const char *val, s
         k.mv_data = (void *)key;
         v.mv_size = vlen;
         v.mv_data = (void *)val;
-        rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        rc = CE(c)->cursor_put(c->cur, &k, &v, flags);
         if (rc == 0 || rc == MDB_KEYEXIST) /* LMDB moved its cursor onto the key */
             c->after_miss = 0;
         /* As py-lmdb: the positioned flag is left alone; the next key()/value() re-reads
@@ -1388,7 +1434,7 @@ static int del_resynced(zl_cursor *c, unsigned int flags, int *unpositioned)
     MDB_cursor *tmp;
     MDB_val k, v, k2, v2;
     char *copy;
-    int rc = mdb_cursor_get(c->cur, &k, &v, MDB_GET_CURRENT);
+    int rc = CE(c)->cursor_get(c->cur, &k, &v, MDB_GET_CURRENT);
     if (rc)
         return rc;
     copy = malloc(k.mv_size + v.mv_size + 1); /* the delete rewrites the page they are on */
@@ -1398,22 +1444,22 @@ static int del_resynced(zl_cursor *c, unsigned int flags, int *unpositioned)
     memcpy(copy + k.mv_size, v.mv_data, v.mv_size);
     k.mv_data = copy;
     v.mv_data = copy + k.mv_size;
-    if ((rc = mdb_cursor_open(c->txn->txn, c->dbi, &tmp)) == 0) {
+    if ((rc = CE(c)->cursor_open(c->txn->txn, c->dbi, &tmp)) == 0) {
         k2 = k;
         v2 = v;
-        rc = mdb_cursor_get(tmp, &k2, &v2, MDB_GET_BOTH);
+        rc = CE(c)->cursor_get(tmp, &k2, &v2, MDB_GET_BOTH);
         if (rc == 0)
-            rc = mdb_cursor_del(tmp, flags);
-        mdb_cursor_close(tmp);
+            rc = CE(c)->cursor_del(tmp, flags);
+        CE(c)->cursor_close(tmp);
     }
     if (rc == 0) { /* re-seat: the next duplicate of the key, else the next key */
         k2 = k;
         v2 = v;
         int r2 = (flags & MDB_NODUPDATA) ? MDB_NOTFOUND
-                                          : mdb_cursor_get(c->cur, &k2, &v2, MDB_GET_BOTH_RANGE);
+                                          : CE(c)->cursor_get(c->cur, &k2, &v2, MDB_GET_BOTH_RANGE);
         if (r2 == MDB_NOTFOUND) {
             k2 = k;
-            r2 = mdb_cursor_get(c->cur, &k2, &v2, MDB_SET_RANGE);
+            r2 = CE(c)->cursor_get(c->cur, &k2, &v2, MDB_SET_RANGE);
             /* The key still has smaller duplicates: LMDB's own cursor would now sit past
              * the end of them, which reads as unpositioned. */
             if (r2 == 0 && k2.mv_size == k.mv_size && !memcmp(k2.mv_data, k.mv_data, k.mv_size))
@@ -1441,7 +1487,7 @@ int zl_cursor_del(zl_cursor *c, unsigned int flags)
         else if (rc == 0)
             cursor_get(c, MDB_GET_CURRENT, &k, &v);
     } else {
-        rc = mdb_cursor_del(c->cur, flags);
+        rc = CE(c)->cursor_del(c->cur, flags);
         c->txn->mutations++;
         if (rc == 0)
             cursor_get(c, MDB_GET_CURRENT, &k, &v);
@@ -1474,7 +1520,7 @@ int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen)
     rc = cursor_get(c, MDB_SET_KEY, &k, &v);
     if (rc == 0 && !(rc = save_old(c->txn, &v))) {
         c->txn->stage = 1;
-        rc = mdb_cursor_del(c->cur, 0);
+        rc = CE(c)->cursor_del(c->cur, 0);
         c->txn->mutations++;
     }
     CURSOR_LEAVE(c);
@@ -1660,7 +1706,7 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
         k.mv_data = (void *)(data + offs[2 * i]);
         v.mv_size = offs[2 * i + 2] - offs[2 * i + 1];
         v.mv_data = (void *)(data + offs[2 * i + 1]);
-        rc = mdb_cursor_put(c->cur, &k, &v, flags);
+        rc = CE(c)->cursor_put(c->cur, &k, &v, flags);
         if (rc == 0 || rc == MDB_KEYEXIST)
             c->after_miss = 0;
         c->txn->mutations++;
@@ -1711,7 +1757,7 @@ int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
     size_t n = 0;
     int rc;
     TXN_ENTER(t);
-    rc = mdb_cursor_open(t->txn, dbi, &cur);
+    rc = TE(t)->cursor_open(t->txn, dbi, &cur);
     if (rc) {
         TXN_LEAVE(t);
         return rc;
@@ -1720,16 +1766,16 @@ int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
     k.mv_data = (void *)start;
     lim.mv_size = stoplen;
     lim.mv_data = (void *)stop;
-    rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    rc = slen ? TE(t)->cursor_get(cur, &k, &v, MDB_SET_RANGE) : TE(t)->cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
-        if (stop && mdb_cmp(t->txn, dbi, &k, &lim) >= 0)
+        if (stop && TE(t)->cmp(t->txn, dbi, &k, &lim) >= 0)
             break;
         if (prefix_len && (k.mv_size < prefix_len || memcmp(k.mv_data, start, prefix_len)))
             break;
         n++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        rc = TE(t)->cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
+    TE(t)->cursor_close(cur);
     TXN_LEAVE(t);
     *out = n;
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -1763,17 +1809,17 @@ long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
     if (e->ngetspare)
         txn = e->getspare[--e->ngetspare];
     zl_mutex_unlock(&e->mtx);
-    if (txn && mdb_txn_renew(txn)) {
-        mdb_txn_abort(txn);
+    if (txn && EE(e)->txn_renew(txn)) {
+        EE(e)->txn_abort(txn);
         txn = NULL;
     }
-    if (!txn && (rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn))) {
+    if (!txn && (rc = EE(e)->txn_begin(e->env, NULL, MDB_RDONLY, &txn))) {
         env_leave(e);
         return rc > 0 ? -rc : rc;
     }
     k.mv_size = klen;
     k.mv_data = (void *)key;
-    rc = mdb_get(txn, dbi, &k, &v);
+    rc = EE(e)->get(txn, dbi, &k, &v);
     if (rc == 0) {
         if (grow((void **)&zl_get_buf, &zl_get_cap, v.mv_size + 1, 1)) {
             rc = ZL_NO_MEMORY;
@@ -1781,10 +1827,10 @@ long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
             memcpy(zl_get_buf, v.mv_data, v.mv_size);
             result = (long long)v.mv_size;
         }
-    } else if (rc == MDB_BAD_VALSIZE && klen > ZL_MAX_KEY) {
+    } else if (rc == MDB_BAD_VALSIZE && klen > e->maxkey) {
         rc = MDB_NOTFOUND;
     }
-    mdb_txn_reset(txn);
+    EE(e)->txn_reset(txn);
     zl_mutex_lock(&e->mtx);
     if (e->ngetspare < ZL_GET_SPARES && !e->closing) {
         e->getspare[e->ngetspare++] = txn;
@@ -1792,7 +1838,7 @@ long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
     }
     zl_mutex_unlock(&e->mtx);
     if (txn)
-        mdb_txn_abort(txn);
+        EE(e)->txn_abort(txn);
     env_leave(e);
     if (rc)
         return rc > 0 ? -rc : rc;

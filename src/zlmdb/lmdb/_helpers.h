@@ -48,7 +48,9 @@ typedef struct zl_cursor {
     ...;
 } zl_cursor;
 
-int zl_env_open(const char *path, unsigned int flags, int mode, size_t map_size,
+char *zl_strerror(int err);
+int zl_engine_version(int engine, int *major, int *minor, int *patch);
+int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size_t map_size,
                 unsigned int max_readers, unsigned int max_dbs, unsigned int max_spare,
                 zl_env **out);
 void zl_env_close(zl_env *e);

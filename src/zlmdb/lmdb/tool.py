@@ -302,7 +302,13 @@ def db_map_from_args(args: Sequence[str], create: bool = True) -> Dict[str, Tupl
 
 
 def _named_dbs(txn: Transaction) -> Set[bytes]:
-    return {bytes(name) for name in _env().dbs(txn)}
+    """Return the main database's keys that are named databases' records.
+
+    LMDB 1.0 stores a name with its terminating NUL (``b"name\\0"``), LMDB 0.9 without.
+    """
+    env = _env()
+    nul = b"\0" if env.lib_version()[0] >= 1 else b""
+    return {bytes(name) + nul for name in env.dbs(txn)}
 
 
 def _file_name_for(name: str) -> str:
