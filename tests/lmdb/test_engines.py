@@ -8,6 +8,7 @@ it is installed. The behaviour tests of the other modules run on both engines (c
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import warnings
@@ -216,3 +217,23 @@ def test_files_of_either_engine_read_the_same_in_py_lmdb(tmp_path) -> None:
                 (b"key%05d" % i, b"value-%d" % i * (1 + i % 7)) for i in range(300)
             ]
         env.close()
+
+
+@pytest.mark.parametrize(
+    ("offset", "version", "message"),
+    [
+        (16, 2, "LMDB data format v2 (a pre-1.0 development version"),
+        (24, 2, "LMDB data format v2 (a pre-1.0 development version"),
+        (16, 999, "LMDB data format v999 is not supported by this build."),
+    ],
+)
+def test_data_formats_no_engine_reads_raise_a_clear_error(tmp_path, offset, version, message):
+    path = tmp_path / "e"
+    path.mkdir()
+    data = bytearray(64)
+    struct.pack_into("=II", data, offset, 0xBEEFC0DE, version)
+    (path / "data.mdb").write_bytes(bytes(data))
+    with pytest.raises(lmdb.Error, match=message.replace("(", r"\(")) as info:
+        lmdb.open(str(path))
+    assert str(info.value).startswith(str(path))
+    assert (path / "data.mdb").read_bytes() == bytes(data)  # untouched

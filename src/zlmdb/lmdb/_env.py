@@ -79,28 +79,45 @@ def default_engine() -> int:
 
 
 # Where the meta page's magic number sits: after the 16-byte page header of LMDB 0.9, after
-# the 24-byte one (which adds mp_txnid) of LMDB 1.0.
+# the 24-byte one (which adds mp_txnid) of LMDB 1.0. The data format version follows it.
 _MAGIC = 0xBEEFC0DE
-_MAGIC_AT = ((16, 0), (24, 1))
+_MAGIC_AT = (16, 24)
+#: data format version -> the engine that reads it (0.9 writes 1, 1.0 writes 3)
+_FORMAT_ENGINE = {1: 0, 3: 1}
 
 
-def detect_engine(data_path: str) -> Optional[int]:
+def detect_engine(data_path: str, name: Optional[str] = None) -> Optional[int]:
     """Return the engine (0 or 1) whose format the data file at ``data_path`` is in.
+
+    ``name`` (default ``data_path``) is the environment's path for error messages.
 
     ``None`` when the file does not exist, is too short, or is not an LMDB file (LMDB itself
     then reports the problem when it opens it).
+
+    Raises:
+        Error: an LMDB file in a data format no bundled engine reads (``v2`` is a pre-1.0
+            development format, written by lmdb-js for one).
     """
     try:
         with open(data_path, "rb") as fp:
             head = fp.read(32)
     except OSError:
         return None
-    for offset, engine in _MAGIC_AT:
-        if (
-            len(head) >= offset + 4
-            and int.from_bytes(head[offset : offset + 4], sys.byteorder) == _MAGIC
-        ):
-            return engine
+    for offset in _MAGIC_AT:
+        if len(head) < offset + 8:
+            break
+        if int.from_bytes(head[offset : offset + 4], sys.byteorder) != _MAGIC:
+            continue
+        version = int.from_bytes(head[offset + 4 : offset + 8], sys.byteorder)
+        if version in _FORMAT_ENGINE:
+            return _FORMAT_ENGINE[version]
+        where = data_path if name is None else name
+        if version == 2:
+            raise Error(
+                f"{where}: written with LMDB data format v2 (a pre-1.0 development version, "
+                "e.g. lmdb-js); no released LMDB reads this format."
+            )
+        raise Error(f"{where}: LMDB data format v{version} is not supported by this build.")
     return None
 
 
@@ -277,7 +294,7 @@ class Environment:
                 if other is not None and other._e is not None:
                     raise Error(f"The environment '{path_str}' is already open in this process.")
             if engine is None:  # an existing file's format wins over the default
-                engine = detect_engine(data_path)
+                engine = detect_engine(data_path, path_str)
                 if engine is None:
                     engine = default_engine()
             out = ffi.new("zl_env **")
