@@ -94,3 +94,33 @@ def test_reader_slots_are_reused_not_leaked(env) -> None:
     for _ in range(1000):
         env.get(b"k")
     assert env.info()["num_readers"] <= 5
+
+
+def test_exists_sees_committed_keys_only_and_copies_nothing(env) -> None:
+    db = env.open_db(b"named")
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v" * 100_000)
+        txn.put(b"empty", b"")
+        txn.put(b"k", b"x", db=db)
+    assert env.exists(b"k") and env.exists(b"empty") and env.exists(b"k", db=db)
+    assert not env.exists(b"nope") and not env.exists(b"empty", db=db)
+    assert env.exists(bytearray(b"k")) and env.exists(memoryview(b"k"))
+    assert not env.exists(b"k" * 5000)  # longer than any key: simply not there
+    with env.begin(write=True) as txn:
+        txn.delete(b"k")
+        assert env.exists(b"k")  # the write is not committed yet
+    assert not env.exists(b"k")
+
+
+def test_exists_raises_like_get(env) -> None:
+    with pytest.raises(lmdb.BadValsizeError):
+        env.exists(b"")
+    with pytest.raises(TypeError):
+        env.exists(None)
+    with pytest.raises(TypeError):
+        env.exists("str")
+    with pytest.raises(TypeError):
+        env.exists(b"k", db="main")
+    env.close()
+    with pytest.raises(lmdb.Error):
+        env.exists(b"k")

@@ -18,6 +18,7 @@ from ._util import as_buffer, as_path
 MAIN_DBI = 1
 _env_get = lib.zl_env_get
 _env_get_result = lib.zl_env_get_result
+_env_has = lib.zl_env_has
 _unpack = ffi.unpack
 INVALID_DBI = 0xFFFFFFFF
 
@@ -559,9 +560,11 @@ class Environment:
 
         Raises:
             BadValsizeError: empty key.
-            TypeError: ``key`` is ``None``, ``str`` or not bytes-like.
+            TypeError: ``key`` is ``None``, ``str`` or not bytes-like; ``db`` is not a
+                :class:`_Database`.
             Error: the environment is closed.
         """
+        # Inlined (not _one_shot): this is the hot path of zlmdb.store reads.
         if db is None:
             dbi = MAIN_DBI
         elif type(db) is _Database:
@@ -571,17 +574,46 @@ class Environment:
         try:
             n = _env_get(self._e, dbi, key, len(key))
         except TypeError:
-            if self._e is None:
-                raise closed_error() from None
-            if key is None:
-                raise TypeError("key must be given.") from None
-            kb, kn = as_buffer(key)
-            n = _env_get(self._e, dbi, kb, kn)
+            n = self._one_shot(_env_get, key, db)
         if n >= 0:
             return _unpack(_env_get_result(), n)
         if n == lib.MDB_NOTFOUND:
             return default
         raise error_for("mdb_get", n if n <= -30000 else -n)
+
+    def exists(self, key: Any, db: Optional[_Database] = None) -> bool:
+        """Tell whether ``key`` is in the latest committed state, in one call into C and
+        without copying the value (a zlmdb extension; see :meth:`get`).
+
+        Raises:
+            BadValsizeError: empty key.
+            TypeError: ``key`` is ``None``, ``str`` or not bytes-like; ``db`` is not a
+                :class:`_Database`.
+            Error: the environment is closed.
+        """
+        n = self._one_shot(_env_has, key, db)
+        if n >= 0:
+            return True
+        if n == lib.MDB_NOTFOUND:
+            return False
+        raise error_for("mdb_get", n if n <= -30000 else -n)
+
+    def _one_shot(self, fn: Any, key: Any, db: Optional[_Database]) -> int:
+        if db is None:
+            dbi = MAIN_DBI
+        elif type(db) is _Database:
+            dbi = db._dbi
+        else:
+            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+        try:
+            return fn(self._e, dbi, key, len(key))
+        except TypeError:
+            if self._e is None:
+                raise closed_error() from None
+            if key is None:
+                raise TypeError("key must be given.") from None
+            kb, kn = as_buffer(key)
+            return fn(self._e, dbi, kb, kn)
 
     def begin(
         self,

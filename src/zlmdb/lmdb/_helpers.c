@@ -1792,10 +1792,10 @@ static ZL_TLS size_t zl_get_cap;
 char *zl_env_get_result(void) { return zl_get_buf; }
 
 /* Read one key in a transaction of its own, in one crossing: renew a reset read transaction
- * (or begin one), look the key up, copy the value into this thread's buffer, reset the
- * transaction for the next call. Returns the value's length (the copy is at
+ * (or begin one), look the key up, copy the value into this thread's buffer (with `copy`),
+ * reset the transaction for the next call. Returns the value's length (the copy is at
  * zl_env_get_result()), MDB_NOTFOUND, or another error code (LMDB's, or a negated errno). */
-long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+static long long env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen, int copy)
 {
     MDB_txn *txn = NULL;
     MDB_val k, v;
@@ -1820,7 +1820,9 @@ long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
     k.mv_size = klen;
     k.mv_data = (void *)key;
     rc = EE(e)->get(txn, dbi, &k, &v);
-    if (rc == 0) {
+    if (rc == 0 && !copy) {
+        result = (long long)v.mv_size;
+    } else if (rc == 0) {
         if (grow((void **)&zl_get_buf, &zl_get_cap, v.mv_size + 1, 1)) {
             rc = ZL_NO_MEMORY;
         } else {
@@ -1843,4 +1845,15 @@ long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
     if (rc)
         return rc > 0 ? -rc : rc;
     return result;
+}
+
+long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+{
+    return env_get(e, dbi, key, klen, 1);
+}
+
+/* zl_env_get without the copy: the value's length, or MDB_NOTFOUND / another error code. */
+long long zl_env_has(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+{
+    return env_get(e, dbi, key, klen, 0);
 }

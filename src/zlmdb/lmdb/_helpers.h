@@ -120,3 +120,4 @@ int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
 
 long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen);
 char *zl_env_get_result(void);
+long long zl_env_has(zl_env *e, unsigned int dbi, const char *key, size_t klen);

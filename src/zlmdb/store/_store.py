@@ -493,6 +493,7 @@ class LmdbObjectStore(MutableMapping):
         self._shared = shared
         self.env = shared.env
         self._env_get = shared.env.get
+        self._env_exists = shared.env.exists
         self.lock = shared.lock
         self.condition = shared.condition
         self._max_key_size = shared.max_key_size
@@ -1007,10 +1008,9 @@ class LmdbObjectStore(MutableMapping):
         if value is not _MISSING:
             return value is not self._DELETION_SENTINEL
         try:
-            raw = self._env_get(norm, _MISSING, self._db)  # one call into C; see get()
+            return self._env_exists(norm, self._db)  # one call into C, no copy
         except lmdb.MapResizedError:
-            raw = self._read_after_resize(norm)
-        return raw is not _MISSING
+            return self._read_after_resize(norm) is not _MISSING
 
     # -- many keys ---------------------------------------------------------------------------
 
