@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import cbor2
@@ -79,16 +80,44 @@ def test_temporary_database_is_removed_on_close():
     assert not os.path.exists(where)
 
 
-@pytest.mark.parametrize("bad", ["", "1", "1.1", 0.9, 1, "1.0"])
+@pytest.mark.parametrize("bad", ["", "1", "1.1", 0.9, 1, "2.0", b"1.0"])
 def test_bad_lib_version_raises_before_creating_anything(path, bad):
     with pytest.raises(ValueError):
         zlmdb.Database(path, lib_version=bad)
     assert not os.path.exists(path)
 
 
-def test_lib_version_is_0_9(path):
-    with zlmdb.Database(path, lib_version="0.9") as db:
-        assert db.lib_version == "0.9"
+def _format_of(path) -> str:
+    """The LMDB format of a data file, read from its meta page: where the magic sits."""
+    head = open(os.path.join(path, "data.mdb"), "rb").read(32)
+    return {16: "0.9", 24: "1.0"}[head.index((0xBEEFC0DE).to_bytes(4, sys.byteorder))]
+
+
+@pytest.mark.parametrize("fmt", ["0.9", "1.0"])
+def test_lib_version_creates_that_format_and_reopens_in_it(path, fmt):
+    with zlmdb.Database(path, lib_version=fmt) as db:
+        assert db.lib_version == fmt
+        assert db.stats()["lmdb_version"] == {"0.9": "0.9.36", "1.0": "1.0.2"}[fmt]
+        table = zlmdb.MapStringString(1)
+        with db.begin(write=True) as txn:
+            table[txn, "k"] = "v"
+    assert _format_of(path) == fmt
+    with zlmdb.Database(path) as db:  # omitted: the file's own format
+        assert db.lib_version == fmt
+        with db.begin() as txn:
+            assert zlmdb.MapStringString(1)[txn, "k"] == "v"
+    other = {"0.9": "1.0", "1.0": "0.9"}[fmt]
+    with pytest.raises(ValueError, match=f'has LMDB format {fmt}, but lib_version="{other}"'):
+        zlmdb.Database(path, lib_version=other)
+    assert _format_of(path) == fmt  # untouched
+    with zlmdb.Database(path, lib_version=fmt) as db:  # and not left registered as open
+        assert db.lib_version == fmt
+
+
+def test_new_database_defaults_to_the_1_0_format_as_upstream(path):
+    with zlmdb.Database(path) as db:
+        assert db.lib_version == "1.0"
+    assert _format_of(path) == "1.0"
 
 
 def test_missing_database_without_create_raises_lmdb_error(path):
@@ -280,7 +309,7 @@ def test_stats_include_slots(path):
             events[txn, 2] = {}
         stats = db.stats(include_slots=True)
     assert stats["num_slots"] == 1 and stats["slots"][0]["records"] == 2
-    assert stats["entries"] == 3 and stats["lmdb_version"].startswith("0.9.")
+    assert stats["entries"] == 3 and stats["lmdb_version"] == "1.0.2"  # a new database: LMDB 1.0
 
 
 def test_stats_keys(path):

@@ -72,12 +72,18 @@ def same(a, b):
     return type(a) is type(b) and a == b
 
 
-@pytest.fixture(scope="module")
-def upstream_db(tmp_path_factory):
+# The same records in the two file formats: LMDB 0.9 (upstream's lib_version="0.9") and
+# LMDB 1.0 (upstream's default, fixtures/upstream10: expected.json is the same).
+FORMATS = {"0.9": FIXTURE, "1.0": os.path.join(os.path.dirname(FIXTURE), "upstream10")}
+
+
+@pytest.fixture(scope="module", params=sorted(FORMATS), ids=lambda f: f"lmdb{f}")
+def upstream_db(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("upstream") / "db"
     os.makedirs(path)
-    shutil.copy(os.path.join(FIXTURE, "data.mdb"), path / "data.mdb")
+    shutil.copy(os.path.join(FORMATS[request.param], "data.mdb"), path / "data.mdb")
     with zlmdb.Database(str(path), readonly=True) as db:
+        assert db.lib_version == request.param
         yield db
 
 

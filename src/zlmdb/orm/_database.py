@@ -19,12 +19,16 @@ from typing import Any, Dict, List, Optional, Type
 import cbor2
 
 from .. import lmdb
+from ..lmdb._env import detect_engine
 from ._pmap import PersistentMap
 from ._transaction import Transaction, TransactionStats
 
 #: LMDB file formats this build can open (zlmdb bundles LMDB 0.9 only).
-SUPPORTED_LIB_VERSIONS = ("0.9",)
-_KNOWN_LIB_VERSIONS = ("0.9", "1.0")
+#: lib_version -> zlmdb.lmdb engine: LMDB 0.9 (engine 0) and LMDB 1.0 (engine 1) files
+_LIB_ENGINES = {"0.9": 0, "1.0": 1}
+SUPPORTED_LIB_VERSIONS = tuple(_LIB_ENGINES)
+#: the format of new databases when lib_version is omitted (upstream's default)
+DEFAULT_LIB_VERSION = "1.0"
 
 #: Open databases of this process by real path (guarded by _OPEN_LOCK).
 _OPEN: weakref.WeakValueDictionary[str, Database] = weakref.WeakValueDictionary()
@@ -225,12 +229,14 @@ class Database:
 
     ``dbpath=None`` uses a private temporary directory, removed on :meth:`close` (or when
     the object is collected). ``maxsize`` is the map size in bytes. With ``open_now=False``
-    the environment opens on ``__enter__``. ``lib_version`` names the LMDB file format:
-    ``None`` or ``"0.9"`` (the only one this build has). ``log`` is a logger (default: the
+    the environment opens on ``__enter__``. ``lib_version`` names the LMDB file format,
+    ``"0.9"`` or ``"1.0"``: omitted, an existing database opens in its own format and a new
+    one is created as LMDB 1.0 (as upstream zlmdb does). ``log`` is a logger (default: the
     ``zlmdb`` :mod:`logging` logger). A path may be open only once per process.
 
     Raises:
-        ValueError: ``lib_version`` is not None/"0.9" (checked before anything is created).
+        ValueError: ``lib_version`` is not None, "0.9" or "1.0" (checked before anything is
+            created), or names the other format than an existing database's.
         RuntimeError: the path is already open in this process (message contains "twice
             within same process"), or the environment stays locked after 3 attempts
             (message mentions "PID namespace" when another process with our PID holds it).
@@ -255,13 +261,12 @@ class Database:
         lib_version: Optional[str] = None,
     ) -> None:
         if lib_version is not None and (
-            not isinstance(lib_version, str) or lib_version not in _KNOWN_LIB_VERSIONS
+            not isinstance(lib_version, str) or lib_version not in _LIB_ENGINES
         ):
-            raise ValueError(f'invalid lib_version {lib_version!r}: must be "0.9" (or omitted)')
-        if lib_version is not None and lib_version not in SUPPORTED_LIB_VERSIONS:
             raise ValueError(
-                f'lib_version="{lib_version}" is not available: this zlmdb bundles LMDB 0.9 only'
+                f'invalid lib_version {lib_version!r}: must be "0.9" or "1.0" (or omitted)'
             )
+        self._requested_lib_version = lib_version
         self.log = log if log is not None else _LOG
         self._context = context
         self._tempdir: Optional[tempfile.TemporaryDirectory] = None
@@ -280,7 +285,7 @@ class Database:
         self._create = create
         self._open_now = open_now
         self._writemap = writemap
-        self._lib_version = "0.9"
+        self._lib_version = lib_version or DEFAULT_LIB_VERSION  # the file's, once open
         self._mutex = threading.RLock()
         self._slots: Optional[Dict[uuid.UUID, Slot]] = None
         self._env: Optional[lmdb.Environment] = None
@@ -314,6 +319,7 @@ class Database:
             try:
                 self._env = self._open_env()
                 self._max_key = self._env.max_key_size()
+                self._lib_version = "1.0" if self._env.lib_version()[0] >= 1 else "0.9"
             except BaseException:
                 with _OPEN_LOCK:
                     if _OPEN.get(realpath) is self:
@@ -323,8 +329,29 @@ class Database:
             self._slots = None
         return self
 
+    def _engine_to_open(self) -> Optional[int]:
+        """The zlmdb.lmdb engine for ``lmdb.open``: the requested format's, the default
+        format's for a new database, None (the file's own) for an existing one.
+
+        Raises:
+            ValueError: the requested format is not the existing database's.
+        """
+        existing = detect_engine(os.path.join(self._dbpath, "data.mdb"), self._dbpath)
+        wanted = self._requested_lib_version
+        if wanted is None:
+            return None if existing is not None else _LIB_ENGINES[DEFAULT_LIB_VERSION]
+        if existing is not None and existing != _LIB_ENGINES[wanted]:
+            found = "1.0" if existing else "0.9"
+            raise ValueError(
+                f'database "{self._dbpath}" has LMDB format {found}, but lib_version="{wanted}" '
+                "was requested: omit lib_version to open it in its own format, or convert the "
+                "database"
+            )
+        return _LIB_ENGINES[wanted]
+
     def _open_env(self) -> lmdb.Environment:
         last: Optional[Exception] = None
+        engine = self._engine_to_open()
         for delay in _LOCK_RETRY_DELAYS:
             if delay:
                 time.sleep(delay)
@@ -338,6 +365,7 @@ class Database:
                     subdir=True,
                     lock=self._lock,
                     writemap=self._writemap,
+                    lib_version=engine,
                 )
             except lmdb.LockError as exc:
                 last = exc
@@ -540,7 +568,7 @@ class Database:
             "read_only": self._readonly,
             "sync_enabled": self._sync,
             "lib_version": self._lib_version,
-            "lmdb_version": "{}.{}.{}".format(*lmdb.version()),
+            "lmdb_version": "{}.{}.{}".format(*env.lib_version()),
         }
         result.update(stat)
         result.update(env.info())
