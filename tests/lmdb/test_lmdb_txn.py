@@ -292,3 +292,17 @@ def test_count_range_counts_keys_between_bounds(env) -> None:
         assert txn.count_range() == 4
         assert txn.count_range(b"a", b"b") == 2
         assert txn.count_range(b"b", prefix=True) == 1
+
+
+def test_dropped_txn_that_opened_a_db_forgets_its_handle(env) -> None:
+    import gc
+
+    txn = env.begin(write=True)
+    env.open_db(b"fresh", txn=txn)
+    del txn  # never committed: the database was not created
+    gc.collect()  # PyPy: the drop is seen by the collector
+    again = env.open_db(b"fresh")
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v", db=again)
+    with env.begin(db=again) as txn:
+        assert txn.get(b"k") == b"v"

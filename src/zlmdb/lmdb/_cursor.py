@@ -10,7 +10,7 @@ from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from ._errors import IncompatibleError, closed_error, error_for
-from ._ffi import ffi, lib
+from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer
 
 _op = lib.zl_cursor_op
@@ -118,7 +118,7 @@ class Cursor:
         c = lib.zl_cursor_new(txn._t, db._dbi)
         if c == _NULL:
             raise error_for("mdb_cursor_open", lib.zl_last_error())
-        self._c = c
+        self._c = ffi.gc(c, lib.zl_cursor_release) if GC_OWNS else c
         self.txn = txn
         self.db = db
         self._dupsort = db._dupsort
@@ -130,11 +130,13 @@ class Cursor:
         self._wv = _FILL_VALUES | nocopy | (_PRELOAD if nocopy else 0)
         self._wkv = _FILL_KEYS | _FILL_VALUES | nocopy | (_PRELOAD if nocopy else 0)
 
-    def __del__(self) -> None:
-        c = self._c
-        if c is not None:
-            self._c = None
-            lib.zl_cursor_release(c)
+    if not GC_OWNS:
+
+        def __del__(self) -> None:
+            c = self._c
+            if c is not None:
+                self._c = None
+                lib.zl_cursor_release(c)
 
     def close(self) -> None:
         """Close the cursor; idempotent.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
+import weakref
 from typing import Any, Dict, List, Optional
 
 from . import _errors
 from ._errors import closed_error, error_for, sentence_error
-from ._ffi import ffi, lib
+from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer
 
 _get = lib.zl_get
+_release = lib.zl_txn_release
+_gc = ffi.gc
 _commit = lib.zl_txn_commit
 _CLOSED = lib.ZL_CLOSED
 _put = lib.zl_put
@@ -48,6 +51,16 @@ def _db_arg(db: Any):
     if not isinstance(db, _Database):
         raise TypeError(f"db must be a _Database, not {type(db).__name__}")
     return db
+
+
+def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
+    """The end of a dropped transaction that opened databases (PyPy; see GC_OWNS): forget
+    their handles if it was still live, and release it now rather than at a later
+    collection (this finalizer held the last reference)."""
+    if opened and lib.zl_txn_alive(t):
+        for db in opened:
+            env._forget_db(db)
+    ffi.release(t)
 
 
 class Transaction:
@@ -123,7 +136,7 @@ class Transaction:
         t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
             raise error_for("mdb_txn_begin", lib.zl_last_error())
-        self._t = t
+        self._t = _gc(t, _release) if GC_OWNS else t
         self.env = env
         self._db = db
         self._dbi = db._dbi
@@ -133,19 +146,23 @@ class Transaction:
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
 
-    def __del__(self) -> None:
-        t = self._t
-        if t is not None:
-            self._t = None
-            if self._opened and lib.zl_txn_alive(t):
-                self._discard_opened()
-            lib.zl_txn_release(t)
+    if not GC_OWNS:
+
+        def __del__(self) -> None:
+            t = self._t
+            if t is not None:
+                self._t = None
+                if self._opened and lib.zl_txn_alive(t):
+                    self._discard_opened()
+                _release(t)
 
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _note_opened(self, db: _Database) -> None:
         if self._opened is None:
             self._opened = []
+            if GC_OWNS:  # no __del__ there: forget the handles if this txn is dropped alive
+                weakref.finalize(self, _forget_if_alive, self.env, self._opened, self._t)
         self._opened.append(db)
 
     def _discard_opened(self) -> None:
