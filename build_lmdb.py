@@ -188,10 +188,18 @@ ENGINES = (("v09", "lib", "patches", ""), ("v10", "lib1", "patches_v10", "lmdb10
 
 
 def _tree_is_current(pin: dict) -> bool:
-    if not os.path.isfile(STAMP) or not os.path.isfile(os.path.join(TREE_V10, "rename.h")):
+    """True when ``lmdb-src/build/`` holds this pin's sdist with this pin's patch series."""
+    try:
+        with open(STAMP, encoding="utf-8") as fp:
+            if fp.read().strip() != pin["sha256"]:
+                return False
+        for _engine, _libdir, key, subdir in ENGINES:
+            with open(os.path.join(TREE, subdir, "PATCHES"), encoding="utf-8") as fp:
+                if fp.read().split() != list(pin.get(key, ())):
+                    return False
+    except OSError:
         return False
-    with open(STAMP, encoding="utf-8") as fp:
-        return fp.read().strip() == pin["sha256"]
+    return os.path.isfile(os.path.join(TREE_V10, "rename.h"))
 
 
 def prepare_tree(pin: dict | None = None, force: bool = False) -> str:
@@ -265,25 +273,30 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
             license_text = tar.extractfile(member).read().decode("utf-8", "replace")
         except KeyError:
             license_text = None
-    if os.path.isdir(dest):
-        shutil.rmtree(dest)
+    # Patch everything in memory first: a failure leaves an existing tree as it was.
+    out: dict = {}  # path relative to dest -> text
     for engine, libdir, key, subdir in ENGINES:
+        if key not in pin:
+            raise LmdbSourceError(f"lmdb-src/pin.json lacks {key!r} (the {engine} patch series)")
         sources, patches, rename = trees[engine]
         files = _patched(sources, patches, pin[key], libdir)
-        where = os.path.join(dest, subdir) if subdir else dest
-        os.makedirs(where, exist_ok=True)
         if subdir:
             if rename is None:
                 raise LmdbSourceError(f"the sdist lacks {libdir}/py-lmdb/rename.h")
-            _write(os.path.join(where, "rename.h"), rename)
+            out[os.path.join(subdir, "rename.h")] = rename
             for name in ("mdb.c", "midl.c", "lmdb.h"):
                 files[name] = ['#include "rename.h"\n'] + files[name]
         for name, lines in files.items():
-            _write(os.path.join(where, name), "".join(lines))
-        _write(os.path.join(where, "PATCHES"), "\n".join(pin[key]) + "\n")
+            out[os.path.join(subdir, name)] = "".join(lines)
+        out[os.path.join(subdir, "PATCHES")] = "\n".join(pin[key]) + "\n"
     if license_text:
-        _write(os.path.join(dest, "LICENSE"), license_text)
-    _write(os.path.join(dest, "PIN-SHA256"), pin["sha256"] + "\n")
+        out["LICENSE"] = license_text
+    out["PIN-SHA256"] = pin["sha256"] + "\n"
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
+    for rel, text in out.items():
+        os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+        _write(os.path.join(dest, rel), text)
 
 
 # --- the C surface -------------------------------------------------------------------------

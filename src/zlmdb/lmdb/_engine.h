@@ -7,10 +7,15 @@
  * translation unit that includes that engine's lmdb.h: _helpers.c for 0.9, _engine10.c for
  * 1.0. The signatures below are written with the types both headers share (MDB_val,
  * MDB_stat, MDB_envinfo and the cursor ops have the same layout in both on the platforms
- * zlmdb builds for; the build checks the struct sizes).
+ * zlmdb builds for; engine_of() in _helpers.c compares the struct sizes at run time and
+ * leaves the 1.0 engine out if they differ).
  */
 #ifndef ZL_ENGINE_H
 #define ZL_ENGINE_H
+
+#ifdef MDB_VL32 /* 64-bit mdb_size_t on 32-bit: the shared signatures below would not hold */
+#error "zlmdb does not build LMDB with MDB_VL32"
+#endif
 
 typedef struct zl_engine {
     int major, minor, patch;
@@ -53,6 +58,7 @@ typedef struct zl_engine {
     MDB_dbi (*cursor_dbi)(MDB_cursor *cursor);
     char *(*strerror)(int err);
     size_t stat_size, envinfo_size, val_size;
+    size_t page_header; /* bytes before a page's data: 0.9 pgno,pad,flags,lower,upper; 1.0 adds txnid */
 } zl_engine;
 
 /* One initializer for both engines: expands to the functions the including translation
@@ -68,7 +74,8 @@ typedef struct zl_engine {
             mdb_txn_id, mdb_dbi_open, mdb_dbi_flags, mdb_stat, mdb_drop, mdb_get, mdb_put,  \
             mdb_del, mdb_cmp, mdb_cursor_open, mdb_cursor_close, mdb_cursor_get,            \
             mdb_cursor_put, mdb_cursor_del, mdb_cursor_count, mdb_cursor_dbi, mdb_strerror, \
-            sizeof(MDB_stat), sizeof(MDB_envinfo), sizeof(MDB_val)                          \
+            sizeof(MDB_stat), sizeof(MDB_envinfo), sizeof(MDB_val),                         \
+            (MDB_VERSION_MAJOR + 1) * sizeof(size_t) + 8                                    \
     }
 
 #endif

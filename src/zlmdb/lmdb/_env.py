@@ -28,15 +28,17 @@ _open_files: Dict[Any, weakref.ref[Environment]] = {}
 _open_files_lock = threading.RLock()  # re-entrant: __del__ may run inside a locked section
 
 
-def _engine_version(engine: int) -> Tuple[int, int, int]:
+def _engine_versions() -> Dict[int, Tuple[int, int, int]]:
+    found = {}
     out = ffi.new("int[3]")
-    if lib.zl_engine_version(engine, out, out + 1, out + 2):
-        raise Error(f"lib_version={engine}: this build has no LMDB {engine}.x engine.")
-    return (out[0], out[1], out[2])
+    for engine in (0, 1):  # the C side leaves out an engine whose structs do not match
+        if lib.zl_engine_version(engine, out, out + 1, out + 2) == 0:
+            found[engine] = (out[0], out[1], out[2])
+    return found
 
 
 #: lib_version number -> (major, minor, patch) of every LMDB engine this build has.
-ENGINE_VERSIONS: Dict[int, Tuple[int, int, int]] = {n: _engine_version(n) for n in (0, 1)}
+ENGINE_VERSIONS: Dict[int, Tuple[int, int, int]] = _engine_versions()
 
 
 def check_lib_version(lib_version: Optional[int]) -> Optional[int]:
@@ -79,10 +81,11 @@ def default_engine() -> int:
     return 0
 
 
-# Where the meta page's magic number sits: after the 16-byte page header of LMDB 0.9, after
-# the 24-byte one (which adds mp_txnid) of LMDB 1.0. The data format version follows it.
+# Where the meta page's magic number sits: after the page header of LMDB 0.9 (pgno, 8 bytes
+# of pad/flags/bounds), after the longer one of LMDB 1.0 (which adds mp_txnid). The data
+# format version follows it.
 _MAGIC = 0xBEEFC0DE
-_MAGIC_AT = (16, 24)
+_MAGIC_AT = (ffi.sizeof("size_t") + 8, 2 * ffi.sizeof("size_t") + 8)  # 16, 24 on 64-bit
 #: data format version -> the engine that reads it (0.9 writes 1, 1.0 writes 3)
 _FORMAT_ENGINE = {1: 0, 3: 1}
 
@@ -294,10 +297,17 @@ class Environment:
                 other = ref() if ref is not None else None
                 if other is not None and other._e is not None:
                     raise Error(f"The environment '{path_str}' is already open in this process.")
+            found = detect_engine(data_path, path_str)
             if engine is None:  # an existing file's format wins over the default
-                engine = detect_engine(data_path, path_str)
-                if engine is None:
-                    engine = default_engine()
+                engine = default_engine() if found is None else found
+            elif found is not None and found != engine:
+                raise sentence_error(  # InvalidError, as py-lmdb, but saying why
+                    _errors.InvalidError,
+                    f"{path_str}: an LMDB {ENGINE_VERSIONS[found][0]}."
+                    f"{ENGINE_VERSIONS[found][1]} file opened with lib_version={engine} (omit "
+                    "lib_version to open either format)",
+                    lib.MDB_INVALID,
+                )
             out = ffi.new("zl_env **")
             # Data and lock files never need execute bits (py-lmdb strips them too).
             rc = lib.zl_env_open(

@@ -42,7 +42,7 @@ __all__ = [
 
 CLOSED_MESSAGE = "Attempt to operate on closed/deleted/dropped object."
 
-# Codes the 1.0 engine defines; this build only has 0.9 but the names are part of the API.
+# Codes only the 1.0 engine returns (the names are part of py-lmdb's API).
 _MDB_PROBLEM = -30779
 _MDB_BAD_CHECKSUM = -30778
 _MDB_CRYPTO_FAIL = -30777

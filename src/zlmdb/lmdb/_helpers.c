@@ -1219,18 +1219,18 @@ static void note_miss(zl_cursor *c, int op, int rc, const MDB_val *k)
 static int check_value(zl_txn *t, const MDB_val *v)
 {
     MDB_envinfo info;
-    size_t psize = t->env->psize, pgno, room;
-    const char *page = (const char *)v->mv_data - 16;
+    size_t psize = t->env->psize, pgno, room, hdr = TE(t)->page_header;
+    const char *page = (const char *)v->mv_data - hdr; /* the overflow page's header */
     unsigned short flags;
     if (t->write || v->mv_size <= psize / 2)
         return 0;
     if (TE(t)->env_info(t->env->env, &info))
         return 0;
-    memcpy(&pgno, page, sizeof(pgno));
-    memcpy(&flags, page + 10, sizeof(flags));
+    memcpy(&pgno, page, sizeof(pgno));              /* the header's first field */
+    memcpy(&flags, page + hdr - 6, sizeof(flags)); /* then flags, lower, upper (2 each) */
     if (!(flags & 0x04) || pgno > info.me_last_pgno) /* P_OVERFLOW */
         return MDB_CORRUPTED;
-    room = (info.me_last_pgno + 1 - pgno) * psize - 16;
+    room = (info.me_last_pgno + 1 - pgno) * psize - hdr;
     return v->mv_size > room ? MDB_CORRUPTED : 0;
 }
 

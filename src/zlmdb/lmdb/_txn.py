@@ -162,7 +162,8 @@ class Transaction:
         if self._opened is None:
             self._opened = []
             if GC_OWNS:  # no __del__ there: forget the handles if this txn is dropped alive
-                weakref.finalize(self, _forget_if_alive, self.env, self._opened, self._t)
+                fin = weakref.finalize(self, _forget_if_alive, self.env, self._opened, self._t)
+                fin.atexit = False  # at exit the txn may still be in use: leave it be
         self._opened.append(db)
 
     def _discard_opened(self) -> None:

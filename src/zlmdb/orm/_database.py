@@ -23,7 +23,6 @@ from ..lmdb._env import detect_engine
 from ._pmap import PersistentMap
 from ._transaction import Transaction, TransactionStats
 
-#: LMDB file formats this build can open (zlmdb bundles LMDB 0.9 only).
 #: lib_version -> zlmdb.lmdb engine: LMDB 0.9 (engine 0) and LMDB 1.0 (engine 1) files
 _LIB_ENGINES = {"0.9": 0, "1.0": 1}
 SUPPORTED_LIB_VERSIONS = tuple(_LIB_ENGINES)
@@ -369,6 +368,13 @@ class Database:
                 )
             except lmdb.LockError as exc:
                 last = exc
+            except (lmdb.InvalidError, lmdb.VersionMismatchError) as exc:
+                if self._requested_lib_version is not None or engine is None:
+                    raise
+                # Another process created the database in the other format since we looked:
+                # open it in the format it has.
+                engine = None
+                last = exc
         if _lock_byte_held_by_other(self._dbpath):
             raise RuntimeError(
                 f'cannot open LMDB environment "{self._dbpath}": another process with the same '
@@ -463,7 +469,8 @@ class Database:
 
     @property
     def lib_version(self) -> str:
-        """The LMDB file format of the database: always ``"0.9"``."""
+        """The LMDB file format of the database, ``"0.9"`` or ``"1.0"`` (before the database
+        is opened: the requested format, or the default of new databases)."""
         return self._lib_version
 
     @property

@@ -27,8 +27,9 @@ _pack_slot = struct.Struct(">H").pack
 _pack_slot_oid = struct.Struct(">HQ").pack
 _unpack_oid_from = struct.Struct(">Q").unpack_from
 
-# Larger than every LMDB key (at most 511 bytes): the end bound of the last slot.
-_AFTER_ALL_KEYS = b"\xff" * 512
+# Larger than every LMDB key (at most 511 bytes on LMDB 0.9, 1978 on 1.0 with 4 KiB pages):
+# the end bound of the last slot.
+_AFTER_ALL_KEYS = b"\xff" * 2048
 
 # How a map's keys are encoded on the hot paths: by the codec of a scalar Oid, String or
 # Uuid key inlined into __getitem__/__setitem__/select, or (generic) by _serialize_key.
