@@ -71,6 +71,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 MAXSIZE = 1 << 30
 SYNC = os.environ.get("ZLMDB_BENCH_SYNC") == "1"  # set by --sync (inherited by the subprocess)
+# The LMDB file format of every side (--lib-version; inherited by the subprocess): "1.0" is
+# what new ORM databases get, here and upstream.
+LIB_VERSION = os.environ.get("ZLMDB_BENCH_LIB_VERSION", "1.0")
 
 # slots: one per value format, plus a table with two indexes
 SLOT_CBOR, SLOT_JSON, SLOT_FB, SLOT_NUMPY, SLOT_INDEXED, SLOT_IDX_NAME, SLOT_IDX_GROUP = range(1, 8)
@@ -233,7 +236,7 @@ class OrmWorkloads:
     def fresh(self) -> Any:
         self.close()
         path = tempfile.mkdtemp(dir=self.tmp)
-        self._db = self.zl.Database(path, maxsize=MAXSIZE, sync=SYNC)
+        self._db = self.zl.Database(path, maxsize=MAXSIZE, sync=SYNC, lib_version=LIB_VERSION)
         return self._db
 
     def close(self) -> None:
@@ -443,7 +446,12 @@ class RawWorkloads:
 
     def fresh(self) -> Any:
         self.close()
-        self._env = self.lmdb.open(tempfile.mkdtemp(dir=self.tmp), map_size=MAXSIZE, sync=SYNC)
+        self._env = self.lmdb.open(
+            tempfile.mkdtemp(dir=self.tmp),
+            map_size=MAXSIZE,
+            sync=SYNC,
+            lib_version={"0.9": 0, "1.0": 1}[LIB_VERSION],
+        )
         return self._env
 
     def close(self) -> None:
@@ -773,6 +781,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--upstream", default=None, help="python with upstream zlmdb, or none")
     parser.add_argument("--save", default=None, help="write all figures to this JSON file")
     parser.add_argument("--sync", action="store_true", help="open databases with sync=True")
+    parser.add_argument(
+        "--lib-version", choices=["0.9", "1.0"], default=None, help="LMDB file format (1.0)"
+    )
     parser.add_argument("--worker", choices=["zlmdb", "raw", "upstream"], help=argparse.SUPPRESS)
     parser.add_argument(
         "--only", action="append", metavar="WORKLOAD", help="run only this workload (repeatable)"
@@ -781,10 +792,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = sorted(set(args.only or ()) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {WORKLOADS}")
+    global SYNC, LIB_VERSION
     if args.sync:
-        global SYNC
         SYNC = True
         os.environ["ZLMDB_BENCH_SYNC"] = "1"
+    if args.lib_version:
+        LIB_VERSION = args.lib_version
+        os.environ["ZLMDB_BENCH_LIB_VERSION"] = args.lib_version
     count = args.records or (2_000 if args.quick else 30_000)
     repeat = args.repeat or (1 if args.quick else 3)
 
@@ -802,7 +816,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.perf_counter()
     print(
         f"zlmdb {zlmdb.__version__} ORM benchmark on {platform.python_implementation()} "
-        f"{platform.python_version()}: {count} records, best of {repeat}, sync={SYNC}"
+        f"{platform.python_version()}: {count} records, best of {repeat}, sync={SYNC}, "
+        f"LMDB {LIB_VERSION} files"
     )
     tmp = tempfile.mkdtemp(prefix="zlmdb-bench-orm-")
     runners: Dict[str, Any] = {"raw": make_runner("raw", count, tmp)}
