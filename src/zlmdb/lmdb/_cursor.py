@@ -618,6 +618,16 @@ class Cursor:
             return b"" if keyfixed else []
         if keyfixed:
             return _unpack(c.buf, c.offs[2 * n])
+        if not _BLOCKS and not self._buffers:
+            # PyPy: a loop the JIT compiles beats struct.unpack with a new format each call.
+            offs = c.offs
+            raw = _buffer(c.buf, offs[2 * n])[:]
+            if not values:
+                return [raw[offs[2 * i] : offs[2 * i + 1]] for i in range(n)]
+            return [
+                (raw[offs[2 * i] : offs[2 * i + 1]], raw[offs[2 * i + 1] : offs[2 * i + 2]])
+                for i in range(n)
+            ]
         flat = _struct_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.offs[2 * n]))
         if self._buffers:
             flat = tuple(map(memoryview, flat))
