@@ -35,6 +35,8 @@ TREE = os.path.join(HERE, "lmdb-src", "build")
 STAMP = os.path.join(TREE, "PIN-SHA256")
 HELPERS_DIR = os.path.join(HERE, "src", "zlmdb", "lmdb")
 LMDB_FILES = ("mdb.c", "midl.c", "lmdb.h", "midl.h")
+#: zlmdb's own hardening patches, applied after the sdist's series: lmdb-src/patches/<engine>/
+OWN_PATCHES = os.path.join(HERE, "lmdb-src", "patches")
 
 
 class LmdbSourceError(RuntimeError):
@@ -193,9 +195,9 @@ def _tree_is_current(pin: dict) -> bool:
         with open(STAMP, encoding="utf-8") as fp:
             if fp.read().strip() != pin["sha256"]:
                 return False
-        for _engine, _libdir, key, subdir in ENGINES:
+        for engine, _libdir, key, subdir in ENGINES:
             with open(os.path.join(TREE, subdir, "PATCHES"), encoding="utf-8") as fp:
-                if fp.read().split() != list(pin.get(key, ())):
+                if fp.read().split() != applied_patches(pin, key, engine):
                     return False
     except OSError:
         return False
@@ -252,6 +254,22 @@ def _patched(sources: dict, patches: dict, names: list, libdir: str) -> dict:
     return files
 
 
+def own_patches(engine: str) -> dict:
+    """zlmdb's own patches for ``engine`` ("v09", "v10"): {name: text}, applied in name order."""
+    folder = os.path.join(OWN_PATCHES, engine)
+    found = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+        if name.endswith(".patch"):
+            with open(os.path.join(folder, name), encoding="utf-8") as fp:
+                found[name[: -len(".patch")]] = fp.read()
+    return found
+
+
+def applied_patches(pin: dict, key: str, engine: str) -> list:
+    """The names of every patch of ``engine``'s tree, in order: the sdist's, then zlmdb's."""
+    return list(pin.get(key, ())) + [f"zlmdb/{name}" for name in own_patches(engine)]
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fp:
         fp.write(text)
@@ -280,6 +298,11 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
             raise LmdbSourceError(f"lmdb-src/pin.json lacks {key!r} (the {engine} patch series)")
         sources, patches, rename = trees[engine]
         files = _patched(sources, patches, pin[key], libdir)
+        for name, text in own_patches(engine).items():
+            for target, hunks in parse_patch(text).items():
+                if target not in files:
+                    raise LmdbSourceError(f"patch {name} touches unknown file {target}")
+                files[target] = apply_hunks(files[target], hunks, name)
         if subdir:
             if rename is None:
                 raise LmdbSourceError(f"the sdist lacks {libdir}/py-lmdb/rename.h")
@@ -288,7 +311,7 @@ def extract_and_patch(sdist: str, pin: dict, dest: str) -> None:
                 files[name] = ['#include "rename.h"\n'] + files[name]
         for name, lines in files.items():
             out[os.path.join(subdir, name)] = "".join(lines)
-        out[os.path.join(subdir, "PATCHES")] = "\n".join(pin[key]) + "\n"
+        out[os.path.join(subdir, "PATCHES")] = "\n".join(applied_patches(pin, key, engine)) + "\n"
     if license_text:
         out["LICENSE"] = license_text
     out["PIN-SHA256"] = pin["sha256"] + "\n"
