@@ -187,3 +187,45 @@ def test_forked_child_dropping_inherited_txn_leaves_parent_readers_alone(env) ->
     txn.abort()
     with env.begin() as fresh:  # no BadRslotError in the parent
         assert fresh.get(b"00002") == b"v" * 64
+
+
+def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
+    """Read begins and env.get keep the GIL on CPython, so they must not wait for a resize
+    that waits for another thread: they fall back to the waiting (GIL-releasing) form."""
+    from zlmdb.lmdb._ffi import lib
+
+    big = b"B" * 10000  # larger than the copy buffer: get() holds the txn until copied
+    with env.begin(write=True) as txn:
+        txn.put(b"big", big)
+        txn.put(b"k", b"v")
+    holder = env.begin()
+    assert lib.zl_get(holder._t, holder._dbi, b"big", 3) == lib.ZL_HELD  # hold taken
+    resized: list = []
+    resizer = threading.Thread(target=lambda: resized.append(env.set_mapsize(64 << 20)))
+    resizer.start()
+    # The resize now waits for the hold; a GIL-keeping read begin says so instead of waiting.
+    for _ in range(1_000_000):
+        t = lib.zl_txn_new_read(env._e, 0)
+        if not t:
+            break
+        lib.zl_txn_release(t)
+    assert not t and lib.zl_last_error() == lib.ZL_WOULD_WAIT
+    assert lib.zl_env_get_try(env._e, 1, b"k", 1) == lib.ZL_WOULD_WAIT
+    results: list = []
+
+    def readers() -> None:  # these wait (GIL released) until the resize is done
+        results.append(env.get(b"k"))
+        results.append(env.exists(b"k"))
+        with env.begin() as txn:
+            results.append(txn.get(b"big"))
+
+    reader = threading.Thread(target=readers)
+    reader.start()
+    lib.zl_txn_unhold(holder._t)  # let the resize finish
+    resizer.join()
+    reader.join()
+    assert resized == [None]
+    assert results == [b"v", True, big]
+    assert env.info()["map_size"] == 64 << 20
+    with pytest.raises(lmdb.Error, match="closed"):
+        holder.get(b"k")  # the resize aborted it

@@ -306,3 +306,64 @@ def test_dropped_txn_that_opened_a_db_forgets_its_handle(env) -> None:
         txn.put(b"k", b"v", db=again)
     with env.begin(db=again) as txn:
         assert txn.get(b"k") == b"v"
+
+
+def test_get_returns_exact_copies_of_every_size_in_one_txn(env) -> None:
+    """get() copies values up to 4096 bytes into one per-transaction buffer and slices it:
+    a shorter value after a longer one, an empty one, the largest copied size, one that is
+    handed out from the map, and a replace/pop in between must all come back exactly."""
+    sizes = [100, 3, 0, 4096, 1, 4097, 50000, 4095, 0, 7]
+    values = {b"k%02d" % i: bytes([65 + i]) * n for i, n in enumerate(sizes)}
+    with env.begin(write=True) as txn:
+        for key, value in values.items():
+            txn.put(key, value)
+        for _ in range(2):
+            for key, value in values.items():
+                got = txn.get(key)
+                assert type(got) is bytes and got == value
+        assert txn.replace(b"k00", b"r" * 5000) == values[b"k00"]
+        assert txn.get(b"k01") == values[b"k01"]
+        assert txn.pop(b"k00") == b"r" * 5000
+        assert txn.get(b"k03") == values[b"k03"]
+    with env.begin() as txn:
+        first = txn.get(b"k03")
+        second = txn.get(b"k01")
+        assert first == values[b"k03"] and second == values[b"k01"]  # not views of one buffer
+
+
+def test_committed_read_txn_is_kept_as_a_spare_only_when_asked(tmp_path) -> None:
+    """With max_spare_txns=N a committed (or aborted) read transaction is reset and kept for
+    the next begin, as py-lmdb does; a read transaction that opened a database still really
+    commits, so the handle stays usable. With the default 0 nothing is kept."""
+
+    def readers(env) -> int:
+        return env.readers().count("\n") - 1
+
+    env = lmdb.open(str(tmp_path / "a"), max_dbs=2)
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+    with env.begin(write=True, db=env.open_db(b"named")) as txn:
+        txn.put(b"n", b"1")
+    env.close()
+    env = lmdb.open(str(tmp_path / "a"), max_dbs=2, max_spare_txns=1)
+    try:
+        with env.begin() as txn:
+            assert txn.get(b"k") == b"v"
+        assert readers(env) == 1  # reset and cached
+        for _ in range(3):
+            with env.begin() as txn:
+                assert readers(env) == 1  # the cached one, renewed
+                assert txn.get(b"k") == b"v"
+        with env.begin() as txn:
+            db = env.open_db(b"named", txn=txn, create=False)
+        with env.begin(db=db) as txn:
+            assert txn.get(b"n") == b"1"  # the handle was published by the commit
+    finally:
+        env.close()
+    env = lmdb.open(str(tmp_path / "b"))
+    try:
+        with env.begin() as txn:
+            txn.get(b"k")
+        assert env.readers() == "(no active readers)\n"
+    finally:
+        env.close()

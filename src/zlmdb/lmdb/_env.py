@@ -12,13 +12,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
-from ._ffi import ffi, lib
+from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, as_path
 
 MAIN_DBI = 1
-_env_get = lib.zl_env_get
+# The GIL-keeping forms (see _helpers.c); they answer ZL_WOULD_WAIT during a resize, and
+# the call is then repeated with the forms that wait with the GIL released.
+_env_get = lib.zl_env_get_try
 _env_get_result = lib.zl_env_get_result
-_env_has = lib.zl_env_has
+_env_has = lib.zl_env_has_try
+_WOULD_WAIT = lib.ZL_WOULD_WAIT
+_WAITING = {_env_get: lib.zl_env_get, _env_has: lib.zl_env_has}
 _unpack = ffi.unpack
 INVALID_DBI = 0xFFFFFFFF
 
@@ -589,6 +593,12 @@ class Environment:
             return _unpack(_env_get_result(), n)
         if n == lib.MDB_NOTFOUND:
             return default
+        if n == _WOULD_WAIT:
+            n = self._one_shot(lib.zl_env_get, key, db)
+            if n >= 0:
+                return _unpack(_env_get_result(), n)
+            if n == lib.MDB_NOTFOUND:
+                return default
         raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def exists(self, key: Any, db: Optional[_Database] = None) -> bool:
@@ -616,14 +626,18 @@ class Environment:
         else:
             raise TypeError(f"db must be a _Database, not {type(db).__name__}")
         try:
-            return fn(self._e, dbi, key, len(key))
+            kn = len(key)
+            n = fn(self._e, dbi, key, kn)
         except TypeError:
             if self._e is None:
                 raise closed_error() from None
             if key is None:
                 raise TypeError("key must be given.") from None
-            kb, kn = as_buffer(key)
-            return fn(self._e, dbi, kb, kn)
+            key, kn = as_buffer(key)
+            n = fn(self._e, dbi, key, kn)
+        if n == _WOULD_WAIT:  # a resize is in progress: wait for it with the GIL released
+            n = _WAITING.get(fn, fn)(self._e, dbi, key, kn)
+        return n
 
     def begin(
         self,
@@ -637,6 +651,32 @@ class Environment:
         Raises:
             The errors of :class:`Transaction`.
         """
+        if db is None and parent is None and not (write and self._readonly):
+            # The common case, built here without Transaction.__init__'s frame and checks
+            # (one C call; every error path goes through __init__ below).
+            e = self._e
+            if e is not None:
+                if write:
+                    t = _txn_new(e, _NULL, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
+                else:  # the GIL-keeping form; it never waits, so a resize makes it fail
+                    t = _txn_new_read(e, _TXN_NOCOPY if buffers else 0)
+                    if not t and lib.zl_last_error() == _WOULD_WAIT:
+                        t = _txn_new(e, _NULL, _TXN_NOCOPY if buffers else 0)
+                if t:
+                    txn = _new_object(Transaction)
+                    txn._t = _gc(t, _txn_release) if GC_OWNS else t
+                    txn.env = self
+                    main = self._main_db
+                    txn._db = main
+                    txn._dbi = main._dbi
+                    txn._dupsort = main._dupsort
+                    txn._write = True if write else False
+                    txn._buffers = True if buffers else False
+                    txn._parent = None
+                    txn._opened = None
+                    txn._sb = None
+                    return txn
+                raise error_for("mdb_txn_begin", lib.zl_last_error())
         return Transaction(self, db, parent, write, buffers)
 
     def open_db(
@@ -774,6 +814,15 @@ def stat_dict(st: Any) -> Dict[str, int]:
 
 from ._cursor import drop_closed_blocks  # noqa: E402
 from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
+
+_txn_new = lib.zl_txn_new
+_txn_new_read = lib.zl_txn_new_read
+_txn_release = lib.zl_txn_release
+_gc = ffi.gc
+_NULL = ffi.NULL
+_TXN_WRITE = lib.ZL_TXN_WRITE
+_TXN_NOCOPY = lib.ZL_TXN_NOCOPY
+_new_object = object.__new__
 
 __all__ = [
     "Environment",

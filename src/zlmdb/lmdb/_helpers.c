@@ -67,7 +67,26 @@ typedef pthread_t zl_thread_t;
 #define zl_cond_broadcast(c) pthread_cond_broadcast(c)
 #define zl_self() pthread_self()
 #define zl_same_thread(a, b) pthread_equal(a, b)
-#define zl_getpid() ((long)getpid())
+/* getpid() is a system call on current glibc (~0.3 us here) and the transaction paths ask
+ * for it several times; the pid is cached and refreshed in a fork child by an atfork handler
+ * (os.fork() and multiprocessing run fork(), which runs it; exec'd children never get here). */
+static volatile long zl_pid_cache;
+static pthread_once_t zl_pid_once = PTHREAD_ONCE_INIT;
+static void zl_pid_refresh(void) { zl_pid_cache = (long)getpid(); }
+static void zl_pid_setup(void)
+{
+    zl_pid_refresh();
+    pthread_atfork(NULL, NULL, zl_pid_refresh);
+}
+static long zl_getpid(void)
+{
+    long pid = zl_pid_cache;
+    if (pid == 0) {
+        pthread_once(&zl_pid_once, zl_pid_setup);
+        pid = zl_pid_cache;
+    }
+    return pid;
+}
 #define zl_yield() sched_yield()
 static long zl_atomic_add(volatile long *p, long d) { return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST); }
 static long zl_atomic_load(volatile long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
@@ -84,11 +103,13 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_KEYFIXED_SIZE -30604
 #define ZL_HELD -30605
 #define ZL_UNPOSITIONED -30606
+#define ZL_WOULD_WAIT -30607 /* a *_try call met a resize in progress: call the waiting one */
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
 #define ZL_PRELOAD 4
 #define ZL_NOCOPY 8
+#define ZL_TXN_NOWAIT 16 /* zl_txn_begin: ZL_WOULD_WAIT instead of waiting for a resize */
 
 /* Values up to this size are copied out of the map inside the call that finds them, so the
  * Python side copies from memory that stays valid whatever other threads do. Larger ones
@@ -150,10 +171,13 @@ struct zl_txn {
     zl_cursor *cursors;
     int write;
     int nocopy;              /* buffers=True: hand out map pointers, never copies */
+    int opened_dbi;          /* opened a database handle (zl_dbi_open) */
     long pid;
     unsigned long mutations;
     char *scratch;           /* copy of an old value (replace/pop) */
     size_t scratch_cap;
+    char *getbuf;            /* ZL_COPY_MAX bytes, never moved: zl_get's copies (Python keeps
+                              * one buffer object over it per transaction) */
 };
 
 struct zl_cursor {
@@ -267,6 +291,7 @@ static void txn_unref(zl_txn *t)
     if (zl_atomic_add(&t->refcnt, -1) == 0) {
         zl_env *e = t->env;
         free(t->scratch);
+        free(t->getbuf);
         free(t);
         env_unref(e);
     }
@@ -287,8 +312,9 @@ static void cursor_unref(zl_cursor *c)
 }
 
 /* An environment-level call in progress; 0 when the environment is closing. While
- * set_mapsize remaps the file, new calls wait for it to finish. */
-static int env_enter(zl_env *e)
+ * set_mapsize remaps the file, new calls wait for it to finish; with `nowait` they return
+ * -1 instead (the GIL-keeping entry points must never wait for another thread). */
+static int env_enter_mode(zl_env *e, int nowait)
 {
     for (;;) {
         zl_atomic_add(&e->busy, 1);
@@ -299,12 +325,16 @@ static int env_enter(zl_env *e)
         if (!zl_atomic_load(&e->resizing))
             return 1;
         zl_atomic_add(&e->busy, -1);
+        if (nowait)
+            return -1;
         zl_mutex_lock(&e->mtx);
         while (e->resizing && !e->closing)
             zl_cond_wait(&e->cond, &e->mtx);
         zl_mutex_unlock(&e->mtx);
     }
 }
+
+static int env_enter(zl_env *e) { return env_enter_mode(e, 0); }
 
 static void env_leave(zl_env *e) { zl_atomic_add(&e->busy, -1); }
 
@@ -372,7 +402,7 @@ int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size
         free(e);
         return rc;
     }
-    if (max_spare) {
+    if (max_spare) { /* 0 (the default, as py-lmdb): an ended read txn keeps no reader slot */
         e->spare = calloc(max_spare, sizeof(MDB_txn *));
         if (!e->spare) {
             EE(e)->env_close(e->env);
@@ -619,8 +649,13 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
 
     if (parent && !write)
         return ZL_NESTED_READONLY;
-    if (!env_txn_enter(e, parent))
+    if ((flags & ZL_TXN_NOWAIT) && !parent && !write) {
+        int in = env_enter_mode(e, 1);
+        if (in <= 0)
+            return in ? ZL_WOULD_WAIT : ZL_CLOSED;
+    } else if (!env_txn_enter(e, parent)) {
         return ZL_CLOSED;
+    }
     if (!parent && write) {
         for (;;) {
             zl_mutex_lock(&e->mtx);
@@ -657,24 +692,6 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
         rc = ZL_NO_MEMORY;
         goto fail;
     }
-    if (!write) {
-        zl_mutex_lock(&e->mtx);
-        if (e->nspare)
-            txn = e->spare[--e->nspare];
-        zl_mutex_unlock(&e->mtx);
-        if (txn && (rc = EE(e)->txn_renew(txn))) {
-            EE(e)->txn_abort(txn);
-            txn = NULL;
-        }
-    }
-    if (!txn) {
-        rc = EE(e)->txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
-        if (rc) {
-            free(t);
-            goto fail;
-        }
-    }
-    t->txn = txn;
     t->env = e;
     t->eng = e->eng;
     t->refcnt = 1;
@@ -683,7 +700,30 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     t->pid = zl_getpid();
     t->parent = parent;
 
-    zl_mutex_lock(&e->mtx);
+    /* A reset read txn of this process is renewed under the lock (renewing one that holds
+     * its reader slot takes no LMDB lock), so taking it and linking the txn is one section.
+     * A forked child never touches the parent's spares. */
+    if (!write && e->max_spare && t->pid == e->pid) {
+        zl_mutex_lock(&e->mtx);
+        if (e->nspare && !e->closing) {
+            txn = e->spare[--e->nspare];
+            if (EE(e)->txn_renew(txn)) {
+                EE(e)->txn_abort(txn);
+                txn = NULL;
+            }
+        }
+        if (!txn)
+            zl_mutex_unlock(&e->mtx);
+    }
+    if (!txn) {
+        rc = EE(e)->txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
+        if (rc) {
+            free(t);
+            goto fail;
+        }
+        zl_mutex_lock(&e->mtx);
+    }
+    t->txn = txn;
     if (e->closing) {
         zl_mutex_unlock(&e->mtx);
         EE(e)->txn_abort(txn);
@@ -740,58 +780,57 @@ static int txn_end(zl_txn *t, int commit)
     zl_env *e = t->env;
     zl_txn *child;
     zl_cursor *c;
-    int rc = 0;
+    int rc = 0, mine;
 
     wait_drained(&t->busy);
     /* A child still being ended on another thread (its commit merges into this txn) must
      * finish first: LMDB would otherwise free it under that commit. Its txn_end clears
-     * t->child when done. */
+     * t->child when done. LMDB ends a child with its parent; ours is ended first so it
+     * never dangles. The loop leaves with e->mtx held and no child. */
     for (;;) {
         zl_mutex_lock(&e->mtx);
         child = t->child;
-        if (child && zl_atomic_cas(&child->state, ZL_LIVE, ZL_ENDING)) {
-            zl_atomic_add(&child->refcnt, 1);
-            break;
-        }
         if (!child)
             break;
+        if (zl_atomic_cas(&child->state, ZL_LIVE, ZL_ENDING)) {
+            zl_atomic_add(&child->refcnt, 1);
+            zl_mutex_unlock(&e->mtx);
+            txn_end(child, 0);
+            txn_unref(child);
+            continue;
+        }
         zl_mutex_unlock(&e->mtx);
         zl_yield();
     }
-    zl_mutex_unlock(&e->mtx);
-    if (child) { /* LMDB ends a child with its parent; end ours first so it never dangles */
-        txn_end(child, 0);
-        txn_unref(child);
-    }
 
-    zl_mutex_lock(&e->mtx);
     while ((c = t->cursors) != NULL) {
         zl_atomic_cas(&c->state, ZL_LIVE, ZL_DEAD);
         cursor_detach(c);
     }
-    zl_mutex_unlock(&e->mtx);
 
-    if (t->pid == zl_getpid()) {
-        if (commit) {
-            rc = TE(t)->txn_commit(t->txn);
-        } else if (!t->write) {
-            int keep = 0;
-            zl_mutex_lock(&e->mtx);
-            if (e->nspare < e->max_spare && !e->closing) {
-                TE(t)->txn_reset(t->txn);
-                e->spare[e->nspare++] = t->txn;
-                keep = 1;
-            }
-            zl_mutex_unlock(&e->mtx);
-            if (!keep)
-                TE(t)->txn_abort(t->txn);
+    mine = t->pid == zl_getpid(); /* after fork() the child only unlinks and frees */
+    if (mine && !t->write && !t->parent && (!commit || !t->opened_dbi)) {
+        /* A read txn with no database handle to publish: commit and abort are the same, and
+         * (as py-lmdb does) it is reset for the next begin when the spare cache has room.
+         * Neither call takes an LMDB lock, so this stays in the one critical section. */
+        if (e->nspare < e->max_spare && !e->closing) {
+            TE(t)->txn_reset(t->txn);
+            e->spare[e->nspare++] = t->txn;
         } else {
             TE(t)->txn_abort(t->txn);
         }
+    } else {
+        zl_mutex_unlock(&e->mtx);
+        if (mine) {
+            if (commit)
+                rc = TE(t)->txn_commit(t->txn);
+            else
+                TE(t)->txn_abort(t->txn);
+        }
+        zl_mutex_lock(&e->mtx);
     }
     t->txn = NULL;
 
-    zl_mutex_lock(&e->mtx);
     if (t->parent) {
         if (t->parent->child == t)
             t->parent->child = NULL;
@@ -810,7 +849,7 @@ static int txn_end(zl_txn *t, int commit)
     if (t->parent) {
         txn_unref(t->parent);
         t->parent = NULL;
-    } else if (t->write && t->pid == zl_getpid()) {
+    } else if (t->write && mine) {
         writer_release(e);
     }
     return rc;
@@ -855,8 +894,10 @@ int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *d
     MDB_dbi d;
     TXN_ENTER(t);
     rc = TE(t)->dbi_open(t->txn, name, flags, &d);
-    if (!rc)
+    if (!rc) {
         *dbi = d;
+        t->opened_dbi = 1; /* a read txn must then really commit to publish the handle */
+    }
     TXN_LEAVE(t);
     return rc;
 }
@@ -928,11 +969,11 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
             if (t->nocopy || v.mv_size == 0) {
                 t->vp = v.mv_data;
             } else if (v.mv_size <= ZL_COPY_MAX) {
-                if (grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1)) {
+                if (!t->getbuf && !(t->getbuf = malloc(ZL_COPY_MAX))) {
                     rc = ZL_NO_MEMORY;
                 } else {
-                    memcpy(t->scratch, v.mv_data, v.mv_size);
-                    t->vp = t->scratch;
+                    memcpy(t->getbuf, v.mv_data, v.mv_size);
+                    t->vp = t->getbuf;
                 }
             } else {
                 t->vp = v.mv_data;
@@ -1737,6 +1778,18 @@ zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int write)
     return zl_last_rc ? NULL : t;
 }
 
+/* zl_txn_new for a read transaction that keeps the GIL on CPython: it never waits (a resize
+ * in progress makes it fail with ZL_WOULD_WAIT; then call zl_txn_new). */
+zl_txn *zl_txn_new_read(zl_env *e, int flags)
+{
+    zl_txn *t = NULL;
+    if (flags & ZL_TXN_WRITE)
+        zl_last_rc = EINVAL;
+    else
+        zl_last_rc = zl_txn_begin(e, NULL, flags | ZL_TXN_NOWAIT, &t);
+    return zl_last_rc ? NULL : t;
+}
+
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi)
 {
     zl_cursor *c = NULL;
@@ -1795,16 +1848,17 @@ char *zl_env_get_result(void) { return zl_get_buf; }
  * (or begin one), look the key up, copy the value into this thread's buffer (with `copy`),
  * reset the transaction for the next call. Returns the value's length (the copy is at
  * zl_env_get_result()), MDB_NOTFOUND, or another error code (LMDB's, or a negated errno). */
-static long long env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen, int copy)
+static long long env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen, int copy,
+                         int nowait)
 {
     MDB_txn *txn = NULL;
     MDB_val k, v;
     long long result = 0;
-    int rc;
+    int rc, in;
     if (klen == 0)
         return MDB_BAD_VALSIZE;
-    if (!env_enter(e))
-        return ZL_CLOSED;
+    if ((in = env_enter_mode(e, nowait)) <= 0)
+        return in ? ZL_WOULD_WAIT : ZL_CLOSED;
     zl_mutex_lock(&e->mtx);
     if (e->ngetspare)
         txn = e->getspare[--e->ngetspare];
@@ -1849,11 +1903,68 @@ static long long env_get(zl_env *e, unsigned int dbi, const char *key, size_t kl
 
 long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen)
 {
-    return env_get(e, dbi, key, klen, 1);
+    return env_get(e, dbi, key, klen, 1, 0);
 }
 
 /* zl_env_get without the copy: the value's length, or MDB_NOTFOUND / another error code. */
 long long zl_env_has(zl_env *e, unsigned int dbi, const char *key, size_t klen)
 {
-    return env_get(e, dbi, key, klen, 0);
+    return env_get(e, dbi, key, klen, 0, 0);
 }
+
+/* The GIL-keeping forms of zl_env_get / zl_env_has: ZL_WOULD_WAIT during a resize. */
+long long zl_env_get_try(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+{
+    return env_get(e, dbi, key, klen, 1, 1);
+}
+
+long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t klen)
+{
+    return env_get(e, dbi, key, klen, 0, 1);
+}
+
+/* ---- the GIL on CPython ------------------------------------------------------------------
+ *
+ * cffi's CPython wrapper of every function releases the GIL around the call and saves and
+ * restores errno (about 45 ns per call here, and a GIL hand-over whenever another thread
+ * waits for it). The calls below do a bounded amount of work and never wait for another
+ * thread (no env_enter wait, no mutex held across Python code, no wait_drained, no fsync),
+ * so, like py-lmdb's, they keep the GIL and skip the errno dance; every other call still
+ * releases it. On free-threaded CPython "keeping the GIL" means staying attached, which is
+ * harmless for calls that cannot block. This text follows cffi's includes and precedes the
+ * wrappers it generates, whose function names are _cffi_f_<name>; the name test folds to
+ * a constant at -O2. PyPy compiles none of this (it uses the _cffi_d_ functions). */
+#if !defined(PYPY_VERSION) && defined(Py_BEGIN_ALLOW_THREADS)
+#ifdef __GNUC__
+#define ZL_IS_WRAPPER_OF(n) (__builtin_strcmp(__func__, "_cffi_f_" n) == 0)
+#else
+#define ZL_IS_WRAPPER_OF(n) (strcmp(__func__, "_cffi_f_" n) == 0)
+#endif
+#define ZL_KEEPS_GIL                                                                        \
+    (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
+     ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
+     ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
+     ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \
+     ZL_IS_WRAPPER_OF("zl_txn_new_read") || ZL_IS_WRAPPER_OF("zl_last_error") ||          \
+     ZL_IS_WRAPPER_OF("zl_env_get_try") || ZL_IS_WRAPPER_OF("zl_env_has_try") ||          \
+     ZL_IS_WRAPPER_OF("zl_env_get_result") || ZL_IS_WRAPPER_OF("zl_env_is_closed") ||     \
+     ZL_IS_WRAPPER_OF("zl_strerror") || ZL_IS_WRAPPER_OF("zl_free") ||                    \
+     ZL_IS_WRAPPER_OF("zl_cursor_step") || ZL_IS_WRAPPER_OF("zl_cursor_fill") ||          \
+     ZL_IS_WRAPPER_OF("zl_cursor_op") || ZL_IS_WRAPPER_OF("zl_cursor_current") ||         \
+     ZL_IS_WRAPPER_OF("zl_cursor_put") || ZL_IS_WRAPPER_OF("zl_cursor_del") ||            \
+     ZL_IS_WRAPPER_OF("zl_cursor_replace") || ZL_IS_WRAPPER_OF("zl_cursor_pop") ||        \
+     ZL_IS_WRAPPER_OF("zl_cursor_unhold") || ZL_IS_WRAPPER_OF("zl_cursor_count"))
+
+static void zl_cffi_restore_errno(void) { _cffi_restore_errno(); }
+static void zl_cffi_save_errno(void) { _cffi_save_errno(); }
+static void zl_no_errno(void) {}
+
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define Py_BEGIN_ALLOW_THREADS { PyThreadState *_save = ZL_KEEPS_GIL ? NULL : PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS if (_save) PyEval_RestoreThread(_save); }
+#define _cffi_restore_errno (ZL_KEEPS_GIL ? zl_no_errno : zl_cffi_restore_errno)
+#define _cffi_save_errno (ZL_KEEPS_GIL ? zl_no_errno : zl_cffi_save_errno)
+#endif

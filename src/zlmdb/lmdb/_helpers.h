@@ -8,11 +8,15 @@
 #define ZL_KEYFIXED_SIZE -30604
 #define ZL_HELD -30605
 #define ZL_UNPOSITIONED -30606
+#define ZL_WOULD_WAIT -30607
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
 #define ZL_PRELOAD 4
 #define ZL_NOCOPY 8
+#define ZL_TXN_NOWAIT 16
+
+#define ZL_COPY_MAX 4096
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -26,6 +30,7 @@ typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
+    char *getbuf;    /* ZL_COPY_MAX bytes where zl_get copies values; allocated once, never moved */
     ...;
 } zl_txn;
 
@@ -114,6 +119,7 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
 
 int zl_last_error(void);
 zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
+zl_txn *zl_txn_new_read(zl_env *e, int flags);
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
 int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
                    const char *stop, size_t stoplen, size_t prefix_len, size_t *out);
@@ -121,3 +127,5 @@ int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
 long long zl_env_get(zl_env *e, unsigned int dbi, const char *key, size_t klen);
 char *zl_env_get_result(void);
 long long zl_env_has(zl_env *e, unsigned int dbi, const char *key, size_t klen);
+long long zl_env_get_try(zl_env *e, unsigned int dbi, const char *key, size_t klen);
+long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t klen);

@@ -30,6 +30,7 @@ _APPENDDUP = lib.MDB_APPENDDUP
 _HELD = lib.ZL_HELD
 _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
+_COPY_MAX = lib.ZL_COPY_MAX
 
 
 # The LMDB call a failed replace()/pop() names, by zl_txn.stage.
@@ -91,6 +92,7 @@ class Transaction:
         "_buffers",
         "_parent",
         "_opened",
+        "_sb",
         "__weakref__",
     )
 
@@ -145,6 +147,7 @@ class Transaction:
         self._buffers = True if buffers else False
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
+        self._sb: Any = None  # buffer over t.getbuf, made by the first get() that copies
 
     if not GC_OWNS:
 
@@ -277,10 +280,15 @@ class Transaction:
                 _db_arg(db)
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
-        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
+        if n >= 0:  # the value's length; the value (or its copy in t.getbuf) is at t.vp
             if self._buffers:
                 return memoryview(_buffer(t.vp, n))
-            return _unpack(t.vp, n)
+            sb = self._sb  # slicing a buffer kept over t.getbuf: no t.vp, no ffi.unpack
+            if sb is None:
+                if n == 0:  # empty values are not copied
+                    return b""
+                sb = self._sb = _buffer(t.getbuf, _COPY_MAX)
+            return sb[:n]
         if n == _NOTFOUND:
             return default
         if n == _HELD:  # a large value, still in the map: copy it, then let go
