@@ -367,3 +367,23 @@ def test_committed_read_txn_is_kept_as_a_spare_only_when_asked(tmp_path) -> None
         assert env.readers() == "(no active readers)\n"
     finally:
         env.close()
+
+
+def test_buffers_views_are_read_only(env) -> None:
+    """Views into the map are read-only: writing through one raises TypeError (the map is
+    mapped read-only; a writable view would let a store crash the process)."""
+    with env.begin(write=True) as txn:
+        txn.put(b"a", b"1234")
+        txn.put(b"b", b"5678")
+    with env.begin(buffers=True) as txn:
+        cur = txn.cursor()
+        assert cur.first()
+        views = [txn.get(b"a"), cur.key(), cur.value(), *cur.item()]
+        views += [v for item in txn.cursor() for v in item]
+        views += list(txn.cursor().iternext(values=False))
+        for view in views:
+            assert type(view) is memoryview and view.readonly
+            with pytest.raises(TypeError):
+                view[0] = 0x41
+    with env.begin() as txn:
+        assert txn.get(b"a") == b"1234" and txn.get(b"b") == b"5678"

@@ -239,7 +239,7 @@ class Cursor:
             finally:
                 _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.ok, c.okl))
+            return memoryview(_buffer(c.ok, c.okl)).toreadonly()
         return _unpack(c.ok, c.okl)
 
     def value(self) -> Any:
@@ -255,7 +255,7 @@ class Cursor:
             finally:
                 _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.ov, c.ovl))
+            return memoryview(_buffer(c.ov, c.ovl)).toreadonly()
         return _unpack(c.ov, c.ovl)
 
     def item(self) -> Tuple[Any, Any]:
@@ -271,7 +271,10 @@ class Cursor:
             finally:
                 _unhold(c)
         if self._buffers:
-            return memoryview(_buffer(c.ok, c.okl)), memoryview(_buffer(c.ov, c.ovl))
+            return (
+                memoryview(_buffer(c.ok, c.okl)).toreadonly(),
+                memoryview(_buffer(c.ov, c.ovl)).toreadonly(),
+            )
         return _unpack(c.ok, c.okl), _unpack(c.ov, c.ovl)
 
     # -- positioning -----------------------------------------------------------------------
@@ -680,7 +683,7 @@ class Cursor:
         what = (_FILL_KEYS if keys else 0) | (_FILL_VALUES if values else 0)
         if buffers:
             what |= _NOCOPY
-        unpack = (lambda p, n: memoryview(_buffer(p, n))) if buffers else _unpack
+        unpack = (lambda p, n: memoryview(_buffer(p, n)).toreadonly()) if buffers else _unpack
         # The first item is the current one, re-read if the txn changed (as key()/item()).
         rc = _current(c, what)
         while True:

@@ -282,7 +282,7 @@ class Transaction:
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         if n >= 0:  # the value's length; the value (or its copy in t.getbuf) is at t.vp
             if self._buffers:
-                return memoryview(_buffer(t.vp, n))
+                return memoryview(_buffer(t.vp, n)).toreadonly()  # the map is read-only
             sb = self._sb  # slicing a buffer kept over t.getbuf: no t.vp, no ffi.unpack
             if sb is None:
                 if n == 0:  # empty values are not copied
