@@ -387,3 +387,23 @@ def test_buffers_views_are_read_only(env) -> None:
                 view[0] = 0x41
     with env.begin() as txn:
         assert txn.get(b"a") == b"1234" and txn.get(b"b") == b"5678"
+
+
+def test_buffers_get_views_the_right_bytes_in_and_out_of_the_map(env) -> None:
+    """A buffers=True get() of a value in the map is a slice of one view of the map; of a
+    value on a dirty page (write txn) a view of that page. Both are exact and read-only,
+    also after the map was moved by a resize."""
+    values = {b"k%03d" % i: bytes([48 + i % 10]) * (1 + i * 37) for i in range(120)}
+    with env.begin(write=True, buffers=True) as txn:
+        for key, value in values.items():
+            txn.put(key, value)
+            view = txn.get(key)  # on a dirty page, outside the map
+            assert view.readonly and bytes(view) == value
+    for size in (None, 64 << 20):
+        if size:
+            env.set_mapsize(size)
+        with env.begin(buffers=True) as txn:
+            for key, value in values.items():
+                view = txn.get(key)
+                assert view.readonly and view.tobytes() == value
+            assert txn.get(b"nope") is None and txn.get(b"nope", 1) == 1

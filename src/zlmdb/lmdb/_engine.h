@@ -57,6 +57,7 @@ typedef struct zl_engine {
     int (*cursor_count)(MDB_cursor *cursor, size_t *count);
     MDB_dbi (*cursor_dbi)(MDB_cursor *cursor);
     char *(*strerror)(int err);
+    void *(*env_get_map)(MDB_env *env); /* zlmdb's own patch: the map's address */
     size_t stat_size, envinfo_size, val_size;
     size_t page_header; /* bytes before a page's data: 0.9 pgno,pad,flags,lower,upper; 1.0 adds txnid */
 } zl_engine;
@@ -74,6 +75,7 @@ typedef struct zl_engine {
             mdb_txn_id, mdb_dbi_open, mdb_dbi_flags, mdb_stat, mdb_drop, mdb_get, mdb_put,  \
             mdb_del, mdb_cmp, mdb_cursor_open, mdb_cursor_close, mdb_cursor_get,            \
             mdb_cursor_put, mdb_cursor_del, mdb_cursor_count, mdb_cursor_dbi, mdb_strerror, \
+            mdb_env_get_map,                                                                \
             sizeof(MDB_stat), sizeof(MDB_envinfo), sizeof(MDB_val),                         \
             (MDB_VERSION_MAJOR + 1) * sizeof(size_t) + 8                                    \
     }

@@ -675,6 +675,7 @@ class Environment:
                     txn._parent = None
                     txn._opened = None
                     txn._sb = None
+                    txn._mv = None
                     return txn
                 raise error_for("mdb_txn_begin", lib.zl_last_error())
         return Transaction(self, db, parent, write, buffers)

@@ -154,6 +154,8 @@ struct zl_env {
     long pid;
     size_t psize;
     size_t maxkey;           /* the engine's largest key: 511 (0.9), 1978 (1.0, 4 KiB pages) */
+    char *map;               /* the memory map and its size (set at open and by a resize) */
+    size_t mapsize;
 };
 
 struct zl_txn {
@@ -178,6 +180,9 @@ struct zl_txn {
     size_t scratch_cap;
     char *getbuf;            /* ZL_COPY_MAX bytes, never moved: zl_get's copies (Python keeps
                               * one buffer object over it per transaction) */
+    char *map;               /* = env->map / env->mapsize at begin (no resize while live) */
+    size_t mapsize;
+    long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
 };
 
 struct zl_cursor {
@@ -377,6 +382,14 @@ static int env_txn_enter(zl_env *e, zl_txn *t)
 
 /* ---- environment ---------------------------------------------------------------------- */
 
+/* Remember where the map is (for the offsets zl_get hands out with nocopy). */
+static void note_map(zl_env *e)
+{
+    MDB_envinfo info;
+    e->map = (char *)EE(e)->env_get_map(e->env);
+    e->mapsize = EE(e)->env_info(e->env, &info) == 0 ? info.me_mapsize : 0;
+}
+
 int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size_t map_size,
                 unsigned int max_readers, unsigned int max_dbs, unsigned int max_spare,
                 zl_env **out)
@@ -416,6 +429,7 @@ int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size
         e->psize = EE(e)->env_stat(e->env, &st) == 0 ? st.ms_psize : 4096;
         e->maxkey = (size_t)EE(e)->env_get_maxkeysize(e->env);
     }
+    note_map(e);
     e->refcnt = 1;
     e->pid = zl_getpid();
     zl_mutex_init(&e->mtx);
@@ -589,6 +603,8 @@ int zl_env_set_mapsize(zl_env *e, size_t size)
     wait_no_txns(e);
     zl_mutex_lock(&e->mtx);
     rc = e->closing ? ZL_CLOSED : EE(e)->env_set_mapsize(e->env, size);
+    if (!rc)
+        note_map(e); /* no txn is live: none has a copy of the old one */
     zl_atomic_add(&e->resizing, -1);
     zl_cond_broadcast(&e->cond);
     zl_mutex_unlock(&e->mtx);
@@ -724,6 +740,8 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
         zl_mutex_lock(&e->mtx);
     }
     t->txn = txn;
+    t->map = e->map;
+    t->mapsize = e->mapsize;
     if (e->closing) {
         zl_mutex_unlock(&e->mtx);
         EE(e)->txn_abort(txn);
@@ -966,7 +984,13 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
             rc = check_value(t, &v);
         if (rc == 0) {
             t->vl = v.mv_size;
-            if (t->nocopy || v.mv_size == 0) {
+            if (t->nocopy) {
+                t->vp = v.mv_data;
+                t->voff = (char *)v.mv_data >= t->map && t->map &&
+                                  (size_t)((char *)v.mv_data - t->map) + v.mv_size <= t->mapsize
+                              ? (long long)((char *)v.mv_data - t->map)
+                              : -1;
+            } else if (v.mv_size == 0) {
                 t->vp = v.mv_data;
             } else if (v.mv_size <= ZL_COPY_MAX) {
                 if (!t->getbuf && !(t->getbuf = malloc(ZL_COPY_MAX))) {

@@ -93,6 +93,7 @@ class Transaction:
         "_parent",
         "_opened",
         "_sb",
+        "_mv",
         "__weakref__",
     )
 
@@ -148,6 +149,7 @@ class Transaction:
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
         self._sb: Any = None  # buffer over t.getbuf, made by the first get() that copies
+        self._mv: Any = None  # read-only view of the map, made by the first buffers get()
 
     if not GC_OWNS:
 
@@ -281,8 +283,14 @@ class Transaction:
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         if n >= 0:  # the value's length; the value (or its copy in t.getbuf) is at t.vp
-            if self._buffers:
-                return memoryview(_buffer(t.vp, n)).toreadonly()  # the map is read-only
+            if self._buffers:  # a read-only view: the map is mapped read-only
+                off = t.voff
+                if off >= 0:  # a slice of one view of the whole map, made once per txn
+                    mv = self._mv
+                    if mv is None:
+                        mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
+                    return mv[off : off + n]
+                return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
             sb = self._sb  # slicing a buffer kept over t.getbuf: no t.vp, no ffi.unpack
             if sb is None:
                 if n == 0:  # empty values are not copied
