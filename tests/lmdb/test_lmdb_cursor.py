@@ -380,3 +380,38 @@ def test_mixed_cursor_and_txn_writes_on_dupsort_db_keep_the_tree_sound(env) -> N
             assert all(0 < len(v) <= 40 for _, v in items), (trial, items)
             assert items == sorted(items)
             txn.abort()
+
+
+def test_getmulti_and_putmulti_take_any_iterable_of_bytes_like(env) -> None:
+    """Lists of plain bytes are packed at C speed; generators, bytearray, memoryview and
+    arrays of wider items go item by item with the same results (an array's raw bytes are
+    its key, as in get()); bad items raise TypeError and write nothing."""
+    from array import array
+
+    wide = array("i", [7, 8])
+    with env.begin(write=True) as txn:
+        cur = txn.cursor()
+        assert cur.putmulti(kv for kv in [(b"a", b"1"), (bytearray(b"b"), memoryview(b"2"))]) == (
+            2,
+            2,
+        )
+        assert cur.putmulti([(wide, b"w"), (b"c", array("b", [51]))]) == (2, 2)
+        for bad in ([(b"d", "str")], [("d", b"x")], [(b"d", None)], [(b"d", b"x"), [b"e", b"y"]]):
+            with pytest.raises(TypeError):
+                cur.putmulti(bad)
+        assert txn.get(b"d") is None and txn.get(b"e") is None
+    with env.begin() as txn:
+        cur = txn.cursor()
+        expect = [(b"a", b"1"), (b"b", b"2"), (wide.tobytes(), b"w"), (b"c", b"3")]
+        assert cur.getmulti([b"a", b"b", wide.tobytes(), b"c"]) == expect
+        assert cur.getmulti(iter([b"a", bytearray(b"b"), wide, memoryview(b"c")])) == expect
+        assert cur.getmulti([b"c", b"zz", b"a"], values=False) == [b"c", b"a"]
+        assert cur.getmulti([]) == [] and cur.getmulti(iter(())) == []
+        with pytest.raises(TypeError):
+            cur.getmulti([b"a", "b"])
+        keys = [b"%05d" % i for i in range(300)]
+    with env.begin(write=True) as txn:
+        assert txn.cursor().putmulti([(k, k * 2) for k in keys]) == (300, 300)
+    random.Random(3).shuffle(keys)
+    with env.begin() as txn:
+        assert txn.cursor().getmulti(keys) == [(k, k * 2) for k in keys]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform
 import threading
 from array import array
+from itertools import accumulate as _accumulate
+from itertools import chain
 from operator import length_hint
 from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
@@ -56,6 +58,21 @@ _BLOCK_FIRST = 8
 # Blocks pay off where each crossing into C is expensive (CPython). PyPy's JIT inlines the
 # cffi call, so there one step per item, with no copy into a block, is faster.
 _BLOCKS = platform.python_implementation() == "CPython"
+
+
+def _pack(parts: List[Any]) -> Tuple[Any, List[int]]:
+    """Join bytes-like ``parts`` and list their boundaries, at C speed; ``(None, [])`` when
+    a part is not a bytes-like object of 1-byte items (the caller goes item by item)."""
+    try:
+        data = b"".join(parts)
+    except TypeError:
+        return None, []
+    offs = list(_accumulate(map(len, parts), initial=0))
+    if offs[-1] != len(data):  # e.g. an array of 4-byte ints: len() counts items
+        return None, []
+    return data, offs
+
+
 _BLOCK_MAX = 512
 _BLOCK_BYTES = 1 << 18
 
@@ -518,31 +535,20 @@ class Cursor:
         """
         if self._blk is not None:
             self._resync()
-        parts: List[Any] = []
-        offs = [0]
-        total = 0
-        for item in items:
-            if type(item) is not tuple or len(item) != 2:
-                raise TypeError("putmulti() items must be (key, value) 2-tuples")
-            k, v = item
-            if type(k) is not bytes:
-                kb, kn = as_buffer(k)
-                k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
-            if type(v) is not bytes:
-                vb, vn = as_buffer(v)
-                v = vb if type(vb) is bytes else bytes(_buffer(vb, vn))
-            parts.append(k)
-            parts.append(v)
-            total += len(k)
-            offs.append(total)
-            total += len(v)
-            offs.append(total)
-        n = len(parts) // 2
+        if type(items) is not list:
+            items = list(items)
+        if set(map(type, items)) == {tuple} and set(map(len, items)) == {2}:
+            data, offs = _pack(list(chain.from_iterable(items)))
+        else:
+            data = None
+        if data is None:  # not all (bytes, bytes): item by item, with the errors they deserve
+            flat, offs = self._pack_pairs_checked(items)
+            data = b"".join(flat)
+        n = (len(offs) - 1) // 2
         if n == 0:
             if self._c is not None and not lib.zl_txn_alive(self.txn._t):
                 raise closed_error()
             return 0, 0
-        data = b"".join(parts)
         out = ffi.new("size_t[2]")
         rc = lib.zl_putmulti(
             self._c,
@@ -556,6 +562,32 @@ class Cursor:
         if rc:  # out[1] items went in before element #out[1] failed
             raise error_for(f"mdb_cursor_put() element #{out[1]}", rc)
         return out[1], out[0]
+
+    @staticmethod
+    def _pack_pairs_checked(items: Iterable) -> Tuple[List[Any], List[int]]:
+        """putmulti's items item by item, with the errors a bad one deserves."""
+        parts: List[Any] = []
+        offs = [0]
+        total = 0
+        for item in items:
+            if type(item) is not tuple or len(item) != 2:
+                raise TypeError("putmulti() items must be (key, value) 2-tuples")
+            k, v = item
+            if k is None or v is None:  # as py-lmdb (put() alone takes None as b"")
+                raise TypeError("a bytes-like object is required, not 'NoneType'")
+            if type(k) is not bytes:
+                kb, kn = as_buffer(k)
+                k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
+            if type(v) is not bytes:
+                vb, vn = as_buffer(v)
+                v = vb if type(vb) is bytes else bytes(_buffer(vb, vn))
+            parts.append(k)
+            parts.append(v)
+            total += len(k)
+            offs.append(total)
+            total += len(v)
+            offs.append(total)
+        return parts, offs
 
     def getmulti(
         self,
@@ -590,24 +622,29 @@ class Cursor:
             raise TypeError("values=False is incompatible with dupdata.")
         if self._blk is not None:
             self._resync()
-        parts = []
-        offs = [0]
-        total = 0
-        for k in keys:
-            if type(k) is not bytes:
-                kb, kn = as_buffer(k)
-                k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
-            parts.append(k)
-            total += len(k)
-            offs.append(total)
+        if type(keys) is not list:
+            keys = list(keys)
+        data, offs = _pack(keys)
+        if data is None:  # not all plain bytes: item by item, with the errors they deserve
+            parts = []
+            offs = [0]
+            total = 0
+            for k in keys:
+                if type(k) is not bytes:
+                    kb, kn = as_buffer(k)
+                    k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
+                parts.append(k)
+                total += len(k)
+                offs.append(total)
+            data = b"".join(parts)
         c = self._c
         if c is None:
             raise closed_error()
         n = lib.zl_getmulti(
             c,
-            b"".join(parts),
+            data,
             ffi.new("size_t[]", offs),
-            len(parts),
+            len(offs) - 1,
             1 if dupdata else 0,
             dupfixed_bytes or 0,
             1 if keyfixed else 0,
@@ -636,7 +673,8 @@ class Cursor:
             flat = tuple(map(memoryview, flat))
         if not values:
             return list(flat)
-        return list(zip(flat[0::2], flat[1::2]))
+        pairs = iter(flat)
+        return list(zip(pairs, pairs))
 
     # -- iteration -------------------------------------------------------------------------
 
@@ -738,7 +776,11 @@ class Cursor:
                     raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
                 return
             flat = _struct_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.offs[2 * n]))
-            items = list(zip(flat[0::2], flat[1::2])) if keys and values else list(flat)
+            if keys and values:
+                pairs = iter(flat)
+                items = list(zip(pairs, pairs))
+            else:
+                items = list(flat)
             it = iter(items)
             blk = self._blk = (it, items, n, how)
             token = id(items)
