@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import platform
 import weakref
 from typing import Any, Dict, List, Optional
 
@@ -31,6 +32,9 @@ _HELD = lib.ZL_HELD
 _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
 _COPY_MAX = lib.ZL_COPY_MAX
+#: CPython: get() slices one buffer object kept per transaction over the C copy (cheaper
+#: than reading t.vp and calling ffi.unpack); PyPy's JIT makes ffi.unpack the cheaper.
+_SLICE_GETBUF = platform.python_implementation() == "CPython"
 
 
 # The LMDB call a failed replace()/pop() names, by zl_txn.stage.
@@ -291,6 +295,8 @@ class Transaction:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
                 return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
+            if not _SLICE_GETBUF:
+                return _unpack(t.vp, n)
             sb = self._sb  # slicing a buffer kept over t.getbuf: no t.vp, no ffi.unpack
             if sb is None:
                 if n == 0:  # empty values are not copied
