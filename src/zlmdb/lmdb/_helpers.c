@@ -176,7 +176,7 @@ struct zl_txn {
     int opened_dbi;          /* opened a database handle (zl_dbi_open) */
     long pid;
     unsigned long mutations;
-    char *scratch;           /* copy of an old value (replace/pop) */
+    char *scratch;           /* copy of an old value (replace/pop); PyPy: zl_get copies */
     size_t scratch_cap;
     char *getbuf;            /* ZL_COPY_MAX bytes, never moved: zl_get's copies (Python keeps
                               * one buffer object over it per transaction) */
@@ -993,25 +993,25 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
             } else if (v.mv_size == 0) {
                 t->vp = v.mv_data;
             } else if (v.mv_size <= ZL_COPY_MAX) {
+                char *dst;
 #ifndef PYPY_VERSION
                 /* CPython slices one buffer object kept over getbuf: a fixed address */
-                if (!t->getbuf && !(t->getbuf = malloc(ZL_COPY_MAX))) {
-                    rc = ZL_NO_MEMORY;
-                } else {
-                    memcpy(t->getbuf, v.mv_data, v.mv_size);
-                    t->vp = t->getbuf;
-                }
+                if (!t->getbuf)
+                    t->getbuf = malloc(ZL_COPY_MAX);
+                dst = t->getbuf;
 #else
                 /* PyPy unpacks from t->vp. Only as much as the values need: transactions
                  * are freed by its GC, so thousands of them may be alive at once, and a
                  * 4 KiB buffer each made a read txn per get 2x slower (heap growth). */
-                if (grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1)) {
+                dst = grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1) ? NULL
+                                                                                 : t->scratch;
+#endif
+                if (!dst) {
                     rc = ZL_NO_MEMORY;
                 } else {
-                    memcpy(t->scratch, v.mv_data, v.mv_size);
-                    t->vp = t->scratch;
+                    memcpy(dst, v.mv_data, v.mv_size);
+                    t->vp = dst;
                 }
-#endif
             } else {
                 t->vp = v.mv_data;
                 return ZL_HELD; /* stays busy until zl_txn_unhold */

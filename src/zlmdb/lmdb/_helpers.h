@@ -30,7 +30,7 @@ typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
-    char *getbuf;    /* ZL_COPY_MAX bytes where zl_get copies values; allocated once, never moved */
+    char *getbuf;    /* CPython: ZL_COPY_MAX bytes where zl_get copies values; never moved */
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
     long long voff;  /* zl_get in a nocopy txn: the value's offset in the map, or -1 */

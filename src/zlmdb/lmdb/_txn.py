@@ -286,7 +286,7 @@ class Transaction:
                 _db_arg(db)
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
-        if n >= 0:  # the value's length; the value (or its copy in t.getbuf) is at t.vp
+        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
             if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
                 if off >= 0:  # a slice of one view of the whole map, made once per txn
