@@ -469,22 +469,31 @@ def test_background_writer_reports_an_error_once(db, schema):
     writer.close()
 
 
-def test_background_writer_error_lists_all_failed_operations(db, schema):
-    writer = BackgroundWriter(db, schema.items, batch_size=1)
+def test_background_writer_error_lists_all_failed_operations(db, gated_schema, gate):
+    writer = BackgroundWriter(db, gated_schema.items, batch_size=1)
+    # the worker blocks on the first put, so the failures below are reported only by flush
+    # (a put after a failure was seen would raise it instead)
+    writer.put(1, "block")
+    assert gate.entered.wait(60)
     writer.put(2, BAD)
     writer.put(3, good(3))
     writer.put(4, BAD)
+    gate.release.set()
     with pytest.raises(WriteError) as info:
         writer.flush()
     assert [op.key for op in info.value.operations] == [2, 4]
     assert len(info.value.errors) == 2
     writer.close()
+    assert stored(db, gated_schema.items) == {1: "block", 3: good(3)}
 
 
-def test_write_error_operations_are_write_ops(db, schema):
-    writer = BackgroundWriter(db, schema.items, batch_size=10)
+def test_write_error_operations_are_write_ops(db, gated_schema, gate):
+    writer = BackgroundWriter(db, gated_schema.items, batch_size=10)
+    writer.put(1, "block")
+    assert gate.entered.wait(60)
     writer.put(2, BAD)
     writer.delete(3)
+    gate.release.set()
     with pytest.raises(WriteError) as info:
         writer.flush()
     writer.close()
@@ -501,23 +510,30 @@ def test_background_writer_idle_worker_wakes_for_each_new_operation(db, schema):
     assert stored(db, schema.items) == {oid: good(oid) for oid in range(1, 4)}
 
 
-def test_background_writer_bad_operation_does_not_take_others_with_it(db, schema):
-    writer = BackgroundWriter(db, schema.items, batch_size=100)
+def test_background_writer_bad_operation_does_not_take_others_with_it(db, gated_schema, gate):
+    writer = BackgroundWriter(db, gated_schema.items, batch_size=100)
+    writer.put(100, "block")  # held, so that keys 1..20 are queued as one batch
+    assert gate.entered.wait(60)
     for i in range(1, 21):
         writer.put(i, BAD if i == 7 else good(i))
+    gate.release.set()
     with pytest.raises(WriteError) as info:
         writer.close()
     assert [op.key for op in info.value.operations] == [7]
-    assert sorted(stored(db, schema.items)) == [i for i in range(1, 21) if i != 7]
+    assert writer.batches == 2
+    assert sorted(stored(db, gated_schema.items)) == [i for i in range(1, 21) if i != 7] + [100]
 
 
-def test_background_writer_keeps_writing_after_a_failed_batch(db, schema):
-    writer = BackgroundWriter(db, schema.items, batch_size=1)
+def test_background_writer_keeps_writing_after_a_failed_batch(db, gated_schema, gate):
+    writer = BackgroundWriter(db, gated_schema.items, batch_size=1)
+    writer.put(1, "block")
+    assert gate.entered.wait(60)
     writer.put(2, BAD)
     writer.put(3, good(3))
+    gate.release.set()
     with pytest.raises(WriteError):
         writer.close()
-    assert stored(db, schema.items) == {3: good(3)}
+    assert stored(db, gated_schema.items) == {1: "block", 3: good(3)}
 
 
 def test_background_writer_applies_operations_in_order(db, schema):
