@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 
 import pytest
@@ -92,3 +93,147 @@ def test_missing_database_is_an_error_exit(capsys, tmp_path) -> None:
     status, _, err = run(capsys, "stat", str(tmp_path / "nowhere"))
     assert status == 1
     assert "zlmdb stat:" in err
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal, so that progress bars are drawn."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def write_dump(path, records) -> None:
+    with open(path, "wb") as out:
+        for key, value in records:
+            out.write(b"+%d,%d:%s->%s\n" % (len(key), len(value), key, value))
+        out.write(b"\n")
+
+
+def test_cdb_reader_handles_records_across_block_boundaries() -> None:
+    records = [(b"k\n->" * i + b"x", b"->\n+1,1:" * (i % 4)) for i in range(1, 40)]
+    data = b"".join(b"+%d,%d:%s->%s\n" % (len(k), len(v), k, v) for k, v in records) + b"\n"
+    for block_size in (1, 7, 64, 1 << 20):
+        reader = cli.CdbReader(io.BytesIO(data + b"ignored after the end"), block_size)
+        assert list(reader) == records
+        assert reader.consumed == len(data)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"-1,1:a->b\n\n", "expected '+'"),
+        (b"+a,1:a->b\n\n", "bad cdbmake header"),
+        (b"+-1,1:a->b\n\n", "bad cdbmake header"),
+        (b"+1,1,1:a->b\n\n", "bad cdbmake header"),
+        (b"+" + b"1" * 60 + b",1:a->b\n\n", "no ':'"),
+        (b"+1,1", "truncated cdbmake header"),
+        (b"+1,1:a-b\n\n", "expected '->'"),
+        (b"+1,1:a->bc\n", "expected '->' and a newline"),
+        (b"+1,5:a->b\n", "truncated cdbmake record"),
+    ],
+)
+def test_cdb_reader_rejects_malformed_dumps(data, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        list(cli.CdbReader(io.BytesIO(data)))
+
+
+def test_load_grows_the_map_until_the_dump_fits(capsys, tmp_path) -> None:
+    dump = tmp_path / "big.cdb"
+    records = [(b"key-%06d" % i, bytes([i % 251]) * 1000) for i in range(6000)]  # ~6 MB
+    write_dump(dump, records)
+    target = str(tmp_path / "grown")
+    status, out, err = run(capsys, "load", target, "-i", str(dump), "--map-size", "1")
+    assert (status, err) == (0, "")
+    assert "loaded 6,000 records" in out
+    env = lmdb.open(target, readonly=True)
+    assert env.info()["map_size"] > 6_000_000
+    with env.begin() as txn:
+        assert list(txn.cursor()) == records
+    env.close()
+
+
+class Pipe(io.BytesIO):
+    """Standard input that cannot seek, like a pipe."""
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *args):
+        raise io.UnsupportedOperation("not seekable")
+
+
+def test_load_from_a_pipe_grows_the_map_too(capsys, tmp_path, monkeypatch) -> None:
+    dump = tmp_path / "big.cdb"
+    records = [(b"%08d" % i, b"v" * 2000) for i in range(3000)]
+    write_dump(dump, records)
+    monkeypatch.setattr(sys, "stdin", type("In", (), {"buffer": Pipe(dump.read_bytes())})())
+    target = str(tmp_path / "piped")
+    status, out, _ = run(capsys, "load", target, "--map-size", "1")
+    assert status == 0 and "loaded 3,000 records" in out
+    env = lmdb.open(target, readonly=True)
+    assert env.stat()["entries"] == 3000
+    env.close()
+
+
+def test_a_failed_load_writes_nothing(capsys, tmp_path) -> None:
+    dump = tmp_path / "bad.cdb"
+    dump.write_bytes(b"+1,1:a->b\n+1,1:c->d\n+1,1:e-f\n\n")
+    target = str(tmp_path / "t")
+    status, _, err = run(capsys, "load", target, "-i", str(dump))
+    assert status == 1 and "expected '->'" in err
+    env = lmdb.open(target, readonly=True)
+    assert env.stat()["entries"] == 0
+    env.close()
+
+
+def test_load_of_an_empty_key_is_an_error_exit(capsys, tmp_path) -> None:
+    dump = tmp_path / "empty-key.cdb"
+    dump.write_bytes(b"+0,1:->b\n\n")
+    status, _, err = run(capsys, "load", str(tmp_path / "t"), "-i", str(dump))
+    assert status == 1 and "zlmdb load:" in err
+
+
+def test_load_dupsort_keeps_every_duplicate(capsys, tmp_path) -> None:
+    dump = tmp_path / "dups.cdb"
+    records = [(b"k", b"1"), (b"k", b"2"), (b"k", b"3"), (b"l", b"1")]
+    write_dump(dump, records)
+    target = str(tmp_path / "dups")
+    status, out, _ = run(capsys, "load", target, "--db", "d", "--dupsort", "-i", str(dump))
+    assert status == 0 and "loaded 4 records" in out
+    env = lmdb.open(target, max_dbs=2)
+    db = env.open_db(b"d", dupsort=True)
+    with env.begin(db=db) as txn:
+        assert list(txn.cursor()) == records
+    env.close()
+    assert run(capsys, "load", target, "--dupsort", "-i", str(dump))[0] == 1
+
+
+def test_dump_draws_a_progress_bar_on_a_terminal(capsys, filled, tmp_path, monkeypatch) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["dump", filled, "-o", str(tmp_path / "d.cdb")]) == 0
+    assert terminal.getvalue().endswith(f"\r[{'#' * 30}] 52/52 records\n")
+
+
+def test_load_and_copy_draw_progress_bars_on_a_terminal(capsys, filled, tmp_path, monkeypatch):
+    dump = str(tmp_path / "d.cdb")
+    assert cli.main(["dump", filled, "-o", dump]) == 0
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    size = (tmp_path / "d.cdb").stat().st_size
+    assert cli.main(["load", str(tmp_path / "loaded"), "-i", dump]) == 0
+    assert terminal.getvalue().endswith(f"] {size:,}/{size:,} bytes\n")
+    terminal.truncate(0)
+    assert cli.main(["copy", filled, str(tmp_path / "copied")]) == 0
+    assert terminal.getvalue().endswith(" bytes\n") and "#" * 30 in terminal.getvalue()
+    env = lmdb.open(str(tmp_path / "copied"), readonly=True, max_dbs=4)
+    assert env.stat()["entries"] == 52
+    env.close()
+
+
+def test_progress_is_silent_off_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = cli.Progress(10, stream)
+    progress.update(5)
+    progress.finish()
+    assert stream.getvalue() == ""

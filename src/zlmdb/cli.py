@@ -8,11 +8,14 @@ directory, writes and reads records through :mod:`zlmdb.lmdb`, the ORM and
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import IO, Any, BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import zlmdb
 from zlmdb import lmdb
@@ -226,15 +229,41 @@ def cmd_stat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(done: int, total: int, stream) -> None:
-    if not stream.isatty() or total <= 0:
-        return
-    width = 30
-    filled = int(width * done / total)
-    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
-    if done >= total:
-        stream.write("\n")
-    stream.flush()
+class Progress:
+    """A one-line progress bar on a terminal stream; silent when the stream is not a terminal.
+
+    ``update(done)`` redraws at most every ``1/256`` of ``total`` (and at the end), so that
+    calling it per record costs an integer comparison.
+    """
+
+    def __init__(self, total: int, stream: Optional[IO[str]] = None, unit: str = "") -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.total = total
+        self.unit = unit
+        self.enabled = total > 0 and self.stream.isatty()
+        self._step = max(1, total // 256)
+        self._next = 0
+
+    def update(self, done: int) -> None:
+        """Show ``done`` of ``total``; redraws only when the bar moved."""
+        if not self.enabled or done < self._next:
+            return
+        self._next = done + self._step
+        done = min(done, self.total)
+        width = 30
+        filled = width * done // self.total
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{self.total:,}{self.unit}"
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """Draw the full bar and end its line."""
+        if self.enabled:
+            self._next = 0
+            self.update(self.total)
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
@@ -246,12 +275,12 @@ def cmd_dump(args: argparse.Namespace) -> int:
         try:
             with env.begin(db=db) as txn:
                 total = txn.stat(db)["entries"] if db is not None else env.stat()["entries"]
+                progress = Progress(total, unit=" records")
                 for n, (key, value) in enumerate(txn.cursor(), 1):
                     out.write(b"+%d,%d:%s->%s\n" % (len(key), len(value), key, value))
-                    if n % 10000 == 0:
-                        _progress(n, total, sys.stderr)
+                    progress.update(n)
                 out.write(b"\n")
-                _progress(total, total, sys.stderr)
+                progress.finish()
         finally:
             if args.output:
                 out.close()
@@ -260,42 +289,150 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_cdb(stream) -> Iterator:
-    while True:
-        head = stream.read(1)
-        if not head or head == b"\n":
-            return
-        if head != b"+":
-            raise ValueError("bad cdbmake record: expected '+'")
-        header = b""
-        while not header.endswith(b":"):
-            char = stream.read(1)
-            if not char:
-                raise ValueError("truncated cdbmake header")
-            header += char
-        klen, vlen = (int(x) for x in header[:-1].split(b","))
-        key = stream.read(klen)
-        if stream.read(2) != b"->":
-            raise ValueError("bad cdbmake record: expected '->'")
-        value = stream.read(vlen)
-        if stream.read(1) != b"\n" or len(key) != klen or len(value) != vlen:
-            raise ValueError("truncated cdbmake record")
-        yield key, value
+class CdbReader:
+    """Iterates the ``(key, value)`` records of a cdbmake stream, reading it in large blocks.
+
+    A record is ``+klen,vlen:key->value\\n``; a blank line (or the end of the stream) ends the
+    dump. :attr:`consumed` is the number of bytes of the stream parsed so far.
+
+    Raises (while iterating):
+        ValueError: a malformed or truncated record.
+    """
+
+    #: longest ``+klen,vlen:`` header accepted (two 20-digit lengths and punctuation)
+    MAX_HEADER = 48
+
+    def __init__(self, stream: BinaryIO, block_size: int = 1 << 20) -> None:
+        self._stream = stream
+        self._block_size = block_size
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+        self.consumed = 0
+
+    def _fill(self, needed: int) -> bool:
+        """Make ``needed`` bytes available from the current position; False at end of stream."""
+        buf = self._buf
+        while len(buf) - self._pos < needed and not self._eof:
+            if self._pos:
+                del buf[: self._pos]
+                self._pos = 0
+            data = self._stream.read(max(self._block_size, needed - len(buf)))
+            if data:
+                buf += data
+            else:
+                self._eof = True
+        return len(buf) - self._pos >= needed
+
+    def __iter__(self) -> Iterator[Tuple[bytes, bytes]]:
+        buf = self._buf
+        while True:
+            if not self._fill(1):
+                return
+            pos = self._pos
+            if buf[pos] == 0x0A:  # the blank line that ends a dump
+                self.consumed += 1
+                return
+            if buf[pos] != 0x2B:
+                raise ValueError("bad cdbmake record: expected '+'")
+            self._fill(self.MAX_HEADER)
+            pos = self._pos
+            colon = buf.find(b":", pos, pos + self.MAX_HEADER)
+            if colon < 0:
+                if len(buf) - pos < self.MAX_HEADER:
+                    raise ValueError("truncated cdbmake header")
+                raise ValueError("bad cdbmake header: no ':' after the lengths")
+            lengths = bytes(buf[pos + 1 : colon]).split(b",")
+            if len(lengths) != 2 or not all(part.isdigit() for part in lengths):
+                raise ValueError(f"bad cdbmake header {bytes(buf[pos : colon + 1])!r}")
+            klen, vlen = int(lengths[0]), int(lengths[1])
+            header = colon + 1 - pos
+            size = header + klen + 2 + vlen + 1
+            if not self._fill(size):  # may move the record to the start of the buffer
+                raise ValueError("truncated cdbmake record")
+            pos = self._pos
+            key_at = pos + header
+            value_at = key_at + klen + 2
+            if buf[key_at + klen : value_at] != b"->" or buf[value_at + vlen] != 0x0A:
+                raise ValueError("bad cdbmake record: expected '->' and a newline")
+            key = bytes(buf[key_at : key_at + klen])
+            value = bytes(buf[value_at : value_at + vlen])
+            self._pos = pos + size
+            self.consumed += size
+            yield key, value
 
 
-def cmd_load(args: argparse.Namespace) -> int:
-    """Load a cdbmake dump into a database (created if missing)."""
-    env = lmdb.open(args.path, map_size=args.map_size << 20, max_dbs=1024)
+def _seekable(stream: BinaryIO) -> BinaryIO:
+    """``stream`` if it can be re-read from the start, else a temporary file holding it."""
     try:
-        db = env.open_db(args.db.encode()) if args.db else None
-        source = open(args.input, "rb") if args.input else sys.stdin.buffer
+        if stream.seekable():
+            stream.seek(0, os.SEEK_CUR)
+            return stream
+    except (OSError, ValueError):
+        pass
+    spool = tempfile.TemporaryFile()
+    shutil.copyfileobj(stream, spool, 1 << 20)
+    spool.seek(0)
+    return spool
+
+
+def load_cdb(
+    env: lmdb.Environment, db: Any, source: BinaryIO, dupdata: bool = False, batch: int = 4096
+) -> int:
+    """Write every record of the cdbmake stream ``source`` into ``db`` in one write transaction.
+
+    The load is atomic: it commits everything or nothing. When the map fills up, the
+    transaction is aborted, the map size doubled and the load started again from the
+    beginning of the stream (a stream that cannot seek, like a pipe, is first copied to a
+    temporary file). Shows a progress bar (bytes of the dump) when stderr is a terminal.
+
+    ``dupdata=True`` (for a dupsort ``db``) adds every record as a duplicate; otherwise a
+    repeated key keeps its last value.
+
+    Returns:
+        the number of records read.
+
+    Raises:
+        ValueError: a malformed or truncated dump (nothing is written).
+        zlmdb.lmdb.Error: LMDB refused a record (e.g. ``BadValsizeError`` for an empty or
+            oversize key); nothing is written.
+    """
+    source = _seekable(source)
+    start = source.tell()
+    total = os.fstat(source.fileno()).st_size - start if hasattr(source, "fileno") else 0
+    while True:
+        source.seek(start)
+        reader = CdbReader(source)
+        progress = Progress(total, unit=" bytes")
         count = 0
         try:
             with env.begin(write=True, db=db) as txn:
-                cursor = txn.cursor()
-                for key, value in _read_cdb(source):
-                    cursor.put(key, value)
-                    count += 1
+                putmulti = txn.cursor().putmulti
+                records = iter(reader)
+                while True:
+                    chunk = list(itertools.islice(records, batch))
+                    if not chunk:
+                        break
+                    putmulti(chunk, dupdata=dupdata)
+                    count += len(chunk)
+                    progress.update(reader.consumed)
+        except lmdb.MapFullError:
+            env.set_mapsize(env.info()["map_size"] * 2)
+            continue
+        progress.finish()
+        return count
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load a cdbmake dump into a database (created if missing), atomically."""
+    env = lmdb.open(args.path, map_size=args.map_size << 20, max_dbs=1024)
+    try:
+        if args.dupsort and not args.db:
+            raise ValueError("--dupsort needs --db: the main database cannot be dupsort")
+        db = env.open_db(args.db.encode(), dupsort=args.dupsort) if args.db else None
+        source = open(args.input, "rb") if args.input else sys.stdin.buffer
+        try:
+            count = load_cdb(env, db, source, dupdata=args.dupsort)
         finally:
             if args.input:
                 source.close()
@@ -305,12 +442,45 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def copy_env(env: lmdb.Environment, target: str, compact: bool = False) -> None:
+    """Copy ``env`` into the directory ``target`` (created if missing), with a progress bar
+    on a terminal stderr that follows the size of the copy's data file.
+
+    Raises:
+        zlmdb.lmdb.Error: the copy failed (e.g. the target already holds a data file).
+        OSError: ``target`` cannot be created.
+    """
+    os.makedirs(target, exist_ok=True)
+    info, stat = env.info(), env.stat()
+    progress = Progress((info["last_pgno"] + 1) * stat["psize"], unit=" bytes")
+    if not progress.enabled:
+        env.copy(target, compact=compact)
+        return
+    done = threading.Event()
+    data_file = os.path.join(target, "data.mdb")
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            try:
+                progress.update(os.path.getsize(data_file))
+            except OSError:
+                pass
+
+    watcher = threading.Thread(target=watch, name="zlmdb-copy-progress", daemon=True)
+    watcher.start()
+    try:
+        env.copy(target, compact=compact)
+    finally:
+        done.set()
+        watcher.join()
+    progress.finish()
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     """Copy (optionally compact) an environment into an existing or new directory."""
     env = _open_readonly(args.path)
     try:
-        os.makedirs(args.target, exist_ok=True)
-        env.copy(args.target, compact=args.compact)
+        copy_env(env, args.target, compact=args.compact)
     finally:
         env.close()
     sys.stdout.write(f"copied {args.path} to {args.target}\n")
@@ -344,7 +514,15 @@ def make_parser() -> argparse.ArgumentParser:
     load.add_argument("path")
     load.add_argument("--db", help="named database (default: the main one)")
     load.add_argument("-i", "--input", help="file to read (default: stdin)")
-    load.add_argument("--map-size", type=int, default=1024, help="map size in MiB (default 1024)")
+    load.add_argument(
+        "--map-size",
+        type=int,
+        default=64,
+        help="initial map size in MiB (default 64; doubled as often as the load needs)",
+    )
+    load.add_argument(
+        "--dupsort", action="store_true", help="create --db as a dupsort database, keep duplicates"
+    )
     load.set_defaults(func=cmd_load)
     copy = sub.add_parser("copy", help="copy a database to another directory")
     copy.add_argument("path")
