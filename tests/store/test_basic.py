@@ -227,11 +227,15 @@ def test_store_is_hashable_and_compares_by_identity(make_store):
     assert len({a, b}) == 2
 
 
-def test_batch_size_must_be_int(tmp_path):
-    with pytest.raises(TypeError):
+def test_batch_size_must_be_a_number(tmp_path):
+    with pytest.raises(TypeError, match="batch_size must be a number"):
         LmdbObjectStore(str(tmp_path / "db"), batch_size="10")
+    with pytest.raises(TypeError):
+        LmdbObjectStore(str(tmp_path / "db"), batch_size=None)
 
 
-def test_max_map_size_must_be_positive(tmp_path):
-    with pytest.raises(ValueError):
-        LmdbObjectStore(str(tmp_path / "db"), max_map_size=0)
+def test_max_map_size_must_not_be_negative(tmp_path):
+    with pytest.raises(ValueError, match="must not be negative"):
+        LmdbObjectStore(str(tmp_path / "db"), max_map_size=-1)
+    with pytest.raises(TypeError, match="max_map_size must be a number"):
+        LmdbObjectStore(str(tmp_path / "db"), max_map_size="1G")

@@ -54,7 +54,7 @@ def normalize_key(
         return bytes(key)
     if isinstance(key, str):
         if key_encoding is None:
-            raise TypeError("str keys are not allowed (pass key_encoding='utf-8' to enable them).")
+            raise TypeError("str keys are not allowed (set key_encoding='utf-8' etc. to enable).")
         if str_normalize:
             key = unicodedata.normalize(str_normalize, key)
         return key.encode(key_encoding, key_errors)
@@ -70,23 +70,23 @@ def _cap(text: str) -> str:
 def display_key(key: Any) -> str:
     """Return a short human-readable form of ``key`` for error messages.
 
-    Printable UTF-8 bytes up to 50 chars show as ``'text'``; other bytes as ``0x<hex>`` (up
-    to 16 bytes) or ``0x<first 8 bytes>...(<n> bytes)``; ``str`` as ``'text'`` (long ones
-    cut to 47 chars + ``...``); anything else as its capped ``repr``.
+    ``bytes`` that decode as printable UTF-8 of up to 50 chars show as ``'text'``, other
+    ``bytes`` as ``0x<hex>`` (up to 16 bytes) or ``0x<first 8 bytes>...(<n> bytes)``; ``str``
+    as ``'text'`` (long ones cut to 47 chars + ``...``); anything else (``bytearray`` and
+    ``memoryview`` included, as in lmdb-object-store) as its ``repr``, cut the same way.
     """
-    if isinstance(key, (bytes, bytearray, memoryview)):
-        data = bytes(key)
+    if isinstance(key, bytes):
         try:
-            text = data.decode("utf-8")
+            text = key.decode("utf-8")
         except UnicodeDecodeError:
             text = None
         if text is not None and text.isprintable() and len(text) <= 50:
             return f"'{text}'"
-        if len(data) <= 16:
-            return f"0x{data.hex()}"
-        return f"0x{data[:8].hex()}...({len(data)} bytes)"
+        if len(key) <= 16:
+            return f"0x{key.hex()}"
+        return f"0x{key[:8].hex()}...({len(key)} bytes)"
     if isinstance(key, str):
-        return f"'{_cap(key)}'" if len(key) <= 50 else f"'{key[:47]}...'"
+        return f"'{key}'" if len(key) <= 50 else f"'{key[:47]}...'"
     return _cap(repr(key))
 
 
