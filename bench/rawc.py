@@ -81,10 +81,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000, help="records (default 200000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload (best counts)")
+    parser.add_argument("--quick", action="store_true", help="20000 records, 1 run")
     parser.add_argument(
         "--reference", nargs="*", default=[], help="JSON files saved by lowlevel.py --save"
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.count, args.repeat = 20_000, 1
     raw = run(args.count, args.repeat)
     columns = []  # (label, figures)
     for path in args.reference:
