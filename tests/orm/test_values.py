@@ -123,6 +123,21 @@ def test_flatbuffers_bytes_are_the_finished_builder_output():
     assert table._serialize_value(user) == bytes(builder.Output())
 
 
+def test_flatbuffers_bytes_do_not_depend_on_the_records_before():
+    # The builder starts at the size earlier records needed: small, large, then small again
+    # must give exactly what a fresh Builder(0) gives for each.
+    import flatbuffers
+
+    table = zlmdb.MapOidFlatBuffers(1, build=User.build, cast=User.cast)
+    for n in (1, 5000, 2, 100, 200000, 0, 3):
+        user = User(oid=n, name="n" * n)
+        builder = flatbuffers.Builder(0)
+        builder.Finish(user.build(builder))
+        expected = bytes(builder.Output())
+        assert table._serialize_value(user) == expected
+        assert User.cast(expected).name == user.name
+
+
 def test_flatbuffers_hooks_fall_back_to_table_attributes():
     @zlmdb.table("5b6c7d8e-0000-4000-8000-00000000f1a7", build=User.build, cast=User.cast)
     class Users(zlmdb.MapOidFlatBuffers):

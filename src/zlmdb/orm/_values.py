@@ -369,12 +369,17 @@ class _Pickle5ValuesMixin(_ValuesMixin):
         return pickle.loads(body, buffers=buffers)
 
 
+#: Largest starting size of a FlatBuffers builder (bigger records grow the buffer as needed).
+_FB_SIZE_MAX = 1 << 16
+
+
 class _FlatBuffersValuesMixin(_ValuesMixin):
     """FlatBuffers values: ``build(value, builder)`` returns the root offset; ``cast(buf)``
     wraps a buffer (zero-copy in ``buffers=True`` transactions)."""
 
     _VALUE_KIND = "flatbuffers"
     _ZERO_COPY = True
+    _fb_size = 64  # the builder's starting size: grows to the largest record seen (capped)
 
     def __init__(self, build: Optional[Callable] = None, cast: Optional[Callable] = None) -> None:
         """Use ``build``/``cast``; each falls back to ``_zlmdb_build`` / ``_zlmdb_cast``."""
@@ -387,10 +392,15 @@ class _FlatBuffersValuesMixin(_ValuesMixin):
             raise TypeError(f"{type(self).__name__} has no build= function")
         import flatbuffers
 
-        builder = flatbuffers.Builder(0)
+        # Start at the size the last record needed, so the builder does not regrow (and copy)
+        # its buffer from zero on every record; the output does not depend on the start size.
+        builder = flatbuffers.Builder(self._fb_size)
         root = self._build(value, builder)
         builder.Finish(root)
-        return bytes(builder.Output())
+        out = bytes(builder.Output())
+        if len(out) > self._fb_size:  # a hint only: a racing thread's value is as good
+            self._fb_size = min(1 << (len(out) - 1).bit_length(), _FB_SIZE_MAX)
+        return out
 
     def _deserialize_value(self, data: Any) -> Any:
         if self._cast is None:
