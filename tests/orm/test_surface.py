@@ -170,3 +170,48 @@ def test_reflection_reads_enum_values():
     ]
     assert color.Name() == b"zlmdbtest.Color" and color.UnderlyingType().BaseType() == BaseType.Byte
     assert values == [(b"Red", 1), (b"Green", 2), (b"Blue", 8)]
+
+
+def test_flatbuffers_version_of_the_installed_runtime():
+    import flatbuffers
+
+    major, minor, patch, commits, commit_hash = zlmdb.flatbuffers.version()
+    assert ".".join(map(str, (major, minor, patch))) == flatbuffers.__version__
+    assert (commits, commit_hash) == (None, None)
+    assert zlmdb.flatbuffers.__git_version__ == "v" + flatbuffers.__version__
+
+
+@pytest.mark.parametrize(
+    "described, expected",
+    [
+        ("v25.9.23", (25, 9, 23, None, None)),
+        ("v25.9.23-71", (25, 9, 23, 71, None)),
+        ("v25.9.23-71-g19b2300f", (25, 9, 23, 71, "19b2300f")),
+        ("v1.2.3-0-gabc", (1, 2, 3, 0, "abc")),
+        # not git-describe form: the runtime's release number (patched to 3.4.5 below)
+        ("19b2300f", (3, 4, 5, None, None)),
+        ("unknown", (3, 4, 5, None, None)),
+        ("v25.9.23-dirty", (3, 4, 5, None, None)),
+        ("25.9.23", (3, 4, 5, None, None)),
+        ("", (3, 4, 5, None, None)),
+    ],
+)
+def test_flatbuffers_version_parses_git_describe(monkeypatch, described, expected):
+    monkeypatch.setattr(zlmdb.flatbuffers, "__version__", "3.4.5")
+    monkeypatch.setattr(zlmdb.flatbuffers, "__git_version__", described)
+    assert zlmdb.flatbuffers.version() == expected
+
+
+@pytest.mark.parametrize(
+    "release, expected",
+    [
+        ("25.9.23rc1", (25, 9, 23)),
+        ("25.9.23.1", (25, 9, 23)),
+        ("25.9", (0, 0, 0)),
+        ("x.y.z", (0, 0, 0)),
+    ],  # fmt: skip
+)
+def test_flatbuffers_version_falls_back_to_release_number(monkeypatch, release, expected):
+    monkeypatch.setattr(zlmdb.flatbuffers, "__version__", release)
+    monkeypatch.setattr(zlmdb.flatbuffers, "__git_version__", "unknown")
+    assert zlmdb.flatbuffers.version() == expected + (None, None)
