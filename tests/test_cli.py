@@ -237,3 +237,64 @@ def test_progress_is_silent_off_a_terminal() -> None:
     progress.update(5)
     progress.finish()
     assert stream.getvalue() == ""
+
+
+def _make_env(path: str, engine: int) -> None:
+    env = lmdb.open(path, lib_version=engine)
+    with env.begin(write=True) as txn:
+        txn.put(b"key", b"value")
+    env.close()
+
+
+@pytest.mark.parametrize("engine, fmt", [(0, "0.9"), (1, "1.0")])
+def test_info_path_reports_the_lmdb_format(capsys, tmp_path, engine, fmt) -> None:
+    path = str(tmp_path / "db")
+    _make_env(path, engine)
+    status, out, _ = run(capsys, "info", path)
+    assert status == 0
+    assert f"\nlib_version: {fmt}\n" in out
+    assert re.search(rf"\nlmdb_version: {re.escape(fmt)}\.\d+\n", out)
+    assert "entries: 1" in out
+    assert run(capsys, "info", path, "--lib-version", fmt)[0] == 0
+
+
+@pytest.mark.parametrize("engine, found, wanted", [(0, "0.9", "1.0"), (1, "1.0", "0.9")])
+def test_info_lib_version_mismatch_exits_1(capsys, tmp_path, engine, found, wanted) -> None:
+    path = str(tmp_path / "db")
+    _make_env(path, engine)
+    status, out, err = run(capsys, "info", path, "--lib-version", wanted)
+    assert status == 1
+    assert found in err and wanted in err
+    assert "lib_version:" not in out
+
+
+def test_info_bad_lib_version_is_a_usage_error(capsys, tmp_path) -> None:
+    path = str(tmp_path / "db")
+    _make_env(path, 0)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["info", path, "--lib-version", "2.0"])
+    assert exc.value.code == 2
+    assert "Invalid value for '--lib-version'" in capsys.readouterr().err
+    assert run(capsys, "info", "--lib-version", "0.9")[0] == 2  # nothing to check
+
+
+def test_info_of_a_missing_database_creates_nothing(capsys, tmp_path) -> None:
+    path = str(tmp_path / "nope")
+    status, _, err = run(capsys, "info", path)
+    assert status == 1 and "nope" in err
+    assert not (tmp_path / "nope").exists()
+
+
+def test_main_runs_like_a_click_command(capsys, tmp_path) -> None:
+    # upstream's zlmdb.cli.main is a click group: .name and .main(args, prog_name, ...)
+    path = str(tmp_path / "db")
+    _make_env(path, 1)
+    assert cli.main.name == "zlmdb"
+    with pytest.raises(SystemExit) as exc:
+        cli.main.main(args=["info", path], prog_name="zlmdb")
+    assert exc.value.code == 0
+    assert "lib_version: 1.0" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main.main(args=["info", path, "--lib-version", "0.9"])
+    assert exc.value.code == 1
+    assert cli.main.main(args=["info", path], standalone_mode=False) == 0

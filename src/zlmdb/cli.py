@@ -200,6 +200,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     out.write(f"Python {sys.implementation.name} {sys.version.split()[0]}\n")
     if args.path:
         return cmd_stat(args)
+    if args.lib_version is not None:
+        sys.stderr.write("zlmdb info: --lib-version needs a PATH to check\n")
+        return 2
     return 0
 
 
@@ -208,13 +211,40 @@ def _open_readonly(path: str, max_dbs: int = 1024) -> lmdb.Environment:
     return lmdb.open(path, readonly=True, subdir=subdir, max_dbs=max_dbs, lock=False)
 
 
+#: LMDB file formats by the name ``--lib-version`` (and the ORM's ``lib_version=``) uses
+_FORMATS = ("1.0", "0.9")
+
+
+class _LibVersionAction(argparse.Action):
+    """``--lib-version``: one of :data:`_FORMATS`, else a usage error (exit status 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        if values not in _FORMATS:
+            parser.error(
+                f"Invalid value for '--lib-version': {values!r} "
+                f"(the LMDB format must be one of {', '.join(_FORMATS)})"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def cmd_stat(args: argparse.Namespace) -> int:
     env = _open_readonly(args.path)
     try:
         out = sys.stdout
+        engine = env.lib_version()
+        found = "1.0" if engine[0] >= 1 else "0.9"
+        wanted = getattr(args, "lib_version", None)
+        if wanted is not None and wanted != found:
+            sys.stderr.write(
+                f'zlmdb {args.command}: database "{args.path}" has LMDB format {found}, '
+                f"not the requested {wanted}\n"
+            )
+            return 1
         info = env.info()
         stat = env.stat()
         out.write(f"path: {args.path}\n")
+        out.write(f"lib_version: {found}\n")
+        out.write(f"lmdb_version: {engine[0]}.{engine[1]}.{engine[2]}\n")
         for key in ("map_size", "last_pgno", "last_txnid", "max_readers", "num_readers"):
             out.write(f"  {key}: {info[key]:,}\n")
         for key in ("psize", "depth", "branch_pages", "leaf_pages", "overflow_pages", "entries"):
@@ -487,9 +517,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``zlmdb`` command."""
-    parser = argparse.ArgumentParser(prog="zlmdb", description=__doc__.splitlines()[0])
+def make_parser(prog: str = "zlmdb") -> argparse.ArgumentParser:
+    """Return the argument parser of the ``zlmdb`` command (``prog`` names it in usage)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the demo job on a temporary database")
     demo.add_argument(
@@ -501,6 +531,12 @@ def make_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
     info = sub.add_parser("info", help="print versions (and statistics of PATH)")
     info.add_argument("path", nargs="?")
+    info.add_argument(
+        "--lib-version",
+        action=_LibVersionAction,
+        metavar="{1.0,0.9}",
+        help="with PATH: exit with status 1 unless the database has this LMDB format",
+    )
     info.set_defaults(func=cmd_info)
     stat = sub.add_parser("stat", help="print statistics of a database")
     stat.add_argument("path")
@@ -532,22 +568,57 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``zlmdb`` console script; returns the exit status.
+class Command:
+    """The ``zlmdb`` command line entry point (the console script calls :data:`main`).
 
-    0 on success; 1 when the command fails with an LMDB error, a malformed dump
-    (``ValueError``) or an operating-system error, whose message is printed to stderr;
-    2 for bad arguments (argparse exits with ``SystemExit(2)``).
+    ``main(argv=None)`` parses ``argv`` (default: ``sys.argv[1:]``), runs the command and
+    returns its exit status: 0 on success; 1 when the command fails with an LMDB error, a
+    malformed dump (``ValueError``) or an operating-system error, whose message is printed
+    to stderr, or when ``info PATH --lib-version`` finds the other LMDB format; bad arguments
+    raise ``SystemExit(2)`` (argparse prints the usage error).
+
+    ``main.main(args=None, prog_name=None, standalone_mode=True)`` is the same run shaped like
+    a click command's ``main`` (upstream zlmdb's ``zlmdb.cli.main`` is a click group): it
+    exits with ``SystemExit(status)``, or returns the status when ``standalone_mode`` is
+    false, so ``click.testing.CliRunner().invoke(main, [...])`` works without zlmdb
+    depending on click.
     """
-    args = make_parser().parse_args(list(argv) if argv is not None else None)
-    try:
-        return int(args.func(args) or 0)
-    except (lmdb.Error, ValueError, OSError) as exc:
-        sys.stderr.write(f"zlmdb {args.command}: {exc}\n")
-        return 1
+
+    name = "zlmdb"
+
+    def __call__(self, argv: Optional[Sequence[str]] = None, prog: str = "zlmdb") -> int:
+        parser = make_parser(prog)
+        args = parser.parse_args(list(argv) if argv is not None else None)
+        try:
+            return int(args.func(args) or 0)
+        except (lmdb.Error, ValueError, OSError) as exc:
+            sys.stderr.write(f"zlmdb {args.command}: {exc}\n")
+            return 1
+
+    def main(
+        self,
+        args: Optional[Sequence[str]] = None,
+        prog_name: Optional[str] = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> int:
+        """Run like :meth:`__call__`; exit with ``SystemExit(status)`` in standalone mode.
+
+        Raises:
+            SystemExit: always in standalone mode (status as above); without it only for
+                bad arguments (status 2).
+        """
+        status = self(args, prog=prog_name or self.name)
+        if standalone_mode:
+            raise SystemExit(status)
+        return status
+
+
+#: the ``zlmdb`` console script: ``main(argv=None) -> exit status`` (see :class:`Command`)
+main = Command()
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__: List[str] = ["main", "make_parser"]
+__all__: List[str] = ["main", "make_parser", "Command"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -170,3 +171,92 @@ def test_reflection_reads_enum_values():
     ]
     assert color.Name() == b"zlmdbtest.Color" and color.UnderlyingType().BaseType() == BaseType.Byte
     assert values == [(b"Red", 1), (b"Green", 2), (b"Blue", 8)]
+
+
+def test_flatbuffers_version_of_the_installed_runtime():
+    import flatbuffers
+
+    major, minor, patch, commits, commit_hash = zlmdb.flatbuffers.version()
+    assert ".".join(map(str, (major, minor, patch))) == flatbuffers.__version__
+    assert (commits, commit_hash) == (None, None)
+    assert zlmdb.flatbuffers.__git_version__ == "v" + flatbuffers.__version__
+
+
+@pytest.mark.parametrize(
+    "described, expected",
+    [
+        ("v25.9.23", (25, 9, 23, None, None)),
+        ("v25.9.23-71", (25, 9, 23, 71, None)),
+        ("v25.9.23-71-g19b2300f", (25, 9, 23, 71, "19b2300f")),
+        ("v1.2.3-0-gabc", (1, 2, 3, 0, "abc")),
+        # not git-describe form: the runtime's release number (patched to 3.4.5 below)
+        ("19b2300f", (3, 4, 5, None, None)),
+        ("unknown", (3, 4, 5, None, None)),
+        ("v25.9.23-dirty", (3, 4, 5, None, None)),
+        ("25.9.23", (3, 4, 5, None, None)),
+        ("", (3, 4, 5, None, None)),
+    ],
+)
+def test_flatbuffers_version_parses_git_describe(monkeypatch, described, expected):
+    monkeypatch.setattr(zlmdb.flatbuffers, "__version__", "3.4.5")
+    monkeypatch.setattr(zlmdb.flatbuffers, "__git_version__", described)
+    assert zlmdb.flatbuffers.version() == expected
+
+
+@pytest.mark.parametrize(
+    "release, expected",
+    [
+        ("25.9.23rc1", (25, 9, 23)),
+        ("25.9.23.1", (25, 9, 23)),
+        ("25.9", (0, 0, 0)),
+        ("x.y.z", (0, 0, 0)),
+    ],  # fmt: skip
+)
+def test_flatbuffers_version_falls_back_to_release_number(monkeypatch, release, expected):
+    monkeypatch.setattr(zlmdb.flatbuffers, "__version__", release)
+    monkeypatch.setattr(zlmdb.flatbuffers, "__git_version__", "unknown")
+    assert zlmdb.flatbuffers.version() == expected + (None, None)
+
+
+_NO_DEFAULT = inspect.Parameter.empty
+_UPSTREAM_SIGNATURES = {
+    # callable: [(parameter, default)], the parameter names and defaults upstream code passes
+    "PersistentMap.select": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT), ("from_key", None),
+                             ("to_key", None), ("return_keys", True), ("return_values", True),
+                             ("reverse", False), ("limit", None)],
+    "PersistentMap.count": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT), ("prefix", None)],
+    "PersistentMap.count_range": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT),
+                                  ("from_key", _NO_DEFAULT), ("to_key", _NO_DEFAULT)],
+    "PersistentMap.truncate": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT),
+                               ("rebuild_indexes", True)],
+    "PersistentMap.attach_index": [("self", _NO_DEFAULT), ("name", _NO_DEFAULT),
+                                   ("pmap", _NO_DEFAULT), ("fkey", _NO_DEFAULT),
+                                   ("nullable", False), ("unique", True)],
+    "PersistentMap.rebuild_index": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT),
+                                    ("name", _NO_DEFAULT)],
+    "PersistentMap.rebuild_indexes": [("self", _NO_DEFAULT), ("txn", _NO_DEFAULT)],
+    "Database.__init__": [("self", _NO_DEFAULT), ("dbpath", None), ("maxsize", 10485760),
+                          ("readonly", False), ("lock", True), ("sync", True), ("create", True),
+                          ("open_now", True), ("writemap", False), ("context", None),
+                          ("log", None), ("lib_version", None)],
+    "Database.open": [("dbpath", None), ("maxsize", 10485760), ("readonly", False),
+                      ("lock", True), ("sync", True), ("create", True), ("open_now", True),
+                      ("writemap", False), ("context", None), ("log", None),
+                      ("lib_version", None)],
+    "Database.begin": [("self", _NO_DEFAULT), ("write", False), ("buffers", False),
+                       ("stats", None)],
+    "Database.stats": [("self", _NO_DEFAULT), ("include_slots", False)],
+    "Database.attach_table": [("self", _NO_DEFAULT), ("klass", _NO_DEFAULT)],
+    "table": [("oid", _NO_DEFAULT), ("marshal", None), ("parse", None), ("build", None),
+              ("cast", None), ("compress", None)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_UPSTREAM_SIGNATURES))
+def test_call_signatures_match_upstream(name):
+    obj = zlmdb
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    params = inspect.signature(obj).parameters.values()
+    assert [(p.name, p.default) for p in params] == _UPSTREAM_SIGNATURES[name]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
