@@ -252,6 +252,7 @@ class PersistentMap(MutableMapping):
     _v_loads: Callable[[Any], Any]
     _v_unmarshal: Optional[Callable[[Any], Any]] = None
     _v_buffers = False
+    _v_oid = False
     _index_plan: Tuple[Tuple[Index, PersistentMap, bool, Callable, bool, Optional[bytes]], ...] = ()
 
     def __init__(self, slot: Optional[int] = None, compress: Optional[int] = None) -> None:
@@ -370,6 +371,8 @@ class PersistentMap(MutableMapping):
             )
             for index in self._indexes.values()
         )
+        # __getitem__ decodes Oid values (what indexes hold) inline
+        self._v_oid = _oid_valued(self)
         # __setitem__'s shortest path: a scalar Oid key and no index to maintain
         self._plain_oid = kind == _KEY_OID and not self._indexes
         self._key_kind = kind
@@ -498,6 +501,8 @@ class PersistentMap(MutableMapping):
             raise
         if not data:
             return None
+        if self._v_oid and len(data) == 8:
+            return _unpack_oid_from(data, 0)[0]  # an index lookup: the Oid value inline
         if type(data) is not bytes and not self._v_buffers:
             data = bytes(data)
         value = self._v_loads(data)
@@ -556,6 +561,39 @@ class PersistentMap(MutableMapping):
         stats = txn._stats
         if stats is not None:
             stats.puts += 1
+
+    def _put_many(self, txn: Transaction, ops: List[Tuple[Any, Any, Any]], put: Any) -> None:
+        """Apply ``ops`` (``(kind, key, value)``; ``kind == put`` for a put, any other kind
+        deletes ``key``) in order, as ``table[txn, key] = value`` / ``del table[txn, key]``
+        would: the writers' batch loop. A plain Oid-keyed table (no index) takes its puts
+        straight into the transaction's buffer, without a call per record.
+
+        Raises:
+            the errors of ``__setitem__`` and ``__delitem__`` (the operations before the
+            failing one are applied in ``txn``).
+        """
+        if not self._ready:
+            self._prepare()
+        pack = _pack_slot_oid
+        slot = self._slot
+        marshal = self._v_marshal
+        dumps = self._v_dumps
+        stats = txn._stats
+        for kind, key, value in ops:
+            if kind != put:
+                self.__delitem__((txn, key))
+                continue
+            fast = txn._fast
+            if fast is not None and self._plain_oid and type(key) is int and 0 <= key <= MAX_OID:
+                data = dumps(value if marshal is None else marshal(value))
+                if type(data) is bytes:
+                    fast[pack(slot, key)] = data
+                    if len(fast) >= FLUSH_AT:
+                        txn._flush()
+                    if stats is not None:
+                        stats.puts += 1
+                    continue
+            self.__setitem__((txn, key), value)
 
     def __delitem__(self, txn_key: Any) -> None:
         """``del table[txn, key]``: delete the record (a missing key is ignored) and its
