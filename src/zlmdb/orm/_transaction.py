@@ -158,7 +158,11 @@ class Transaction:
         pending = self._pending
         if exc_type is None and pending:
             try:
-                self._flush()
+                if len(pending) < _DIRECT:  # _flush() inlined for small transactions
+                    for key, data in pending.items():
+                        txn.put(key, data)
+                else:
+                    self._flush()
             except BaseException:
                 self._close()
                 txn.abort()
