@@ -10,6 +10,7 @@ Usage (from a checkout; the checkout's ``src`` is put first on ``sys.path``)::
     python bench/orm.py --upstream none       # skip upstream
     python bench/orm.py --sync --records 5000 # commits wait for the disk (sync=True)
     python bench/orm.py --only "get by primary key" --only "scan (select all)"
+    python bench/orm.py --cpu                 # CPU time instead of wall-clock (loaded machines)
 
 Three implementations run the same workloads on the same records:
 
@@ -43,6 +44,11 @@ Workloads (records are small dicts ``{oid, name, group, score}``; databases are 
 * ``one txn per record`` vs ``background writer``: the same puts, each in its own write
   transaction vs handed to a ``BackgroundWriter``.
 
+``--cpu`` times every workload by the process's CPU time (``time.process_time``: all threads,
+so the background writer's worker counts too) instead of the wall clock: on a machine busy with
+other work the figures then stay comparable, at the price of not showing time spent waiting
+(disk flushes with ``--sync``).
+
 Each workload runs ``--repeat`` times per implementation on a fresh database (best time
 counts); zlmdb and raw alternate within a workload, and upstream's runs of that workload follow
 in one subprocess, so machine drift hits all three alike. Figures are
@@ -71,6 +77,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 MAXSIZE = 1 << 30
 SYNC = os.environ.get("ZLMDB_BENCH_SYNC") == "1"  # set by --sync (inherited by the subprocess)
+# --cpu (inherited by the subprocess): time workloads by the process's CPU time (all threads)
+# instead of the wall clock, so that other load on the machine does not count
+CPU_TIME = os.environ.get("ZLMDB_BENCH_CPU_TIME") == "1"
 # The LMDB file format of every side (--lib-version; inherited by the subprocess): "1.0" is
 # what new ORM databases get, here and upstream.
 LIB_VERSION = os.environ.get("ZLMDB_BENCH_LIB_VERSION", "1.0")
@@ -187,9 +196,10 @@ def np_record(record: Dict[str, Any]) -> Any:
 
 def timed(fn: Callable[[], int]) -> Tuple[int, float]:
     gc.collect()
-    start = time.perf_counter()
+    clock = time.process_time if CPU_TIME else time.perf_counter
+    start = clock()
     ops = fn()
-    return ops, time.perf_counter() - start
+    return ops, clock() - start
 
 
 def _identity(value: Any) -> Any:
@@ -782,6 +792,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--save", default=None, help="write all figures to this JSON file")
     parser.add_argument("--sync", action="store_true", help="open databases with sync=True")
     parser.add_argument(
+        "--cpu", action="store_true", help="time by process CPU time, not the wall clock"
+    )
+    parser.add_argument(
         "--lib-version", choices=["0.9", "1.0"], default=None, help="LMDB file format (1.0)"
     )
     parser.add_argument("--worker", choices=["zlmdb", "raw", "upstream"], help=argparse.SUPPRESS)
@@ -792,10 +805,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = sorted(set(args.only or ()) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {WORKLOADS}")
-    global SYNC, LIB_VERSION
+    global SYNC, LIB_VERSION, CPU_TIME
     if args.sync:
         SYNC = True
         os.environ["ZLMDB_BENCH_SYNC"] = "1"
+    if args.cpu:
+        CPU_TIME = True
+        os.environ["ZLMDB_BENCH_CPU_TIME"] = "1"
     if args.lib_version:
         LIB_VERSION = args.lib_version
         os.environ["ZLMDB_BENCH_LIB_VERSION"] = args.lib_version
@@ -817,7 +833,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(
         f"zlmdb {zlmdb.__version__} ORM benchmark on {platform.python_implementation()} "
         f"{platform.python_version()}: {count} records, best of {repeat}, sync={SYNC}, "
-        f"LMDB {LIB_VERSION} files"
+        f"LMDB {LIB_VERSION} files, {'CPU' if CPU_TIME else 'wall-clock'} time"
     )
     tmp = tempfile.mkdtemp(prefix="zlmdb-bench-orm-")
     runners: Dict[str, Any] = {"raw": make_runner("raw", count, tmp)}

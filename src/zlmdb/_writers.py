@@ -117,6 +117,11 @@ def _close_live_writers() -> None:
 def _write_batch(db: Any, table: Any, ops: List[_Op]) -> None:
     """Apply ``ops`` to ``table`` in one write transaction of ``db`` (atomic)."""
     with db.begin(write=True) as txn:
+        # zlmdb's tables apply a batch in one call (tables of other ORMs: one by one)
+        put_many = getattr(table, "_put_many", None)
+        if put_many is not None:
+            put_many(txn, ops, _PUT)
+            return
         for kind, key, value in ops:
             if kind == _PUT:
                 table[txn, key] = value

@@ -523,10 +523,11 @@ class Database:
             zlmdb.lmdb.Error: the database is closed.
             zlmdb.lmdb.ReadonlyError: ``write=True`` on a read-only database.
         """
-        self._live_env()
+        if self._env is None:
+            self._live_env()  # raises zlmdb.lmdb.Error
         if write and self._readonly:
             raise lmdb.ReadonlyError("database is read-only")
-        return Transaction(self, write=write, buffers=buffers, stats=stats)
+        return Transaction(self, write, buffers, stats)
 
     def sync(self, force: bool = False) -> None:
         """Flush the data buffers to disk.

@@ -102,6 +102,19 @@ def _defined_by(cls: type, name: str) -> Optional[type]:
     return None
 
 
+def _oid_valued(pmap: PersistentMap) -> bool:
+    """True if ``pmap`` stores its values with the Oid value mixin's own codec (8 bytes
+    big-endian, uncompressed): the bytes an Oid key is stored as."""
+    cls = type(pmap)
+    owner = _defined_by(cls, "_OID_VALUES")
+    return (
+        owner is not None
+        and pmap._compress is None
+        and _defined_by(cls, "_serialize_value") is owner
+        and _defined_by(cls, "_deserialize_value") is owner
+    )
+
+
 def qual(obj: Any) -> str:
     """Return ``module.ClassName`` of ``obj``'s class."""
     return f"{obj.__class__.__module__}.{obj.__class__.__name__}"
@@ -239,6 +252,8 @@ class PersistentMap(MutableMapping):
     _v_loads: Callable[[Any], Any]
     _v_unmarshal: Optional[Callable[[Any], Any]] = None
     _v_buffers = False
+    _v_oid = False
+    _index_plan: Tuple[Tuple[Index, PersistentMap, bool, Callable, bool, Optional[bytes]], ...] = ()
 
     def __init__(self, slot: Optional[int] = None, compress: Optional[int] = None) -> None:
         if slot is not None:
@@ -342,6 +357,22 @@ class PersistentMap(MutableMapping):
         else:
             fast = (None, self._encode_value, self._decode_payload, None, True)
         self._v_marshal, self._v_dumps, self._v_loads, self._v_unmarshal, self._v_buffers = fast
+        # _put_indexed's view of the indexes: (index, index map, whether the index value is
+        # the tail of the record's full key (an Oid-keyed table, an Oid-valued index map),
+        # fkey, unique, the index map's slot prefix)
+        self._index_plan = tuple(
+            (
+                index,
+                index._pmap,
+                kind == _KEY_OID and _oid_valued(index._pmap),
+                index._fkey,
+                index._unique,
+                index._pmap._prefix,
+            )
+            for index in self._indexes.values()
+        )
+        # __getitem__ decodes Oid values (what indexes hold) inline
+        self._v_oid = _oid_valued(self)
         # __setitem__'s shortest path: a scalar Oid key and no index to maintain
         self._plain_oid = kind == _KEY_OID and not self._indexes
         self._key_kind = kind
@@ -470,6 +501,8 @@ class PersistentMap(MutableMapping):
             raise
         if not data:
             return None
+        if self._v_oid and len(data) == 8:
+            return _unpack_oid_from(data, 0)[0]  # an index lookup: the Oid value inline
         if type(data) is not bytes and not self._v_buffers:
             data = bytes(data)
         value = self._v_loads(data)
@@ -519,12 +552,48 @@ class PersistentMap(MutableMapping):
             marshal = self._v_marshal
             data = self._v_dumps(value if marshal is None else marshal(value))
             if self._indexes:
-                self._put_indexed(txn, _raw(txn), key, full_key, value, data)
+                raw = txn._raw
+                if raw is None:
+                    _raw(txn)  # the transaction is not open: raises zlmdb.lmdb.Error
+                self._put_indexed(txn, raw, key, full_key, value, data)
                 return
         _stage(txn, full_key, data)
         stats = txn._stats
         if stats is not None:
             stats.puts += 1
+
+    def _put_many(self, txn: Transaction, ops: List[Tuple[Any, Any, Any]], put: Any) -> None:
+        """Apply ``ops`` (``(kind, key, value)``; ``kind == put`` for a put, any other kind
+        deletes ``key``) in order, as ``table[txn, key] = value`` / ``del table[txn, key]``
+        would: the writers' batch loop. A plain Oid-keyed table (no index) takes its puts
+        straight into the transaction's buffer, without a call per record.
+
+        Raises:
+            the errors of ``__setitem__`` and ``__delitem__`` (the operations before the
+            failing one are applied in ``txn``).
+        """
+        if not self._ready:
+            self._prepare()
+        pack = _pack_slot_oid
+        slot = self._slot
+        marshal = self._v_marshal
+        dumps = self._v_dumps
+        stats = txn._stats
+        for kind, key, value in ops:
+            if kind != put:
+                self.__delitem__((txn, key))
+                continue
+            fast = txn._fast
+            if fast is not None and self._plain_oid and type(key) is int and 0 <= key <= MAX_OID:
+                data = dumps(value if marshal is None else marshal(value))
+                if type(data) is bytes:
+                    fast[pack(slot, key)] = data
+                    if len(fast) >= FLUSH_AT:
+                        txn._flush()
+                    if stats is not None:
+                        stats.puts += 1
+                    continue
+            self.__setitem__((txn, key), value)
 
     def __delitem__(self, txn_key: Any) -> None:
         """``del table[txn, key]``: delete the record (a missing key is ignored) and its
@@ -632,97 +701,144 @@ class PersistentMap(MutableMapping):
         Every check (NULL keys, unique keys, key sizes) is made before anything is written,
         so a failed put changes nothing. Reads go through the transaction's pending puts.
         A key above the largest key of its slot is known to be new without a read (see
-        :meth:`_slot_top`): appending inserts read nothing. An update reads the old record
-        once; an index record whose key did not change and already points here is left
-        alone."""
+        :meth:`_slot_top`): appending inserts read nothing, and a new unique index key above
+        its index's top needs no conflict read either. An update reads the old record once;
+        an index record whose key did not change and already points here is left alone."""
         pending = txn._pending
         max_key = txn._max_key
-        planned = []  # (index, index map, index key or None, index data)
-        for index in self._indexes.values():
-            pmap = index._pmap
-            if not pmap._ready:
+        tops = txn._tops
+        writable = pending is not None and len(full_key) <= max_key
+        old_value = None
+        top = full_key
+        if writable:
+            top = tops.get(self._prefix)
+            if top is None:
+                top = self._slot_top(txn)
+                pending = txn._pending  # a new buffer if _slot_top() wrote the old one
+            if full_key <= top:
+                old_value = self._decode(_lookup(pending, raw, full_key))
+        deletes: Optional[List[bytes]] = None
+        puts: List[Tuple[bytes, bytes, bytes]] = []  # (index key, index data, index prefix)
+        for index, pmap, tail, fkey_of, unique, index_prefix in self._index_plan:
+            kind = pmap._key_kind
+            if kind == _KEY_UNPREPARED:
                 pmap._prepare()
-            marshal = pmap._v_marshal
-            index_data = pmap._v_dumps(key if marshal is None else marshal(key))
-            fkey = index._fkey(value)
-            if fkey is None or ((type(fkey) is tuple or type(fkey) is list) and is_null(fkey)):
-                if not index._nullable:
-                    raise NullValueConstraint(
-                        f'cannot insert NULL value into non-nullable index "{qual(self)}::{index._name}"'
-                    )
-                new_key = None
+                kind = pmap._key_kind
+            if tail:
+                index_data = full_key[2:]  # an Oid key's bytes are the Oid value's
             else:
-                if pmap._key_kind == _KEY_STRING and type(fkey) is str:
-                    new_key = pmap._prefix + fkey.encode()
-                elif pmap._key_kind == _KEY_OIDS and type(fkey) is tuple:
-                    new_key = pmap._oids_key(fkey)
-                else:
-                    new_key = pmap._full_key(fkey)
+                marshal = pmap._v_marshal
+                index_data = pmap._v_dumps(key if marshal is None else marshal(key))
+            fkey = fkey_of(value)
+            new_key = None
+            # the common index keys inline (neither can be NULL); LMDB takes any Oid key
+            if kind == _KEY_STRING and type(fkey) is str:
+                new_key = pmap._prefix + fkey.encode()
                 if len(new_key) > max_key:
                     raw.put(new_key, index_data)  # raises BadValsizeError (ReadonlyError)
-            planned.append((index, pmap, new_key, index_data))
-        if pending is None or len(full_key) > max_key:
-            raw.put(full_key, data)  # raises ReadonlyError (read txn) or BadValsizeError
-            raise lmdb.Error("unreachable: LMDB accepted a put it must refuse")
-        tops = txn._tops
-        top = tops.get(self._prefix)
-        if top is None:
-            top = self._slot_top(txn)
-        if full_key > top:
-            old_value = None  # a new key: nothing to read
-        else:
-            old_value = self._decode(_lookup(pending, raw, full_key))
-        deletes: List[bytes] = []
-        puts: List[Tuple[bytes, bytes]] = []
-        for index, pmap, new_key, index_data in planned:
+            elif kind == _KEY_OIDS and type(fkey) is tuple and len(fkey) == pmap._oids_arity:
+                if len(fkey) == 2:
+                    a, b = fkey
+                    if (
+                        type(a) is int
+                        and type(b) is int
+                        and 0 <= a <= MAX_OID
+                        and 0 <= b <= MAX_OID
+                    ):
+                        new_key = pmap._oids_pack(pmap._slot, a, b)
+                else:
+                    for part in fkey:
+                        if type(part) is not int or not 0 <= part <= MAX_OID:
+                            break
+                    else:
+                        new_key = pmap._oids_pack(pmap._slot, *fkey)
+            if new_key is None:
+                if is_null(fkey):
+                    if not index._nullable:
+                        raise NullValueConstraint(
+                            f'cannot insert NULL value into non-nullable index "{qual(self)}::{index._name}"'
+                        )
+                else:
+                    new_key = pmap._full_key(fkey)
+                    if len(new_key) > max_key:
+                        raw.put(new_key, index_data)  # raises BadValsizeError (ReadonlyError)
+            if not writable:
+                continue  # only the checks above; the put below raises
+            if old_value is None:
+                # a new record (or one stored empty): no old index record to move
+                if new_key is None:
+                    continue
+                if unique:
+                    index_top = tops.get(index_prefix)
+                    if index_top is None:
+                        index_top = pmap._slot_top(txn)
+                        pending = txn._pending
+                    if new_key <= index_top:
+                        current = _lookup(pending, raw, new_key)
+                        if (
+                            current is not None
+                            and current != index_data
+                            and self._index_target_exists(txn, raw, pmap, current)
+                        ):
+                            raise UniqueValueConstraint(
+                                f'unique index "{qual(self)}::{index._name}" already has key '
+                                f"{index._fkey(value)!r} for another record"
+                            )
+                puts.append((new_key, index_data, index_prefix))
+                continue
             old_key = None
-            if old_value is not None:
-                old_fkey = index._fkey(old_value)
-                if not is_null(old_fkey):
-                    old_key = pmap._full_key(old_fkey)
+            old_fkey = index._fkey(old_value)
+            if not is_null(old_fkey):
+                old_key = pmap._full_key(old_fkey)
             if new_key is not None:
                 if old_key == new_key:
                     current = _lookup(pending, raw, new_key)
                 elif index._unique:
-                    index_top = tops.get(pmap._prefix)
+                    index_top = tops.get(index_prefix)
                     if index_top is None:
                         index_top = pmap._slot_top(txn)
+                        pending = txn._pending
                     current = None if new_key > index_top else _lookup(pending, raw, new_key)
                 else:
                     current = None
                 if current is None:
-                    puts.append((new_key, index_data))
+                    puts.append((new_key, index_data, index_prefix))
                 elif current != index_data:
                     if index._unique and self._index_target_exists(txn, raw, pmap, current):
                         raise UniqueValueConstraint(
                             f'unique index "{qual(self)}::{index._name}" already has key '
                             f"{index._fkey(value)!r} for another record"
                         )
-                    puts.append((new_key, index_data))
+                    puts.append((new_key, index_data, index_prefix))
             if old_key is not None and old_key != new_key:
                 if _points_to(pending, raw, old_key, index_data):
+                    if deletes is None:
+                        deletes = []
                     deletes.append(old_key)
+        if not writable:
+            raw.put(full_key, data)  # raises ReadonlyError (read txn) or BadValsizeError
+            raise lmdb.Error("unreachable: LMDB accepted a put it must refuse")
         # all checks passed: write
-        for index_key in deletes:
-            _delete(txn, raw, index_key)
-        pending = txn._pending  # a new buffer if _slot_top() wrote the old one
+        if deletes is not None:
+            for index_key in deletes:
+                _delete(txn, raw, index_key)
+        pending = txn._pending
         if type(data) is bytes and len(pending) + len(puts) < FLUSH_AT:
             # _stage inlined: every key was checked above, the tops are known
             pending[full_key] = data
             if full_key > top:
                 tops[self._prefix] = full_key
-            for index_key, index_data in puts:
+            for index_key, index_data, index_prefix in puts:
                 if type(index_data) is not bytes:
                     _stage(txn, index_key, index_data)
                     continue
                 pending[index_key] = index_data
-                prefix = index_key[:2]
-                index_top = tops.get(prefix)
+                index_top = tops.get(index_prefix)
                 if index_top is not None and index_key > index_top:
-                    tops[prefix] = index_key
+                    tops[index_prefix] = index_key
         else:
             _stage(txn, full_key, data)
-            for index_key, index_data in puts:
+            for index_key, index_data, _ in puts:
                 _stage(txn, index_key, index_data)
         stats = txn._stats
         if stats is not None:

@@ -90,8 +90,8 @@ class Transaction:
         stats: Optional[TransactionStats] = None,
     ) -> None:
         self._db = db
-        self._write = bool(write)
-        self._buffers = bool(buffers)
+        self._write = True if write else False
+        self._buffers = True if buffers else False
         self._stats = stats
         # the LMDB transaction while open; the tables' hot paths use it directly
         self._raw: Optional[lmdb.Transaction] = None
@@ -142,8 +142,10 @@ class Transaction:
         """
         if self._state != _NEW:
             raise lmdb.Error("transaction already used: begin a new one with Database.begin()")
-        env = self._db._live_env()
-        self._raw = lmdb.Transaction(env, write=self._write, buffers=self._buffers)
+        env = self._db._env
+        if env is None:
+            self._db._live_env()  # raises zlmdb.lmdb.Error
+        self._raw = env.begin(write=self._write, buffers=self._buffers)
         if self._write:
             self._pending = self._fast = {}
         self._state = _OPEN
@@ -156,12 +158,22 @@ class Transaction:
         pending = self._pending
         if exc_type is None and pending:
             try:
-                self._flush()
+                if len(pending) < _DIRECT:  # _flush() inlined for small transactions
+                    for key, data in pending.items():
+                        txn.put(key, data)
+                else:
+                    self._flush()
             except BaseException:
                 self._close()
                 txn.abort()
                 raise
-        self._close()
+        # _close() inlined
+        self._raw = None
+        self._pending = self._fast = None
+        self._cursor = None
+        if self._tops:
+            self._tops = {}
+        self._state = _DONE
         if exc_type is None:
             txn.commit()
         else:

@@ -101,6 +101,9 @@ def _check_oid(value: Any) -> int:
 class _OidValuesMixin(_ValuesMixin):
     """OID values: ints in [0, 2**53] as 8 bytes big-endian."""
 
+    # marks the class whose value hooks these are (PersistentMap's hot paths check it)
+    _OID_VALUES = True
+
     def _serialize_value(self, value: int) -> bytes:
         if type(value) is int and 0 <= value <= MAX_OID:
             return _pack_Q(value)
