@@ -17,6 +17,8 @@
 #define ZL_TXN_NOWAIT 16
 
 #define ZL_COPY_MAX 4096
+#define ZL_SLOT_SIZE 8192
+#define ZL_SLOTS 1024
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -82,6 +84,9 @@ void zl_txn_unhold(zl_txn *t);
 int zl_txn_commit(zl_txn *t);
 int zl_txn_abort(zl_txn *t);
 void zl_txn_release(zl_txn *t);
+int zl_txn_end_read(zl_txn *t, int commit);
+int zl_txn_drop(zl_txn *t);
+char *zl_arena_base(void);
 int zl_txn_alive(zl_txn *t);
 int zl_txn_id(zl_txn *t, size_t *id);
 int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *dbi);
