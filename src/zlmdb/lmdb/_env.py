@@ -664,7 +664,7 @@ class Environment:
                         t = _txn_new(e, _NULL, _TXN_NOCOPY if buffers else 0)
                 if t:
                     txn = _new_object(Transaction)
-                    txn._t = _gc(t, _txn_release) if GC_OWNS else t
+                    txn._t = _gc(t, _txn_drop) if GC_OWNS else t
                     txn.env = self
                     main = self._main_db
                     txn._db = main
@@ -818,7 +818,7 @@ from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's mo
 
 _txn_new = lib.zl_txn_new
 _txn_new_read = lib.zl_txn_new_read
-_txn_release = lib.zl_txn_release
+_txn_drop = lib.zl_txn_drop
 _gc = ffi.gc
 _NULL = ffi.NULL
 _TXN_WRITE = lib.ZL_TXN_WRITE

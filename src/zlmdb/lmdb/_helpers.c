@@ -1037,19 +1037,15 @@ int zl_txn_end_read(zl_txn *t, int commit)
     return txn_end(t, commit);
 }
 
-/* zl_txn_release keeping the GIL: drops an ended transaction, or ends (aborts) and drops a
- * read one that nothing holds busy. Returns 0 when done, 1 when the caller must call
- * zl_txn_release (a live write transaction, or a busy one) with nothing done. */
-int zl_txn_drop(zl_txn *t)
+/* zl_txn_release keeping the GIL (the destructor Python gives a transaction's struct):
+ * nothing can hold a transaction busy once Python dropped it (a held value is released by
+ * the caller that still references it), and aborting takes no lock another thread keeps
+ * while it waits for the GIL: LMDB's abort does no I/O, and a read txn's takes no lock. */
+void zl_txn_drop(zl_txn *t)
 {
-    if (zl_atomic_load(&t->state) == ZL_LIVE) {
-        if (t->write || zl_atomic_load(&t->busy))
-            return 1;
-        if (zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
-            txn_end(t, 0);
-    }
+    if (zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        txn_end(t, 0);
     txn_unref(t);
-    return 0;
 }
 
 int zl_txn_alive(zl_txn *t) { return zl_atomic_load(&t->state) == ZL_LIVE; }

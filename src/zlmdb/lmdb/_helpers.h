@@ -85,7 +85,7 @@ int zl_txn_commit(zl_txn *t);
 int zl_txn_abort(zl_txn *t);
 void zl_txn_release(zl_txn *t);
 int zl_txn_end_read(zl_txn *t, int commit);
-int zl_txn_drop(zl_txn *t);
+void zl_txn_drop(zl_txn *t);
 char *zl_arena_base(void);
 int zl_txn_alive(zl_txn *t);
 int zl_txn_id(zl_txn *t, size_t *id);

@@ -12,7 +12,6 @@ from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer
 
 _get = lib.zl_get
-_release = lib.zl_txn_release
 _drop = lib.zl_txn_drop
 _end_read = lib.zl_txn_end_read
 _abort = lib.zl_txn_abort
@@ -162,7 +161,7 @@ class Transaction:
         t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
             raise error_for("mdb_txn_begin", lib.zl_last_error())
-        self._t = _gc(t, _release) if GC_OWNS else t
+        self._t = _gc(t, _drop) if GC_OWNS else t
         self.env = env
         self._db = db
         self._dbi = db._dbi
@@ -182,8 +181,7 @@ class Transaction:
                 self._t = None
                 if self._opened and lib.zl_txn_alive(t):
                     self._discard_opened()
-                if _drop(t):  # keeps the GIL; 1: a live write (or busy) txn, released here
-                    _release(t)
+                _drop(t)  # zl_txn_release, keeping the GIL
 
     # -- bookkeeping -----------------------------------------------------------------------
 
