@@ -757,21 +757,17 @@ static void writer_release(zl_env *e)
     zl_mutex_unlock(&e->mtx);
 }
 
-/* A zeroed zl_txn: a kept one (its copy buffers and arena slot stay) or a new one. */
-static zl_txn *txn_alloc(zl_env *e)
+/* A zeroed zl_txn (caller holds e->mtx): a kept one, whose copy buffers and arena slot
+ * stay, or a new one. */
+static zl_txn *txn_pop(zl_env *e)
 {
-    zl_txn *t;
-    zl_mutex_lock(&e->mtx);
-    t = e->freetxns;
-    if (t) {
-        e->freetxns = t->next;
-        e->nfreetxns--;
-    }
-    zl_mutex_unlock(&e->mtx);
+    zl_txn *t = e->freetxns;
     if (t) {
         char *scratch = t->scratch, *getbuf = t->getbuf;
         size_t scratch_cap = t->scratch_cap;
         long slot = t->slot;
+        e->freetxns = t->next;
+        e->nfreetxns--;
         memset(t, 0, sizeof(*t));
         t->scratch = scratch;
         t->scratch_cap = scratch_cap;
@@ -785,6 +781,7 @@ static zl_txn *txn_alloc(zl_env *e)
 int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
 {
     zl_txn *t;
+    long pid;
     MDB_txn *txn = NULL;
     int rc = 0, own_writer = 0;
     int write = (flags & ZL_TXN_WRITE) != 0;
@@ -829,23 +826,11 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
         }
     }
 
-    t = txn_alloc(e);
-    if (!t) {
-        rc = ZL_NO_MEMORY;
-        goto fail;
-    }
-    t->env = e;
-    t->eng = e->eng;
-    t->refcnt = 1;
-    t->write = write;
-    t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
-    t->pid = zl_getpid();
-    t->parent = parent;
-
+    pid = zl_getpid();
     /* A reset read txn of this process is renewed under the lock (renewing one that holds
      * its reader slot takes no LMDB lock), so taking it and linking the txn is one section.
      * A forked child never touches the parent's spares. */
-    if (!write && e->max_spare && t->pid == e->pid) {
+    if (!write && e->max_spare && pid == e->pid) {
         zl_mutex_lock(&e->mtx);
         if (e->nspare && !e->closing) {
             txn = e->spare[--e->nspare];
@@ -859,22 +844,30 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     }
     if (!txn) {
         rc = EE(e)->txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
-        if (rc) {
-            txn_free(t);
+        if (rc)
             goto fail;
-        }
         zl_mutex_lock(&e->mtx);
     }
+    /* The struct, in the same section: a kept one or a new one (calloc never waits). */
+    t = txn_pop(e);
+    if (!t || e->closing) {
+        zl_mutex_unlock(&e->mtx);
+        EE(e)->txn_abort(txn);
+        if (t)
+            txn_free(t);
+        rc = t ? ZL_CLOSED : ZL_NO_MEMORY;
+        goto fail;
+    }
+    t->env = e;
+    t->eng = e->eng;
+    t->refcnt = 1;
+    t->write = write;
+    t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
+    t->pid = pid;
+    t->parent = parent;
     t->txn = txn;
     t->map = e->map;
     t->mapsize = e->mapsize;
-    if (e->closing) {
-        zl_mutex_unlock(&e->mtx);
-        EE(e)->txn_abort(txn);
-        txn_free(t);
-        rc = ZL_CLOSED;
-        goto fail;
-    }
     zl_atomic_add(&e->refcnt, 1);
     if (parent) {
         zl_atomic_add(&parent->refcnt, 1);
@@ -1036,6 +1029,10 @@ int zl_txn_end_read(zl_txn *t, int commit)
     /* An operation that entered meanwhile (free-threaded builds) finishes on its own. */
     return txn_end(t, commit);
 }
+
+/* One-argument forms (cffi passes a single argument without building a tuple). */
+int zl_txn_commit_read(zl_txn *t) { return zl_txn_end_read(t, 1); }
+int zl_txn_abort_read(zl_txn *t) { return zl_txn_end_read(t, 0); }
 
 /* zl_txn_release keeping the GIL (the destructor Python gives a transaction's struct):
  * nothing can hold a transaction busy once Python dropped it (a held value is released by
@@ -1996,6 +1993,14 @@ zl_txn *zl_txn_new_read(zl_env *e, int flags)
     return zl_last_rc ? NULL : t;
 }
 
+/* zl_txn_new_read(e, 0) in one argument: the plain read transaction of Environment.begin. */
+zl_txn *zl_txn_begin_read(zl_env *e)
+{
+    zl_txn *t = NULL;
+    zl_last_rc = zl_txn_begin(e, NULL, ZL_TXN_NOWAIT, &t);
+    return zl_last_rc ? NULL : t;
+}
+
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi)
 {
     zl_cursor *c = NULL;
@@ -2153,6 +2158,8 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \
      ZL_IS_WRAPPER_OF("zl_txn_new_read") || ZL_IS_WRAPPER_OF("zl_last_error") ||          \
      ZL_IS_WRAPPER_OF("zl_txn_end_read") || ZL_IS_WRAPPER_OF("zl_txn_drop") ||            \
+     ZL_IS_WRAPPER_OF("zl_txn_commit_read") || ZL_IS_WRAPPER_OF("zl_txn_abort_read") ||   \
+     ZL_IS_WRAPPER_OF("zl_txn_begin_read") ||                                             \
      ZL_IS_WRAPPER_OF("zl_arena_base") ||                                                 \
      ZL_IS_WRAPPER_OF("zl_env_get_try") || ZL_IS_WRAPPER_OF("zl_env_has_try") ||          \
      ZL_IS_WRAPPER_OF("zl_env_get_result") || ZL_IS_WRAPPER_OF("zl_env_is_closed") ||     \

@@ -86,6 +86,8 @@ int zl_txn_abort(zl_txn *t);
 void zl_txn_release(zl_txn *t);
 int zl_txn_end_read(zl_txn *t, int commit);
 void zl_txn_drop(zl_txn *t);
+int zl_txn_commit_read(zl_txn *t);
+int zl_txn_abort_read(zl_txn *t);
 char *zl_arena_base(void);
 int zl_txn_alive(zl_txn *t);
 int zl_txn_id(zl_txn *t, size_t *id);
@@ -128,6 +130,7 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
 int zl_last_error(void);
 zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
 zl_txn *zl_txn_new_read(zl_env *e, int flags);
+zl_txn *zl_txn_begin_read(zl_env *e);
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
 int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
                    const char *stop, size_t stoplen, size_t prefix_len, size_t *out);

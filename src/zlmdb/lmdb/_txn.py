@@ -13,7 +13,8 @@ from ._util import as_buffer
 
 _get = lib.zl_get
 _drop = lib.zl_txn_drop
-_end_read = lib.zl_txn_end_read
+_commit_read = lib.zl_txn_commit_read
+_abort_read = lib.zl_txn_abort_read
 _abort = lib.zl_txn_abort
 _WOULD_WAIT = lib.ZL_WOULD_WAIT
 _gc = ffi.gc
@@ -233,7 +234,7 @@ class Transaction:
         if self._write:
             rc = _commit(t)
         else:
-            rc = _end_read(t, 1)
+            rc = _commit_read(t)
             if rc == _WOULD_WAIT:
                 rc = _commit(t)
         if _PENDING:
@@ -266,8 +267,8 @@ class Transaction:
         if t is not None:
             if self._opened and lib.zl_txn_alive(t):
                 self._discard_opened()
-            if self._write or _end_read(t, 0) == _WOULD_WAIT:
-                _abort(t)  # idempotent in C (so is zl_txn_end_read: ZL_CLOSED)
+            if self._write or _abort_read(t) == _WOULD_WAIT:
+                _abort(t)  # idempotent in C (zl_txn_abort_read answers ZL_CLOSED)
             if _PENDING:
                 drop_closed_blocks()
 
@@ -287,7 +288,7 @@ class Transaction:
             if self._write:
                 rc = _commit(t)
             else:
-                rc = _end_read(t, 1)  # GIL-keeping; ZL_WOULD_WAIT: busy, use zl_txn_commit
+                rc = _commit_read(t)  # GIL-keeping; ZL_WOULD_WAIT: busy, use zl_txn_commit
                 if rc == _WOULD_WAIT:
                     rc = _commit(t)
             if _PENDING:
