@@ -173,6 +173,7 @@ struct zl_txn {
     char *vp;
     size_t vl;
     int stage;               /* replace: 0 lookup, 1 delete, 2 put (names the failing call) */
+    unsigned int dbi;        /* the transaction's default database (zl_get_default) */
     MDB_txn *txn;
     const zl_engine *eng;    /* = env->eng */
     zl_env *env;
@@ -866,6 +867,7 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     t->pid = pid;
     t->parent = parent;
     t->txn = txn;
+    t->dbi = 1; /* MAIN_DBI; Python sets another default db before handing the txn out */
     t->map = e->map;
     t->mapsize = e->mapsize;
     zl_atomic_add(&e->refcnt, 1);
@@ -1190,6 +1192,12 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     if (rc)
         return rc > 0 ? -rc : rc;
     return (long long)v.mv_size;
+}
+
+/* zl_get on the transaction's default database (one argument less to convert). */
+long long zl_get_default(zl_txn *t, const char *key, size_t klen)
+{
+    return zl_get(t, t->dbi, key, klen);
 }
 
 /* End the hold a ZL_HELD result left on the transaction. */
@@ -2153,6 +2161,7 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
 #endif
 #define ZL_KEEPS_GIL                                                                        \
     (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
+     ZL_IS_WRAPPER_OF("zl_get_default") ||                                                \
      ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
      ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \

@@ -32,6 +32,7 @@ typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
+    unsigned int dbi; /* default database of zl_get_default (set once, before first use) */
     char *getbuf;    /* CPython: ZL_COPY_MAX bytes where zl_get copies values; never moved */
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
@@ -97,6 +98,7 @@ int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st);
 int zl_drop(zl_txn *t, unsigned int dbi, int del);
 
 long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
+long long zl_get_default(zl_txn *t, const char *key, size_t klen);
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags);
 int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,

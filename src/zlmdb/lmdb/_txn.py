@@ -12,6 +12,7 @@ from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer
 
 _get = lib.zl_get
+_get_default = lib.zl_get_default
 _drop = lib.zl_txn_drop
 _commit_read = lib.zl_txn_commit_read
 _abort_read = lib.zl_txn_abort_read
@@ -162,6 +163,8 @@ class Transaction:
         t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
             raise error_for("mdb_txn_begin", lib.zl_last_error())
+        if db._dbi != MAIN_DBI:  # zl_get_default's database (C starts with the main one)
+            t.dbi = db._dbi
         self._t = _gc(t, _drop) if GC_OWNS else t
         self.env = env
         self._db = db
@@ -310,7 +313,10 @@ class Transaction:
         """
         t = self._t
         try:
-            n = _get(t, self._dbi if db is None else db._dbi, key, len(key))
+            if db is None:  # the txn's db, which the C struct knows: one argument less
+                n = _get_default(t, key, len(key))
+            else:
+                n = _get(t, db._dbi, key, len(key))
         except (TypeError, AttributeError):
             if key is None:
                 raise TypeError("key must be given.") from None
@@ -319,6 +325,9 @@ class Transaction:
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         if n >= 0:  # the value's length; the value (or its copy) is at t.vp
+            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
+            if sb is not None:  # (never in a buffers=True txn)
+                return sb[:n]
             if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
                 if off >= 0:  # a slice of one view of the whole map, made once per txn
@@ -327,9 +336,6 @@ class Transaction:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
                 return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
-            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
-            if sb is not None:
-                return sb[:n]
             if n >= _SLOT:  # CPython, the first copy: the slot's offset + the length
                 sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
                 return sb[: n & _LEN_MASK]
@@ -530,4 +536,4 @@ class Transaction:
 
 
 from ._cursor import _PENDING, Cursor, drop_closed_blocks  # noqa: E402
-from ._env import Environment, _Database, stat_dict  # noqa: E402
+from ._env import MAIN_DBI, Environment, _Database, stat_dict  # noqa: E402
