@@ -651,34 +651,47 @@ class Environment:
         Raises:
             The errors of :class:`Transaction`.
         """
-        if db is None and parent is None and not (write and self._readonly):
-            # The common case, built here without Transaction.__init__'s frame and checks
-            # (one C call; every error path goes through __init__ below).
-            e = self._e
-            if e is not None:
-                if write:
-                    t = _txn_new(e, _NULL, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
-                else:  # the GIL-keeping form; it never waits, so a resize makes it fail
-                    t = _txn_new_read(e, _TXN_NOCOPY if buffers else 0)
-                    if not t and lib.zl_last_error() == _WOULD_WAIT:
-                        t = _txn_new(e, _NULL, _TXN_NOCOPY if buffers else 0)
-                if t:
-                    txn = _new_object(Transaction)
-                    txn._t = _gc(t, _txn_release) if GC_OWNS else t
-                    txn.env = self
-                    main = self._main_db
-                    txn._db = main
-                    txn._dbi = main._dbi
-                    txn._dupsort = main._dupsort
-                    txn._write = True if write else False
-                    txn._buffers = True if buffers else False
-                    txn._parent = None
-                    txn._opened = None
-                    txn._sb = None
-                    txn._mv = None
-                    return txn
-                raise error_for("mdb_txn_begin", lib.zl_last_error())
+        e = self._e
+        if db is None and parent is None and e is not None:
+            # The common cases, built here without Transaction.__init__'s frame and checks:
+            # one C call (every error path goes through __init__ or _begin_failed).
+            if not write and not buffers:
+                t = _begin_read(e)  # one argument, GIL kept; never waits (fails in a resize)
+                if not t:
+                    t = self._begin_failed(e, 0)
+            elif not write:
+                t = _txn_new_read(e, _TXN_NOCOPY)
+                if not t:
+                    t = self._begin_failed(e, _TXN_NOCOPY)
+            elif not self._readonly:
+                t = _txn_new(e, _NULL, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
+                if not t:
+                    raise error_for("mdb_txn_begin", lib.zl_last_error())
+            else:
+                return Transaction(self, db, parent, write, buffers)  # raises ReadonlyError
+            txn = _new_object(Transaction)
+            txn._t = _gc(t, _txn_drop) if GC_OWNS else t
+            txn.env = self
+            main = self._main_db
+            txn._db = main
+            txn._dbi = main._dbi
+            txn._dupsort = main._dupsort
+            txn._write = True if write else False
+            txn._buffers = True if buffers else False
+            txn._parent = None
+            txn._opened = None
+            txn._sb = None
+            txn._mv = None
+            return txn
         return Transaction(self, db, parent, write, buffers)
+
+    def _begin_failed(self, e: Any, flags: int) -> Any:
+        """A GIL-keeping read begin failed: wait out a resize in the waiting form, or raise."""
+        if lib.zl_last_error() == _WOULD_WAIT:
+            t = _txn_new(e, _NULL, flags)
+            if t:
+                return t
+        raise error_for("mdb_txn_begin", lib.zl_last_error())
 
     def open_db(
         self,
@@ -818,7 +831,8 @@ from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's mo
 
 _txn_new = lib.zl_txn_new
 _txn_new_read = lib.zl_txn_new_read
-_txn_release = lib.zl_txn_release
+_begin_read = lib.zl_txn_begin_read
+_txn_drop = lib.zl_txn_drop
 _gc = ffi.gc
 _NULL = ffi.NULL
 _TXN_WRITE = lib.ZL_TXN_WRITE

@@ -117,6 +117,15 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
  * Python has copied them and calls zl_txn_unhold / zl_cursor_unhold. */
 #define ZL_COPY_MAX 4096
 
+/* CPython: zl_get copies small values into a slot of one process-wide arena, so Python
+ * keeps no per-transaction copy buffer of its own: the first copy in a transaction returns
+ * the slot's offset plus the value's length (>= ZL_SLOT_SIZE, as offset 0 is never handed
+ * out), later ones the plain length, and Python slices them out of a buffer object over
+ * that slot, made once per slot. A zl_txn struct owns its slot until it is freed, so the
+ * slot stays valid while Python holds the transaction. */
+#define ZL_SLOT_SIZE 8192
+#define ZL_SLOTS 1024
+
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
 #define ZL_FILL_FORMAT 4         /* also write a struct format of the block into c->fmt */
@@ -156,12 +165,15 @@ struct zl_env {
     size_t maxkey;           /* the engine's largest key: 511 (0.9), 1978 (1.0, 4 KiB pages) */
     char *map;               /* the memory map and its size (set at open and by a resize) */
     size_t mapsize;
+    zl_txn *freetxns;        /* freed zl_txn structs kept for the next begin (linked by next) */
+    unsigned int nfreetxns;
 };
 
 struct zl_txn {
     char *vp;
     size_t vl;
     int stage;               /* replace: 0 lookup, 1 delete, 2 put (names the failing call) */
+    unsigned int dbi;        /* the transaction's default database (zl_get_default) */
     MDB_txn *txn;
     const zl_engine *eng;    /* = env->eng */
     zl_env *env;
@@ -183,6 +195,8 @@ struct zl_txn {
     char *map;               /* = env->map / env->mapsize at begin (no resize while live) */
     size_t mapsize;
     long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
+    volatile long slot;      /* CPython: offset of this struct's slot in the copy arena, or 0 */
+    volatile long slot_told; /* zl_get returned the slot's offset once in this transaction */
 };
 
 struct zl_cursor {
@@ -254,6 +268,53 @@ int zl_engine_version(int engine, int *major, int *minor, int *patch)
  * texts) and the ones 1.0 added, so its table serves both. */
 char *zl_strerror(int err) { return zl_engine_v10.strerror(err); }
 
+/* ---- the copy arena (CPython) ---------------------------------------------------------- */
+
+#ifndef PYPY_VERSION
+#define ZL_WORD_BITS (8 * (int)sizeof(long))
+static char zl_arena[(size_t)ZL_SLOTS * ZL_SLOT_SIZE]; /* untouched slots take no memory */
+static volatile long zl_slot_used[ZL_SLOTS / (8 * sizeof(long))];
+
+/* Take a free slot: its offset in the arena, or 0 when every slot is taken. Lock-free. */
+static long slot_take(void)
+{
+    int w, b;
+    for (w = 0; w < (int)(sizeof(zl_slot_used) / sizeof(zl_slot_used[0])); w++) {
+        for (;;) {
+            long used = zl_atomic_load(&zl_slot_used[w]);
+            unsigned long seen = (unsigned long)used | (w == 0 ? 1UL : 0UL); /* slot 0: none */
+            if (seen == ~0UL)
+                break;
+            for (b = 0; (seen >> b) & 1UL; b++)
+                ;
+            if (zl_atomic_cas(&zl_slot_used[w], used, (long)((unsigned long)used | (1UL << b))))
+                return ((long)w * ZL_WORD_BITS + b) * ZL_SLOT_SIZE;
+        }
+    }
+    return 0;
+}
+
+static void slot_give(long off)
+{
+    long i = off / ZL_SLOT_SIZE;
+    volatile long *word = &zl_slot_used[i / ZL_WORD_BITS];
+    unsigned long bit = 1UL << (i % ZL_WORD_BITS);
+    long used;
+    do
+        used = zl_atomic_load(word);
+    while (!zl_atomic_cas(word, used, (long)((unsigned long)used & ~bit)));
+}
+#endif
+
+char *zl_arena_base(void)
+{
+#ifndef PYPY_VERSION
+    return zl_arena;
+#else
+    return NULL;
+#endif
+}
+
 /* ---- small utilities ------------------------------------------------------------------ */
 
 void zl_free(void *p) { free(p); }
@@ -281,9 +342,33 @@ static void wait_drained(volatile long *busy)
         zl_yield();
 }
 
+#define ZL_TXN_POOL 8 /* freed zl_txn structs an environment keeps for reuse */
+
+static void txn_free(zl_txn *t)
+{
+#ifndef PYPY_VERSION
+    if (t->slot)
+        slot_give(t->slot);
+#endif
+    free(t->scratch);
+    free(t->getbuf);
+    free(t);
+}
+
+/* Free the kept zl_txn structs (caller: the last reference, or under mtx while closing). */
+static void free_pool(zl_txn *list)
+{
+    while (list) {
+        zl_txn *next = list->next;
+        txn_free(list);
+        list = next;
+    }
+}
+
 static void env_unref(zl_env *e)
 {
     if (zl_atomic_add(&e->refcnt, -1) == 0) {
+        free_pool(e->freetxns);
         zl_cond_destroy(&e->cond);
         zl_mutex_destroy(&e->mtx);
         free(e->spare);
@@ -291,13 +376,23 @@ static void env_unref(zl_env *e)
     }
 }
 
+/* The last reference gone: keep the struct (with its buffers and arena slot) for the
+ * environment's next begin, or free it. */
 static void txn_unref(zl_txn *t)
 {
     if (zl_atomic_add(&t->refcnt, -1) == 0) {
         zl_env *e = t->env;
-        free(t->scratch);
-        free(t->getbuf);
-        free(t);
+        int kept = 0;
+        zl_mutex_lock(&e->mtx);
+        if (!e->closing && e->nfreetxns < ZL_TXN_POOL) {
+            t->next = e->freetxns;
+            e->freetxns = t;
+            e->nfreetxns++;
+            kept = 1;
+        }
+        zl_mutex_unlock(&e->mtx);
+        if (!kept)
+            txn_free(t);
         env_unref(e);
     }
 }
@@ -486,6 +581,7 @@ static void wait_no_txns(zl_env *e)
 void zl_env_close(zl_env *e)
 {
     unsigned int i;
+    zl_txn *pool;
     zl_mutex_lock(&e->mtx);
     if (e->closing) {
         zl_mutex_unlock(&e->mtx);
@@ -497,6 +593,12 @@ void zl_env_close(zl_env *e)
     end_all_txns(e);
     wait_drained(&e->busy);
     wait_no_txns(e);
+    zl_mutex_lock(&e->mtx); /* no struct is kept once closing is set */
+    pool = e->freetxns;
+    e->freetxns = NULL;
+    e->nfreetxns = 0;
+    zl_mutex_unlock(&e->mtx);
+    free_pool(pool);
     if (e->pid == zl_getpid()) {
         for (i = 0; i < e->nspare; i++)
             EE(e)->txn_abort(e->spare[i]);
@@ -656,9 +758,31 @@ static void writer_release(zl_env *e)
     zl_mutex_unlock(&e->mtx);
 }
 
+/* A zeroed zl_txn (caller holds e->mtx): a kept one, whose copy buffers and arena slot
+ * stay, or a new one. */
+static zl_txn *txn_pop(zl_env *e)
+{
+    zl_txn *t = e->freetxns;
+    if (t) {
+        char *scratch = t->scratch, *getbuf = t->getbuf;
+        size_t scratch_cap = t->scratch_cap;
+        long slot = t->slot;
+        e->freetxns = t->next;
+        e->nfreetxns--;
+        memset(t, 0, sizeof(*t));
+        t->scratch = scratch;
+        t->scratch_cap = scratch_cap;
+        t->getbuf = getbuf;
+        t->slot = slot;
+        return t;
+    }
+    return calloc(1, sizeof(*t));
+}
+
 int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
 {
     zl_txn *t;
+    long pid;
     MDB_txn *txn = NULL;
     int rc = 0, own_writer = 0;
     int write = (flags & ZL_TXN_WRITE) != 0;
@@ -703,23 +827,11 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
         }
     }
 
-    t = calloc(1, sizeof(*t));
-    if (!t) {
-        rc = ZL_NO_MEMORY;
-        goto fail;
-    }
-    t->env = e;
-    t->eng = e->eng;
-    t->refcnt = 1;
-    t->write = write;
-    t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
-    t->pid = zl_getpid();
-    t->parent = parent;
-
+    pid = zl_getpid();
     /* A reset read txn of this process is renewed under the lock (renewing one that holds
      * its reader slot takes no LMDB lock), so taking it and linking the txn is one section.
      * A forked child never touches the parent's spares. */
-    if (!write && e->max_spare && t->pid == e->pid) {
+    if (!write && e->max_spare && pid == e->pid) {
         zl_mutex_lock(&e->mtx);
         if (e->nspare && !e->closing) {
             txn = e->spare[--e->nspare];
@@ -733,22 +845,31 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     }
     if (!txn) {
         rc = EE(e)->txn_begin(e->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &txn);
-        if (rc) {
-            free(t);
+        if (rc)
             goto fail;
-        }
         zl_mutex_lock(&e->mtx);
     }
-    t->txn = txn;
-    t->map = e->map;
-    t->mapsize = e->mapsize;
-    if (e->closing) {
+    /* The struct, in the same section: a kept one or a new one (calloc never waits). */
+    t = txn_pop(e);
+    if (!t || e->closing) {
         zl_mutex_unlock(&e->mtx);
         EE(e)->txn_abort(txn);
-        free(t);
-        rc = ZL_CLOSED;
+        if (t)
+            txn_free(t);
+        rc = t ? ZL_CLOSED : ZL_NO_MEMORY;
         goto fail;
     }
+    t->env = e;
+    t->eng = e->eng;
+    t->refcnt = 1;
+    t->write = write;
+    t->nocopy = (flags & ZL_TXN_NOCOPY) != 0;
+    t->pid = pid;
+    t->parent = parent;
+    t->txn = txn;
+    t->dbi = 1; /* MAIN_DBI; Python sets another default db before handing the txn out */
+    t->map = e->map;
+    t->mapsize = e->mapsize;
     zl_atomic_add(&e->refcnt, 1);
     if (parent) {
         zl_atomic_add(&parent->refcnt, 1);
@@ -896,6 +1017,36 @@ void zl_txn_release(zl_txn *t)
     txn_unref(t);
 }
 
+/* zl_txn_commit (commit=1) / zl_txn_abort (0) for a read transaction, keeping the GIL on
+ * CPython: ending one never waits for another thread as long as no operation holds it busy
+ * (a ZL_HELD value is copied by Python code, so its hold may span a GIL hand-over). Returns
+ * 0, ZL_CLOSED (already ended), or ZL_WOULD_WAIT with nothing done (a write transaction, or
+ * a busy one): then call zl_txn_commit / zl_txn_abort. */
+int zl_txn_end_read(zl_txn *t, int commit)
+{
+    if (t->write || zl_atomic_load(&t->busy))
+        return ZL_WOULD_WAIT;
+    if (!zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        return ZL_CLOSED;
+    /* An operation that entered meanwhile (free-threaded builds) finishes on its own. */
+    return txn_end(t, commit);
+}
+
+/* One-argument forms (cffi passes a single argument without building a tuple). */
+int zl_txn_commit_read(zl_txn *t) { return zl_txn_end_read(t, 1); }
+int zl_txn_abort_read(zl_txn *t) { return zl_txn_end_read(t, 0); }
+
+/* zl_txn_release keeping the GIL (the destructor Python gives a transaction's struct):
+ * nothing can hold a transaction busy once Python dropped it (a held value is released by
+ * the caller that still references it), and aborting takes no lock another thread keeps
+ * while it waits for the GIL: LMDB's abort does no I/O, and a read txn's takes no lock. */
+void zl_txn_drop(zl_txn *t)
+{
+    if (zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
+        txn_end(t, 0);
+    txn_unref(t);
+}
+
 int zl_txn_alive(zl_txn *t) { return zl_atomic_load(&t->state) == ZL_LIVE; }
 
 int zl_txn_id(zl_txn *t, size_t *id)
@@ -990,23 +1141,40 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                                   (size_t)((char *)v.mv_data - t->map) + v.mv_size <= t->mapsize
                               ? (long long)((char *)v.mv_data - t->map)
                               : -1;
-            } else if (v.mv_size == 0) {
-                t->vp = v.mv_data;
             } else if (v.mv_size <= ZL_COPY_MAX) {
                 char *dst;
 #ifndef PYPY_VERSION
-                /* CPython slices one buffer object kept over getbuf: a fixed address */
-                if (!t->getbuf)
+                /* CPython slices one buffer object over the arena: the result is the slot's
+                 * offset plus the length. Without a free slot: getbuf and a plain length. */
+                long slot = zl_atomic_load(&t->slot);
+                if (!slot && (slot = slot_take()) != 0 && !zl_atomic_cas(&t->slot, 0, slot)) {
+                    slot_give(slot); /* another thread gave this txn one meanwhile */
+                    slot = zl_atomic_load(&t->slot);
+                }
+                if (slot) {
+                    memcpy(zl_arena + slot, v.mv_data, v.mv_size);
+                    t->vp = zl_arena + slot;
+                    TXN_LEAVE(t);
+                    /* Tell the slot once per transaction; later copies return the length. */
+                    if (zl_atomic_load(&t->slot_told))
+                        return (long long)v.mv_size;
+                    zl_atomic_cas(&t->slot_told, 0, 1);
+                    return (long long)slot + (long long)v.mv_size;
+                }
+                if (!t->getbuf && v.mv_size)
                     t->getbuf = malloc(ZL_COPY_MAX);
                 dst = t->getbuf;
 #else
                 /* PyPy unpacks from t->vp. Only as much as the values need: transactions
                  * are freed by its GC, so thousands of them may be alive at once, and a
                  * 4 KiB buffer each made a read txn per get 2x slower (heap growth). */
-                dst = grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1) ? NULL
-                                                                                 : t->scratch;
+                dst = v.mv_size && grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1)
+                          ? NULL
+                          : t->scratch;
 #endif
-                if (!dst) {
+                if (v.mv_size == 0) {
+                    t->vp = v.mv_data; /* empty values are not copied */
+                } else if (!dst) {
                     rc = ZL_NO_MEMORY;
                 } else {
                     memcpy(dst, v.mv_data, v.mv_size);
@@ -1024,6 +1192,12 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
     if (rc)
         return rc > 0 ? -rc : rc;
     return (long long)v.mv_size;
+}
+
+/* zl_get on the transaction's default database (one argument less to convert). */
+long long zl_get_default(zl_txn *t, const char *key, size_t klen)
+{
+    return zl_get(t, t->dbi, key, klen);
 }
 
 /* End the hold a ZL_HELD result left on the transaction. */
@@ -1827,6 +2001,14 @@ zl_txn *zl_txn_new_read(zl_env *e, int flags)
     return zl_last_rc ? NULL : t;
 }
 
+/* zl_txn_new_read(e, 0) in one argument: the plain read transaction of Environment.begin. */
+zl_txn *zl_txn_begin_read(zl_env *e)
+{
+    zl_txn *t = NULL;
+    zl_last_rc = zl_txn_begin(e, NULL, ZL_TXN_NOWAIT, &t);
+    return zl_last_rc ? NULL : t;
+}
+
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi)
 {
     zl_cursor *c = NULL;
@@ -1979,10 +2161,15 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
 #endif
 #define ZL_KEEPS_GIL                                                                        \
     (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
+     ZL_IS_WRAPPER_OF("zl_get_default") ||                                                \
      ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
      ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \
      ZL_IS_WRAPPER_OF("zl_txn_new_read") || ZL_IS_WRAPPER_OF("zl_last_error") ||          \
+     ZL_IS_WRAPPER_OF("zl_txn_end_read") || ZL_IS_WRAPPER_OF("zl_txn_drop") ||            \
+     ZL_IS_WRAPPER_OF("zl_txn_commit_read") || ZL_IS_WRAPPER_OF("zl_txn_abort_read") ||   \
+     ZL_IS_WRAPPER_OF("zl_txn_begin_read") ||                                             \
+     ZL_IS_WRAPPER_OF("zl_arena_base") ||                                                 \
      ZL_IS_WRAPPER_OF("zl_env_get_try") || ZL_IS_WRAPPER_OF("zl_env_has_try") ||          \
      ZL_IS_WRAPPER_OF("zl_env_get_result") || ZL_IS_WRAPPER_OF("zl_env_is_closed") ||     \
      ZL_IS_WRAPPER_OF("zl_strerror") || ZL_IS_WRAPPER_OF("zl_free") ||                    \

@@ -17,6 +17,8 @@
 #define ZL_TXN_NOWAIT 16
 
 #define ZL_COPY_MAX 4096
+#define ZL_SLOT_SIZE 8192
+#define ZL_SLOTS 1024
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
@@ -30,6 +32,7 @@ typedef struct zl_txn {
     char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
+    unsigned int dbi; /* default database of zl_get_default (set once, before first use) */
     char *getbuf;    /* CPython: ZL_COPY_MAX bytes where zl_get copies values; never moved */
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
@@ -82,6 +85,11 @@ void zl_txn_unhold(zl_txn *t);
 int zl_txn_commit(zl_txn *t);
 int zl_txn_abort(zl_txn *t);
 void zl_txn_release(zl_txn *t);
+int zl_txn_end_read(zl_txn *t, int commit);
+void zl_txn_drop(zl_txn *t);
+int zl_txn_commit_read(zl_txn *t);
+int zl_txn_abort_read(zl_txn *t);
+char *zl_arena_base(void);
 int zl_txn_alive(zl_txn *t);
 int zl_txn_id(zl_txn *t, size_t *id);
 int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *dbi);
@@ -90,6 +98,7 @@ int zl_stat(zl_txn *t, unsigned int dbi, MDB_stat *st);
 int zl_drop(zl_txn *t, unsigned int dbi, int del);
 
 long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
+long long zl_get_default(zl_txn *t, const char *key, size_t klen);
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags);
 int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
@@ -123,6 +132,7 @@ int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitem
 int zl_last_error(void);
 zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
 zl_txn *zl_txn_new_read(zl_env *e, int flags);
+zl_txn *zl_txn_begin_read(zl_env *e);
 zl_cursor *zl_cursor_new(zl_txn *t, unsigned int dbi);
 int zl_count_range(zl_txn *t, unsigned int dbi, const char *start, size_t slen,
                    const char *stop, size_t stoplen, size_t prefix_len, size_t *out);

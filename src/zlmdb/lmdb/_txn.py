@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import platform
 import weakref
 from typing import Any, Dict, List, Optional
 
@@ -13,7 +12,12 @@ from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer
 
 _get = lib.zl_get
-_release = lib.zl_txn_release
+_get_default = lib.zl_get_default
+_drop = lib.zl_txn_drop
+_commit_read = lib.zl_txn_commit_read
+_abort_read = lib.zl_txn_abort_read
+_abort = lib.zl_txn_abort
+_WOULD_WAIT = lib.ZL_WOULD_WAIT
 _gc = ffi.gc
 _commit = lib.zl_txn_commit
 _CLOSED = lib.ZL_CLOSED
@@ -31,10 +35,26 @@ _APPENDDUP = lib.MDB_APPENDDUP
 _HELD = lib.ZL_HELD
 _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
+#: CPython: zl_get copies a small value into the transaction's slot of one process-wide
+#: arena. The first copy in a transaction answers slot offset + length (>= ZL_SLOT_SIZE),
+#: later ones the length; get() slices a buffer object over the slot, made once per slot
+#: (cheaper than reading t.vp and calling ffi.unpack, and no object per transaction).
+#: PyPy never gets slots: its JIT makes ffi.unpack the cheaper.
+_SLOT_SHIFT = lib.ZL_SLOT_SIZE.bit_length() - 1
+_SLOT = lib.ZL_SLOT_SIZE
+_LEN_MASK = lib.ZL_SLOT_SIZE - 1
 _COPY_MAX = lib.ZL_COPY_MAX
-#: CPython: get() slices one buffer object kept per transaction over the C copy (cheaper
-#: than reading t.vp and calling ffi.unpack); PyPy's JIT makes ffi.unpack the cheaper.
-_SLICE_GETBUF = platform.python_implementation() == "CPython"
+_ARENA = lib.zl_arena_base()
+_SLOT_BUFS: List[Any] = [None] * lib.ZL_SLOTS
+
+
+def _slot_buffer(n: int) -> Any:
+    """The buffer object over the arena slot a first copy of a transaction names."""
+    i = n >> _SLOT_SHIFT
+    sb = _SLOT_BUFS[i]
+    if sb is None:  # two threads may both make one: either serves
+        sb = _SLOT_BUFS[i] = _buffer(_ARENA + i * _SLOT, _COPY_MAX)
+    return sb
 
 
 # The LMDB call a failed replace()/pop() names, by zl_txn.stage.
@@ -143,7 +163,9 @@ class Transaction:
         t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
             raise error_for("mdb_txn_begin", lib.zl_last_error())
-        self._t = _gc(t, _release) if GC_OWNS else t
+        if db._dbi != MAIN_DBI:  # zl_get_default's database (C starts with the main one)
+            t.dbi = db._dbi
+        self._t = _gc(t, _drop) if GC_OWNS else t
         self.env = env
         self._db = db
         self._dbi = db._dbi
@@ -152,7 +174,7 @@ class Transaction:
         self._buffers = True if buffers else False
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
-        self._sb: Any = None  # buffer over t.getbuf, made by the first get() that copies
+        self._sb: Any = None  # CPython: buffer over this txn's arena slot (first copy)
         self._mv: Any = None  # read-only view of the map, made by the first buffers get()
 
     if not GC_OWNS:
@@ -163,7 +185,7 @@ class Transaction:
                 self._t = None
                 if self._opened and lib.zl_txn_alive(t):
                     self._discard_opened()
-                _release(t)
+                _drop(t)  # zl_txn_release, keeping the GIL
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -210,7 +232,14 @@ class Transaction:
             raise closed_error()
         if self._opened:
             return self._commit_with_opened_dbs(t)
-        rc = _commit(t)  # one crossing; an already-ended txn answers with the closed error
+        # One crossing; an already-ended txn answers with the closed error. A read txn ends
+        # in the GIL-keeping call unless something holds it busy.
+        if self._write:
+            rc = _commit(t)
+        else:
+            rc = _commit_read(t)
+            if rc == _WOULD_WAIT:
+                rc = _commit(t)
         if _PENDING:
             drop_closed_blocks()
         if rc:
@@ -241,7 +270,8 @@ class Transaction:
         if t is not None:
             if self._opened and lib.zl_txn_alive(t):
                 self._discard_opened()
-            lib.zl_txn_abort(t)  # idempotent in C
+            if self._write or _abort_read(t) == _WOULD_WAIT:
+                _abort(t)  # idempotent in C (zl_txn_abort_read answers ZL_CLOSED)
             if _PENDING:
                 drop_closed_blocks()
 
@@ -258,7 +288,12 @@ class Transaction:
             if lib.zl_txn_alive(t):
                 self._commit_with_opened_dbs(t)
         else:
-            rc = _commit(t)
+            if self._write:
+                rc = _commit(t)
+            else:
+                rc = _commit_read(t)  # GIL-keeping; ZL_WOULD_WAIT: busy, use zl_txn_commit
+                if rc == _WOULD_WAIT:
+                    rc = _commit(t)
             if _PENDING:
                 drop_closed_blocks()
             if rc and rc != _CLOSED:  # committed or aborted inside the block already: fine
@@ -278,7 +313,10 @@ class Transaction:
         """
         t = self._t
         try:
-            n = _get(t, self._dbi if db is None else db._dbi, key, len(key))
+            if db is None:  # the txn's db, which the C struct knows: one argument less
+                n = _get_default(t, key, len(key))
+            else:
+                n = _get(t, db._dbi, key, len(key))
         except (TypeError, AttributeError):
             if key is None:
                 raise TypeError("key must be given.") from None
@@ -287,6 +325,9 @@ class Transaction:
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         if n >= 0:  # the value's length; the value (or its copy) is at t.vp
+            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
+            if sb is not None:  # (never in a buffers=True txn)
+                return sb[:n]
             if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
                 if off >= 0:  # a slice of one view of the whole map, made once per txn
@@ -295,14 +336,12 @@ class Transaction:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
                 return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
-            if not _SLICE_GETBUF:
-                return _unpack(t.vp, n)
-            sb = self._sb  # slicing a buffer kept over t.getbuf: no t.vp, no ffi.unpack
-            if sb is None:
-                if n == 0:  # empty values are not copied
-                    return b""
-                sb = self._sb = _buffer(t.getbuf, _COPY_MAX)
-            return sb[:n]
+            if n >= _SLOT:  # CPython, the first copy: the slot's offset + the length
+                sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
+                return sb[: n & _LEN_MASK]
+            if n == 0:  # empty values are not copied
+                return b""
+            return _unpack(t.vp, n)
         if n == _NOTFOUND:
             return default
         if n == _HELD:  # a large value, still in the map: copy it, then let go
@@ -497,4 +536,4 @@ class Transaction:
 
 
 from ._cursor import _PENDING, Cursor, drop_closed_blocks  # noqa: E402
-from ._env import Environment, _Database, stat_dict  # noqa: E402
+from ._env import MAIN_DBI, Environment, _Database, stat_dict  # noqa: E402
