@@ -2018,6 +2018,25 @@ static int sort_keys(zl_cursor *c, const MDB_val *keys, size_t stride, size_t n,
     return 0;
 }
 
+/* The order sort_keys gives keys[koffs[i]:koffs[i+1]] for this cursor's database, in
+ * order[0..n) (input order when it does not sort them: returns 1). For the tests. */
+int zl_multi_order(zl_cursor *c, const char *keys, const size_t *koffs, size_t n, size_t *order)
+{
+    MDB_val *spans;
+    size_t i, m;
+    int rc = multi_spans(keys, 0, koffs, n, 1, 0, &spans, &m);
+    if (rc)
+        return rc;
+    CURSOR_ENTER_OR(c, free(spans));
+    rc = n ? sort_keys(c, spans, 1, n, order) : 0;
+    if (rc == 1)
+        for (i = 0; i < n; i++)
+            order[i] = i;
+    CURSOR_LEAVE(c);
+    free(spans);
+    return rc;
+}
+
 /* -- getmulti -- */
 
 typedef struct {

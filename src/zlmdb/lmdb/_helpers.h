@@ -135,6 +135,8 @@ int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *ko
                 size_t nkeys, int mode, size_t dupfixed_bytes);
 int zl_putmulti(zl_cursor *c, const char *data, size_t datalen, const size_t *offs,
                 size_t nitems, unsigned int flags, int mode);
+int zl_multi_order(zl_cursor *c, const char *keys, const size_t *koffs, size_t n,
+                   size_t *order);
 
 int zl_last_error(void);
 zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
