@@ -9,6 +9,7 @@ from array import array
 from itertools import accumulate as _accumulate
 from itertools import chain
 from operator import length_hint
+from struct import iter_unpack as _iter_unpack
 from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
@@ -83,6 +84,7 @@ _M_KEYFIXED = lib.ZL_MULTI_KEYFIXED
 _M_MARSHAL_IN = lib.ZL_MULTI_MARSHAL_IN
 _M_MARSHAL_OUT = lib.ZL_MULTI_MARSHAL_OUT
 _M_FORMAT = lib.ZL_MULTI_FORMAT
+_M_NOSORT = lib.ZL_MULTI_NOSORT
 _dumps = _marshal.dumps
 _loads = _marshal.loads
 
@@ -722,7 +724,10 @@ class Cursor:
             return b"" if keyfixed else []
         if keyfixed:
             return _unpack(c.buf, c.mlen)
-        if c.mkind:
+        kind = c.mkind
+        if kind == 2:  # records of one key size and one value size
+            return list(_iter_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.mlen)))
+        if kind:
             return _loads(_buffer(c.buf, c.mlen))
         if not _BLOCKS and not self._buffers:
             # PyPy: a loop the JIT compiles beats struct.unpack with a new format each call.

@@ -218,7 +218,7 @@ struct zl_cursor {
     size_t fmtlen, fmt_cap;
     /* zl_getmulti / zl_putmulti results */
     size_t mlen;             /* getmulti: bytes of the result in buf */
-    int mkind;               /* getmulti: 1 buf holds marshal bytes, 0 a block (offs, fmt) */
+    int mkind;               /* getmulti: buf holds 2 records of fmt, 1 marshal bytes, 0 a block */
     size_t madded, mconsumed, mfailed; /* putmulti: counts; the failing item's index */
 };
 
@@ -1859,22 +1859,28 @@ typedef struct {
     zl_cursor *c;
     const MDB_val *keys; /* key i is keys[i * stride] */
     size_t stride;
+    int by_pfx;          /* pfx is the whole order (INTEGERKEY): no comparator calls */
 } zl_sortctx;
 
-static int key_cmp(const zl_sortctx *s, size_t a, size_t b)
+/* Records in key order: by pfx, then (equal pfx) by the database's comparator. */
+static int rec_cmp(const zl_sortctx *s, const zl_srec *a, const zl_srec *b)
 {
-    return CE(s->c)->cmp(s->c->txn->txn, s->c->dbi, &s->keys[a * s->stride],
-                         &s->keys[b * s->stride]);
+    if (a->pfx != b->pfx)
+        return a->pfx < b->pfx ? -1 : 1;
+    if (s->by_pfx)
+        return 0;
+    return CE(s->c)->cmp(s->c->txn->txn, s->c->dbi, &s->keys[a->idx * s->stride],
+                         &s->keys[b->idx * s->stride]);
 }
 
-/* Stable merge sort of a[0..n) by key (the database's comparator); tmp: room for n/2 + 1. */
+/* Stable merge sort of a[0..n) by rec_cmp; tmp: room for n/2 + 1. */
 static void merge_sort(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
 {
     size_t h, i, j, k;
     if (n <= 12) {
         for (i = 1; i < n; i++) {
             zl_srec x = a[i];
-            for (j = i; j > 0 && key_cmp(s, x.idx, a[j - 1].idx) < 0; j--)
+            for (j = i; j > 0 && rec_cmp(s, &x, &a[j - 1]) < 0; j--)
                 a[j] = a[j - 1];
             a[j] = x;
         }
@@ -1883,35 +1889,54 @@ static void merge_sort(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
     h = n / 2;
     merge_sort(s, a, tmp, h);
     merge_sort(s, a + h, tmp, n - h);
-    if (key_cmp(s, a[h - 1].idx, a[h].idx) <= 0)
+    if (rec_cmp(s, &a[h - 1], &a[h]) <= 0)
         return;
     memcpy(tmp, a, h * sizeof(*a));
     i = 0;
     j = h;
     k = 0;
     while (i < h && j < n) /* equal keys: the left one first (stable) */
-        a[k++] = key_cmp(s, a[j].idx, tmp[i].idx) < 0 ? a[j++] : tmp[i++];
+        a[k++] = rec_cmp(s, &a[j], &tmp[i]) < 0 ? a[j++] : tmp[i++];
     while (i < h)
         a[k++] = tmp[i++];
 }
 
-/* Stable LSD radix sort of a[0..n) by pfx, one byte per pass; passes in which all items
- * have the same byte are skipped. tmp: room for n. */
-static void radix_sort(zl_srec *a, zl_srec *tmp, size_t n)
+/* Sort a[0..n) stably by rec_cmp (tmp: room for n). An LSD radix sort, one byte of pfx per
+ * pass, orders by the high bytes of pfx: bytes that are the same in all records are
+ * skipped, and the low bytes are left out once the bytes sorted on have enough distinct
+ * values to leave few records alike (most runs of equal high bytes then have one record).
+ * Such runs are then merge-sorted by rec_cmp. */
+static void sort_recs(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
 {
     size_t cnt[8][256];
     zl_srec *src = a, *dst = tmp, *sw;
-    size_t i;
-    int b, d;
+    size_t i, j, room = 1, lim = 4 * n;
+    int b, d, low = 8, used[8] = {0};
     memset(cnt, 0, sizeof(cnt));
     for (i = 0; i < n; i++) {
         uint64_t p = a[i].pfx;
-        for (b = 0; b < 8; b++)
-            cnt[b][(p >> (8 * b)) & 255]++;
+        cnt[0][p & 255]++;
+        cnt[1][(p >> 8) & 255]++;
+        cnt[2][(p >> 16) & 255]++;
+        cnt[3][(p >> 24) & 255]++;
+        cnt[4][(p >> 32) & 255]++;
+        cnt[5][(p >> 40) & 255]++;
+        cnt[6][(p >> 48) & 255]++;
+        cnt[7][p >> 56]++;
     }
-    for (b = 0; b < 8; b++) {
+    for (b = 7; b >= 0 && room < lim; b--) { /* the high bytes that tell records apart */
+        size_t distinct = 0;
+        for (d = 0; d < 256; d++)
+            distinct += cnt[b][d] != 0;
+        if (distinct > 1) {
+            used[b] = 1;
+            room *= distinct;
+        }
+        low = b;
+    }
+    for (b = low; b < 8; b++) {
         size_t sum = 0, t;
-        if (cnt[b][(src[0].pfx >> (8 * b)) & 255] == n)
+        if (!used[b])
             continue;
         for (d = 0; d < 256; d++) {
             t = cnt[b][d];
@@ -1926,6 +1951,13 @@ static void radix_sort(zl_srec *a, zl_srec *tmp, size_t n)
     }
     if (src != a)
         memcpy(a, src, n * sizeof(*a));
+    for (i = 0; i < n; i = j) { /* runs alike in the bytes sorted on */
+        uint64_t hi = low < 8 ? a[i].pfx >> (8 * low) : 0;
+        for (j = i + 1; j < n && (low < 8 ? a[j].pfx >> (8 * low) : 0) == hi; j++)
+            ;
+        if (j - i > 1)
+            merge_sort(s, a + i, tmp, j - i);
+    }
 }
 
 enum { ZL_ORDER_MEMN, ZL_ORDER_MEMNR, ZL_ORDER_INT };
@@ -1990,8 +2022,15 @@ static int sort_keys(zl_cursor *c, const MDB_val *keys, size_t stride, size_t n,
             }
         } else if (how == ZL_ORDER_MEMN) {
             size_t sz = k->mv_size;
-            for (j = lcp; j < lcp + 8; j++)
-                v = v << 8 | (j < sz ? p[j] : 0);
+            if (sz >= lcp + 8) { /* (compilers make this one byte-swapping load) */
+                const unsigned char *q = p + lcp;
+                v = (uint64_t)q[0] << 56 | (uint64_t)q[1] << 48 | (uint64_t)q[2] << 40 |
+                    (uint64_t)q[3] << 32 | (uint64_t)q[4] << 24 | (uint64_t)q[5] << 16 |
+                    (uint64_t)q[6] << 8 | (uint64_t)q[7];
+            } else {
+                for (j = lcp; j < lcp + 8; j++)
+                    v = v << 8 | (j < sz ? p[j] : 0);
+            }
         } else {
             size_t sz = k->mv_size;
             for (j = lcp; j < lcp + 8; j++)
@@ -2000,18 +2039,11 @@ static int sort_keys(zl_cursor *c, const MDB_val *keys, size_t stride, size_t n,
         recs[i].pfx = v;
         recs[i].idx = i;
     }
-    radix_sort(recs, recs + n, n);
-    if (how != ZL_ORDER_INT) { /* equal 8 bytes: the comparator decides (equal keys: stable) */
-        s.c = c;
-        s.keys = keys;
-        s.stride = stride;
-        for (i = 0; i < n; i = j) {
-            for (j = i + 1; j < n && recs[j].pfx == recs[i].pfx; j++)
-                ;
-            if (j - i > 1)
-                merge_sort(&s, recs + i, recs + n, j - i);
-        }
-    }
+    s.c = c;
+    s.keys = keys;
+    s.stride = stride;
+    s.by_pfx = how == ZL_ORDER_INT;
+    sort_recs(&s, recs, recs + n, n);
     for (i = 0; i < n; i++)
         order[i] = recs[i].idx;
     free(recs);
@@ -2051,13 +2083,21 @@ typedef struct {
 typedef struct {
     zl_kv *ents;
     size_t nents, cap;
-    int big; /* an entry too large for the marshal format's 32-bit sizes */
+    int big;        /* an entry too large for the marshal format's 32-bit sizes */
+    int mixed;      /* not all keys of size ksz and all values of size vsz */
+    size_t ksz, vsz;
 } zl_found;
 
 static int found_add(zl_found *f, zl_range *r, const MDB_val *k, const MDB_val *v)
 {
     if (f->nents == f->cap && grow((void **)&f->ents, &f->cap, f->nents + 1, sizeof(zl_kv)))
         return ZL_NO_MEMORY;
+    if (f->nents == 0) {
+        f->ksz = k->mv_size;
+        f->vsz = v->mv_size;
+    } else if (k->mv_size != f->ksz || v->mv_size != f->vsz) {
+        f->mixed = 1;
+    }
     f->ents[f->nents].k = *k;
     f->ents[f->nents].v = *v;
     f->nents++;
@@ -2068,29 +2108,23 @@ static int found_add(zl_found *f, zl_range *r, const MDB_val *k, const MDB_val *
     return 0;
 }
 
-/* Look up one key as getmulti always did and note what it finds in *r (entries appended to
- * f, still pointing into the map). keysize: with keyfixed in input order, the size of the
- * first key found (0: none yet), checked here as the items are found. */
-static int gm_lookup(zl_cursor *c, const MDB_val *key, int mode, size_t dupfixed, zl_found *f,
-                     zl_range *r, size_t *keysize)
+/* Note what the cursor, positioned on key k (value v, its first duplicate), finds for a
+ * key in *r, as getmulti always did: the item, every duplicate with dupdata, dupfixed units
+ * (entries appended to f, pointing into the map). keysize: with keyfixed in input order, the
+ * size of the first key found (0: none yet), checked here as the items are found. */
+static int gm_collect(zl_cursor *c, MDB_val *k, MDB_val *v, int mode, size_t dupfixed,
+                      zl_found *f, zl_range *r, size_t *keysize)
 {
-    MDB_val k = *key, v;
-    int rc = cursor_get(c, MDB_SET_KEY, &k, &v); /* LMDB: BAD_TXN, then empty key */
-    r->first = f->nents;
-    r->count = r->bytes = 0;
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
+    int rc;
     if (dupfixed) {
-        MDB_val kk = k;
-        rc = cursor_get(c, MDB_GET_MULTIPLE, &k, &v);
+        MDB_val kk = *k;
+        rc = cursor_get(c, MDB_GET_MULTIPLE, k, v);
         while (rc == 0) {
             size_t off;
-            for (off = 0; off + dupfixed <= v.mv_size; off += dupfixed) {
+            for (off = 0; off + dupfixed <= v->mv_size; off += dupfixed) {
                 MDB_val one;
                 one.mv_size = dupfixed;
-                one.mv_data = (char *)v.mv_data + off;
+                one.mv_data = (char *)v->mv_data + off;
                 if (keysize) {
                     if (*keysize == 0)
                         *keysize = kk.mv_size;
@@ -2100,16 +2134,16 @@ static int gm_lookup(zl_cursor *c, const MDB_val *key, int mode, size_t dupfixed
                 if ((rc = found_add(f, r, &kk, &one)))
                     return rc;
             }
-            rc = cursor_get(c, MDB_NEXT_MULTIPLE, &k, &v);
+            rc = cursor_get(c, MDB_NEXT_MULTIPLE, k, v);
         }
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
     for (;;) {
-        if ((rc = found_add(f, r, &k, &v)))
+        if ((rc = found_add(f, r, k, v)))
             return rc;
         if (!(mode & ZL_MULTI_DUPDATA))
             return 0;
-        rc = cursor_get(c, MDB_NEXT_DUP, &k, &v);
+        rc = cursor_get(c, MDB_NEXT_DUP, k, v);
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc)
@@ -2117,8 +2151,104 @@ static int gm_lookup(zl_cursor *c, const MDB_val *key, int mode, size_t dupfixed
     }
 }
 
-/* Copy the entries, keys in input order, into c->buf: a marshal version 2 list of
- * (key, value) tuples or of keys (c->mkind 1, c->mlen bytes), or a block as
+/* Look up one key (MDB_SET_KEY) and note what it finds in *r; *at: the key found (mv_data
+ * NULL when absent). */
+static int gm_lookup(zl_cursor *c, const MDB_val *key, int mode, size_t dupfixed, zl_found *f,
+                     zl_range *r, size_t *keysize, MDB_val *at)
+{
+    MDB_val k = *key, v;
+    int rc = cursor_get(c, MDB_SET_KEY, &k, &v); /* LMDB: BAD_TXN, then empty key */
+    r->first = f->nents;
+    r->count = r->bytes = 0;
+    at->mv_data = NULL;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *at = k;
+    return gm_collect(c, &k, &v, mode, dupfixed, f, r, keysize);
+}
+
+/* Keys in key order, on a dense stretch of the database, are often the next key or the one
+ * after: stepping there with MDB_NEXT_NODUP and one comparison costs a fraction of a lookup
+ * (which compares with the page's first and last keys, then binary-searches the page). The
+ * walk steps at most `budget` times before it looks the key up; the budget grows when steps
+ * find their key and halves when they do not, down to none for a while (sparse keys). */
+#define ZL_STEP_MAX 4
+#define ZL_STEP_COOL 32
+
+typedef struct {
+    int on;       /* the cursor is on key `cur` (its first duplicate unless `exact`), and no
+                   * key lies between the last target and it */
+    int exact;    /* `cur` is the last target, found (its result: R[prev]) */
+    int end;      /* a step ran past the last key: every later target is absent */
+    int budget;   /* steps to try before a lookup */
+    int cool;     /* with no budget: lookups before stepping is tried again */
+    size_t prev;
+    MDB_val cur;
+} zl_walk;
+
+/* Find keys[x] (keys come in key order) and note its result in R[x]. */
+static int gm_find(zl_cursor *c, zl_walk *w, const MDB_val *key, size_t x, int mode,
+                   size_t dupfixed, zl_found *f, zl_range *R)
+{
+    MDB_val k, v;
+    zl_range *r = &R[x];
+    int rc, d, s;
+    r->first = f->nents;
+    r->count = r->bytes = 0;
+    if (w->end)
+        return 0;
+    if (w->on) {
+        d = CE(c)->cmp(c->txn->txn, c->dbi, key, &w->cur);
+        if (d < 0)
+            return 0; /* between the last target and the cursor's key: absent */
+        if (d == 0 && w->exact) {
+            *r = R[w->prev]; /* the same key again */
+            return 0;
+        }
+        if (d == 0) { /* a step stopped on it */
+            k = w->cur;
+            rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
+            w->exact = 1;
+            w->prev = x;
+            return rc ? rc : gm_collect(c, &k, &v, mode, dupfixed, f, r, NULL);
+        }
+        if (w->budget) {
+            for (s = 0; s < w->budget; s++) {
+                rc = cursor_get(c, MDB_NEXT_NODUP, &k, &v);
+                if (rc == MDB_NOTFOUND) {
+                    w->end = 1;
+                    return 0;
+                }
+                if (rc)
+                    return rc;
+                w->cur = k;
+                d = CE(c)->cmp(c->txn->txn, c->dbi, key, &k);
+                if (d <= 0) {
+                    if (w->budget < ZL_STEP_MAX)
+                        w->budget++;
+                    w->exact = d == 0;
+                    w->prev = x;
+                    return d ? 0 : gm_collect(c, &k, &v, mode, dupfixed, f, r, NULL);
+                }
+            }
+            w->budget /= 2;
+            w->cool = ZL_STEP_COOL;
+        } else if (--w->cool <= 0) {
+            w->budget = 1;
+        }
+    }
+    rc = gm_lookup(c, key, mode, dupfixed, f, r, NULL, &w->cur);
+    w->on = w->exact = w->cur.mv_data != NULL;
+    w->prev = x;
+    return rc;
+}
+
+/* Copy the entries, keys in input order, into c->buf: with ZL_MULTI_MARSHAL_OUT records of
+ * one key size and one value size with their struct format in c->fmt (c->mkind 2), else a
+ * marshal version 2 list of (key, value) tuples or of keys (c->mkind 1), c->mlen bytes; else
+ * a block as
  * zl_cursor_fill makes (c->offs; c->fmt with ZL_MULTI_FORMAT). c->nout: the entry count.
  * check_keyfixed: fail on keys of another size than the first (ZL_KEYFIXED_SIZE). */
 static int gm_emit(zl_cursor *c, const zl_found *f, const zl_range *R, size_t n, int mode,
@@ -2145,6 +2275,40 @@ static int gm_emit(zl_cursor *c, const zl_found *f, const zl_range *R, size_t n,
                 if (ks != keysize)
                     return ZL_KEYFIXED_SIZE;
             }
+    }
+    if ((mode & ZL_MULTI_MARSHAL_OUT) && values && !f->mixed && count) {
+        /* One key size and one value size: records back to back and their struct format,
+         * which struct.iter_unpack cuts into (key, value) tuples without parsing. */
+        char *p;
+        c->fmtlen = 0;
+        if (grow((void **)&c->buf, &c->buf_cap, total + 1, 1) ||
+            grow((void **)&c->fmt, &c->fmt_cap, 2, 1))
+            return ZL_NO_MEMORY;
+        c->fmt[0] = '<';
+        c->fmtlen = 1;
+        if (fmt_add(c, f->ksz, 's') || fmt_add(c, f->vsz, 's'))
+            return ZL_NO_MEMORY;
+        p = c->buf;
+        for (i = 0; i < n; i++) {
+            if (i + 8 < n && R[i + 8].count) {
+                const zl_kv *e = &E[R[i + 8].first];
+                ZL_PREFETCH(e->k.mv_data);
+                ZL_PREFETCH(e->v.mv_data);
+            }
+            if (i + 16 < n)
+                ZL_PREFETCH(&E[R[i + 16].first]);
+            for (j = 0; j < R[i].count; j++) {
+                const zl_kv *e = &E[R[i].first + j];
+                memcpy(p, e->k.mv_data, e->k.mv_size);
+                p += e->k.mv_size;
+                memcpy(p, e->v.mv_data, e->v.mv_size);
+                p += e->v.mv_size;
+            }
+        }
+        c->mlen = (size_t)(p - c->buf);
+        c->mkind = 2;
+        c->nout = count;
+        return 0;
     }
     if ((mode & ZL_MULTI_MARSHAL_OUT) && !f->big && count <= 0x7fffffff) {
         char *p;
@@ -2211,7 +2375,9 @@ int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *ko
     MDB_val *spans = NULL;
     zl_range *R = NULL;
     size_t *order = NULL;
-    zl_found f = {NULL, 0, 0, 0};
+    zl_found f = {NULL, 0, 0, 0, 0, 0, 0};
+    zl_walk w;
+    MDB_val at;
     size_t i, n = 0, keysize = 0;
     int rc, sorted = 0;
     /* The shape of the input first: ZL_NOT_PLAIN sends the caller the general way, whose
@@ -2242,23 +2408,17 @@ int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *ko
         rc = 0;
     }
     if (sorted) {
-        for (i = 0; i < n && rc == 0; i++) {
-            size_t x = i < n - 1 ? order[i] : n - 1, y;
-            if (i > 0 && i < n - 1) { /* the same key again: the same result */
-                y = order[i - 1];
-                if (spans[x].mv_size == spans[y].mv_size &&
-                    !memcmp(spans[x].mv_data, spans[y].mv_data, spans[x].mv_size)) {
-                    R[x] = R[y];
-                    continue;
-                }
-            }
-            rc = gm_lookup(c, &spans[x], mode, dupfixed_bytes, &f, &R[x], NULL);
-        }
+        memset(&w, 0, sizeof(w));
+        w.budget = ZL_STEP_MAX;
+        for (i = 0; i < n - 1 && rc == 0; i++)
+            rc = gm_find(c, &w, &spans[order[i]], order[i], mode, dupfixed_bytes, &f, R);
+        if (rc == 0) /* the last key as always: the cursor ends where it leaves it */
+            rc = gm_lookup(c, &spans[n - 1], mode, dupfixed_bytes, &f, &R[n - 1], NULL, &at);
         if (rc == 0)
             rc = gm_emit(c, &f, R, n, mode, (mode & ZL_MULTI_KEYFIXED) != 0);
         if (rc) { /* whatever failed: again in input order, which fails where it always did */
             f.nents = 0;
-            f.big = 0;
+            f.big = f.mixed = 0;
             rc = 0;
             sorted = 0;
         }
@@ -2266,7 +2426,7 @@ int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *ko
     if (!sorted) {
         for (i = 0; i < n && rc == 0; i++)
             rc = gm_lookup(c, &spans[i], mode, dupfixed_bytes, &f, &R[i],
-                           (mode & ZL_MULTI_KEYFIXED) ? &keysize : NULL);
+                           (mode & ZL_MULTI_KEYFIXED) ? &keysize : NULL, &at);
         if (rc == 0)
             rc = gm_emit(c, &f, R, n, mode, 0);
     }

@@ -65,7 +65,7 @@ typedef struct zl_cursor {
     char *fmt;       /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
     size_t fmtlen;
     size_t mlen;     /* zl_getmulti: bytes of the result in buf */
-    int mkind;       /* zl_getmulti: 1 marshal bytes in buf, 0 a block (offs, fmt) */
+    int mkind;       /* zl_getmulti: 2 records of fmt, 1 marshal bytes, 0 a block (offs) */
     size_t madded;   /* zl_putmulti: items added, consumed, the index of the failing one */
     size_t mconsumed;
     size_t mfailed;
