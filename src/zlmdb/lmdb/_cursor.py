@@ -84,7 +84,7 @@ _M_KEYFIXED = lib.ZL_MULTI_KEYFIXED
 _M_MARSHAL_IN = lib.ZL_MULTI_MARSHAL_IN
 _M_MARSHAL_OUT = lib.ZL_MULTI_MARSHAL_OUT
 _M_FORMAT = lib.ZL_MULTI_FORMAT
-_M_NOSORT = lib.ZL_MULTI_NOSORT
+_M_RECORDS = lib.ZL_MULTI_RECORDS
 _dumps = _marshal.dumps
 _loads = _marshal.loads
 
@@ -685,8 +685,10 @@ class Cursor:
             mode |= _M_KEYFIXED  # one block of records
         elif self._buffers:
             mode |= _M_FORMAT  # memoryviews over struct.unpack's bytes
-        elif _MARSHAL_OUT:
-            mode |= _M_MARSHAL_OUT  # marshal.loads builds the list in one C pass
+        else:
+            # One key size and one value size (the usual case): struct.iter_unpack cuts the
+            # (key, value) tuples out of back-to-back records; else marshal.loads (CPython).
+            mode |= _M_RECORDS | (_M_MARSHAL_OUT if _MARSHAL_OUT else 0)
         c = self._c
         dfb = dupfixed_bytes or 0
         n = _NOT_PLAIN

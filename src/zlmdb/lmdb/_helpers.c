@@ -1750,6 +1750,7 @@ int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max
 #define ZL_MULTI_MARSHAL_OUT 16 /* getmulti: results as marshal bytes (else a block) */
 #define ZL_MULTI_FORMAT 32      /* getmulti block: also its struct format */
 #define ZL_MULTI_NOSORT 64      /* input order whatever the size (tests, benchmarks) */
+#define ZL_MULTI_RECORDS 128    /* getmulti: one-size (key, value) results as struct records */
 
 /* CURSOR_ENTER that runs `undo` before returning ZL_CLOSED. */
 #define CURSOR_ENTER_OR(c, undo)                                                         \
@@ -1762,9 +1763,10 @@ int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max
         }                                                                                \
     } while (0)
 
-/* Calls with fewer items work in input order: below this the sort costs more than the
- * lookups it saves (measured with bench/multi_threshold.py). */
-#define ZL_SORT_MIN 16
+/* Calls with fewer items work in input order: a few random keys rarely share a leaf page,
+ * and below about this many the sort cost more than it saved, even on a 200k-record db
+ * (timed per key, sorted against ZL_MULTI_NOSORT). */
+#define ZL_SORT_MIN 32
 
 static uint32_t rd32(const unsigned char *p)
 {
@@ -1912,6 +1914,10 @@ static void sort_recs(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
     zl_srec *src = a, *dst = tmp, *sw;
     size_t i, j, room = 1, lim = 4 * n;
     int b, d, low = 8, used[8] = {0};
+    if (n < 256) { /* the radix passes' fixed cost (16 KiB of counters) would dominate */
+        merge_sort(s, a, tmp, n);
+        return;
+    }
     memset(cnt, 0, sizeof(cnt));
     for (i = 0; i < n; i++) {
         uint64_t p = a[i].pfx;
@@ -2245,10 +2251,10 @@ static int gm_find(zl_cursor *c, zl_walk *w, const MDB_val *key, size_t x, int m
     return rc;
 }
 
-/* Copy the entries, keys in input order, into c->buf: with ZL_MULTI_MARSHAL_OUT records of
- * one key size and one value size with their struct format in c->fmt (c->mkind 2), else a
- * marshal version 2 list of (key, value) tuples or of keys (c->mkind 1), c->mlen bytes; else
- * a block as
+/* Copy the entries, keys in input order, into c->buf: with ZL_MULTI_RECORDS records of one
+ * key size and one value size with their struct format in c->fmt (c->mkind 2); else with
+ * ZL_MULTI_MARSHAL_OUT a marshal version 2 list of (key, value) tuples or of keys
+ * (c->mkind 1); c->mlen bytes; else a block as
  * zl_cursor_fill makes (c->offs; c->fmt with ZL_MULTI_FORMAT). c->nout: the entry count.
  * check_keyfixed: fail on keys of another size than the first (ZL_KEYFIXED_SIZE). */
 static int gm_emit(zl_cursor *c, const zl_found *f, const zl_range *R, size_t n, int mode,
@@ -2276,7 +2282,7 @@ static int gm_emit(zl_cursor *c, const zl_found *f, const zl_range *R, size_t n,
                     return ZL_KEYFIXED_SIZE;
             }
     }
-    if ((mode & ZL_MULTI_MARSHAL_OUT) && values && !f->mixed && count) {
+    if ((mode & ZL_MULTI_RECORDS) && values && !f->mixed && count) {
         /* One key size and one value size: records back to back and their struct format,
          * which struct.iter_unpack cuts into (key, value) tuples without parsing. */
         char *p;

@@ -27,7 +27,8 @@
 #define ZL_MULTI_MARSHAL_OUT 16
 #define ZL_MULTI_FORMAT 32
 #define ZL_MULTI_NOSORT 64
-#define ZL_SORT_MIN 16
+#define ZL_MULTI_RECORDS 128
+#define ZL_SORT_MIN 32
 
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
