@@ -111,6 +111,28 @@ def _marshal_v2_ok() -> bool:
 _MARSHAL_IN = _BLOCKS and _marshal_v2_ok()
 _MARSHAL_OUT = _MARSHAL_IN
 
+
+def _pack_plain_pairs(items: List[Any]) -> Tuple[Any, List[int]]:
+    """Join putmulti's items and list the boundaries of their keys and values; ``(None,
+    [])`` unless every item is a 2-tuple of bytes (the caller goes item by item)."""
+    parts = []
+    offs = [0]
+    total = 0
+    for item in items:
+        if type(item) is not tuple or len(item) != 2:
+            return None, []
+        k, v = item
+        if type(k) is not bytes or type(v) is not bytes:
+            return None, []
+        parts.append(k)
+        parts.append(v)
+        total += len(k)
+        offs.append(total)
+        total += len(v)
+        offs.append(total)
+    return b"".join(parts), offs
+
+
 _BLOCK_MAX = 512
 _BLOCK_BYTES = 1 << 18
 
@@ -597,7 +619,9 @@ class Cursor:
             if m is not None:
                 rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN)
         if rc == _NOT_PLAIN:
-            if set(map(type, items)) == {tuple} and set(map(len, items)) == {2}:
+            if not _BLOCKS:  # PyPy: one loop the JIT compiles
+                data, offs = _pack_plain_pairs(items)
+            elif set(map(type, items)) == {tuple} and set(map(len, items)) == {2}:
                 data, offs = _pack(list(chain.from_iterable(items)))
             else:
                 data = None
