@@ -402,3 +402,30 @@ def test_the_key_order_is_the_databases_own(big_env, kind: str, count: int) -> N
         else:
             assert rc == 0
             assert got == sorted(range(len(keys)), key=lambda i: (rank[keys[i]], i))
+
+
+@pytest.mark.parametrize("kind", ["plain", "dupsort", "reversekey"])
+def test_putmulti_items_past_the_last_key(big_env, kind: str) -> None:
+    """Sorted items past the database's last key are appended (MDB_APPEND); repeated keys
+    there, and items below and above the last key mixed, end as one by one."""
+    make = KINDS[kind][1]
+    rng = random.Random(11)
+    for flags in FLAG_SETS:
+        a = open_kind(big_env, kind, b"a")
+        b = open_kind(big_env, kind, b"b")
+        with big_env.begin(write=True) as txn:
+            txn.drop(a, delete=False)
+            txn.drop(b, delete=False)
+            for i in range(100, 200, 2):
+                txn.put(make(i), b"old", db=a)
+                txn.put(make(i), b"old", db=b)
+            items = [(make(rng.randrange(400)), b"n%d" % rng.randrange(3)) for _ in range(900)]
+            cur = txn.cursor(a)
+            got = cur.putmulti(items, **flags)
+            want, model_cur = put_model(txn, b, items, **flags)
+            assert got == want
+            assert dump(txn, a) == dump(txn, b)
+            assert position(cur) == position(model_cur)
+            more = [(make(1000 + i // 3), b"m%d" % (i % 2)) for i in range(300)]  # all past
+            assert txn.cursor(a).putmulti(more, **flags) == put_model(txn, b, more, **flags)[0]
+            assert dump(txn, a) == dump(txn, b)

@@ -2454,10 +2454,18 @@ out:
 
 /* Put item i (spans[2i] -> spans[2i+1]) as putmulti always did: KEYEXIST counts as
  * consumed but not added; any other error is returned with c->mfailed = i. */
-static int pm_put(zl_cursor *c, const MDB_val *spans, size_t i, unsigned int flags)
+static int pm_put(zl_cursor *c, const MDB_val *spans, size_t i, unsigned int flags,
+                  int append)
 {
     MDB_val k = spans[2 * i], v = spans[2 * i + 1];
-    int rc = CE(c)->cursor_put(c->cur, &k, &v, flags);
+    int rc = MDB_KEYEXIST;
+    if (append) /* a key past the last one (else KEYEXIST, nothing changed): add it there */
+        rc = CE(c)->cursor_put(c->cur, &k, &v, flags | MDB_APPEND);
+    if (rc == MDB_KEYEXIST) {
+        k = spans[2 * i];
+        v = spans[2 * i + 1];
+        rc = CE(c)->cursor_put(c->cur, &k, &v, flags);
+    }
     if (rc == 0 || rc == MDB_KEYEXIST)
         c->after_miss = 0;
     c->txn->mutations++;
@@ -2481,23 +2489,52 @@ static int pm_put_sorted(zl_cursor *c, const MDB_val *spans, size_t s, size_t e,
     int rc;
     if (!order)
         return ZL_NO_MEMORY;
+    size_t from;
     rc = sort_keys(c, spans + 2 * s, 2, m - 1, order);
+    from = m - 1;
     if (rc == 1) {
         for (p = 0; p < m - 1; p++)
             order[p] = p;
         rc = 0;
+    } else if (rc == 0) {
+        /* Sorted keys past the database's last key are appended (MDB_APPEND): LMDB skips
+         * the search and splits a full page at its end, not in its middle, so bulk loads
+         * fill their pages. `from`: the first such position (binary search). */
+        MDB_cursor *tmp;
+        MDB_val lk, lv;
+        if (CE(c)->cursor_open(c->txn->txn, c->dbi, &tmp) == 0) {
+            int r = CE(c)->cursor_get(tmp, &lk, &lv, MDB_LAST);
+            if (r == MDB_NOTFOUND) {
+                from = 0;
+            } else if (r == 0) {
+                size_t lo = 0, hi = m - 1;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (CE(c)->cmp(c->txn->txn, c->dbi, &spans[2 * (s + order[mid])], &lk) > 0)
+                        hi = mid;
+                    else
+                        lo = mid + 1;
+                }
+                from = lo;
+            }
+            CE(c)->cursor_close(tmp);
+        }
     }
+    if (rc)
+        goto out;
     order[m - 1] = m - 1;
     for (p = 0; p < m && rc == 0; p++) {
-        rc = pm_put(c, spans, s + order[p], flags);
+        /* (an equal key next is no append: pm_put then puts it the usual way) */
+        rc = pm_put(c, spans, s + order[p], flags, p >= from && p < m - 1);
         if (rc && p == 0) { /* nothing of the range written yet: input order decides */
             size_t i;
             rc = 0;
             for (i = s; i < e && rc == 0; i++)
-                rc = pm_put(c, spans, i, flags);
+                rc = pm_put(c, spans, i, flags, 0);
             break;
         }
     }
+out:
     free(order);
     return rc;
 }
@@ -2531,10 +2568,10 @@ int zl_putmulti(zl_cursor *c, const char *data, size_t datalen, const size_t *of
         } else {
             size_t i;
             for (i = s; i < e && rc == 0; i++)
-                rc = pm_put(c, spans, i, flags);
+                rc = pm_put(c, spans, i, flags, 0);
         }
         if (rc == 0 && e < n)
-            rc = pm_put(c, spans, e, flags); /* LMDB's own error for it */
+            rc = pm_put(c, spans, e, flags, 0); /* LMDB's own error for it */
     }
     CURSOR_LEAVE(c);
     free(spans);
