@@ -20,6 +20,7 @@ ENGINE_MODULES = {
     "test_lmdb_env",
     "test_lmdb_threads",
     "test_lmdb_txn",
+    "test_multi",
     "test_tool",
 }
 

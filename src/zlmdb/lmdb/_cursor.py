@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import marshal as _marshal
 import platform
 import threading
 from array import array
 from itertools import accumulate as _accumulate
 from itertools import chain
 from operator import length_hint
+from struct import iter_unpack as _iter_unpack
 from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
@@ -71,6 +73,64 @@ def _pack(parts: List[Any]) -> Tuple[Any, List[int]]:
     if offs[-1] != len(data):  # e.g. an array of 4-byte ints: len() counts items
         return None, []
     return data, offs
+
+
+_getmulti = lib.zl_getmulti
+_putmulti = lib.zl_putmulti
+_NOT_PLAIN = lib.ZL_NOT_PLAIN
+_M_DUPDATA = lib.ZL_MULTI_DUPDATA
+_M_VALUES = lib.ZL_MULTI_VALUES
+_M_KEYFIXED = lib.ZL_MULTI_KEYFIXED
+_M_MARSHAL_IN = lib.ZL_MULTI_MARSHAL_IN
+_M_MARSHAL_OUT = lib.ZL_MULTI_MARSHAL_OUT
+_M_FORMAT = lib.ZL_MULTI_FORMAT
+_M_RECORDS = lib.ZL_MULTI_RECORDS
+_dumps = _marshal.dumps
+_loads = _marshal.loads
+
+
+def _marshal_v2_ok() -> bool:
+    """True when marshal version 2 writes and reads the exact bytes zl_getmulti and
+    zl_putmulti parse and write (a list of bytes, a list of 2-tuples of bytes)."""
+    pairs = b"[\x01\x00\x00\x00(\x02\x00\x00\x00s\x01\x00\x00\x00ks\x00\x00\x00\x00"
+    keys = b"[\x01\x00\x00\x00s\x01\x00\x00\x00k"
+    try:
+        return (
+            _dumps([(b"k", b"")], 2) == pairs
+            and _dumps([b"k"], 2) == keys
+            and _loads(memoryview(pairs)) == [(b"k", b"")]
+            and _loads(memoryview(keys)) == [b"k"]
+        )
+    except Exception:  # noqa: BLE001 - any surprise: the joined-buffer path
+        return False
+
+
+# getmulti/putmulti hand the items to C as marshal bytes (one C pass over the objects,
+# CPython) and getmulti builds its result list with marshal.loads. PyPy's marshal is slower
+# than its JIT-compiled join and slicing, so there the joined buffer and the block stay.
+_MARSHAL_IN = _BLOCKS and _marshal_v2_ok()
+_MARSHAL_OUT = _MARSHAL_IN
+
+
+def _pack_plain_pairs(items: List[Any]) -> Tuple[Any, List[int]]:
+    """Join putmulti's items and list the boundaries of their keys and values; ``(None,
+    [])`` unless every item is a 2-tuple of bytes (the caller goes item by item)."""
+    parts = []
+    offs = [0]
+    total = 0
+    for item in items:
+        if type(item) is not tuple or len(item) != 2:
+            return None, []
+        k, v = item
+        if type(k) is not bytes or type(v) is not bytes:
+            return None, []
+        parts.append(k)
+        parts.append(v)
+        total += len(k)
+        offs.append(total)
+        total += len(v)
+        offs.append(total)
+    return b"".join(parts), offs
 
 
 _BLOCK_MAX = 512
@@ -528,40 +588,55 @@ class Cursor:
     ) -> Tuple[int, int]:
         """Store many ``(key, value)`` 2-tuples in one call; return ``(consumed, added)``.
 
+        The results are those of putting the items one by one in input order: for each key
+        its items are put in input order (with ``overwrite=True`` the last one wins, with
+        ``overwrite=False`` or ``dupdata=False`` the first), and the counts are the same.
+        Large calls put the items in key order (much faster on a large database); the cursor
+        still ends on the last item. ``append=True`` always goes in input order.
+
         Raises:
             TypeError: an item that is not a 2-tuple of bytes-like objects.
-            BadValsizeError, MapFullError, ...: as :meth:`put` (items before the failing one
-                stay written in the transaction).
+            BadValsizeError: an empty or too long key (or a too long value in a dupsort db):
+                the items before it stay written in the transaction, and the error names its
+                index.
+            MapFullError, ...: as :meth:`put`. After an error that depends on the database
+                (a full map, too many dirty pages) LMDB lets the transaction only be aborted;
+                which of the items were written before it is unspecified.
         """
         if self._blk is not None:
             self._resync()
         if type(items) is not list:
             items = list(items)
-        if set(map(type, items)) == {tuple} and set(map(len, items)) == {2}:
-            data, offs = _pack(list(chain.from_iterable(items)))
-        else:
-            data = None
-        if data is None:  # not all (bytes, bytes): item by item, with the errors they deserve
-            flat, offs = self._pack_pairs_checked(items)
-            data = b"".join(flat)
-        n = (len(offs) - 1) // 2
-        if n == 0:
-            if self._c is not None and not lib.zl_txn_alive(self.txn._t):
-                raise closed_error()
-            return 0, 0
-        out = ffi.new("size_t[2]")
-        rc = lib.zl_putmulti(
-            self._c,
-            data,
-            ffi.new("size_t[]", offs),
-            n,
-            put_flags(dupdata, overwrite, append, self._dupsort),
-            out,
-            out + 1,
-        )
-        if rc:  # out[1] items went in before element #out[1] failed
-            raise error_for(f"mdb_cursor_put() element #{out[1]}", rc)
-        return out[1], out[0]
+        flags = put_flags(dupdata, overwrite, append, self._dupsort)
+        c = self._c
+        rc = _NOT_PLAIN
+        if _MARSHAL_IN and items:
+            # One C pass over the objects; anything but 2-tuples of bytes is ZL_NOT_PLAIN.
+            try:
+                m = _dumps(items, 2)
+            except ValueError:  # an object marshal does not write (memoryview, bytearray)
+                m = None
+            if m is not None:
+                rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN)
+        if rc == _NOT_PLAIN:
+            if not _BLOCKS:  # PyPy: one loop the JIT compiles
+                data, offs = _pack_plain_pairs(items)
+            elif set(map(type, items)) == {tuple} and set(map(len, items)) == {2}:
+                data, offs = _pack(list(chain.from_iterable(items)))
+            else:
+                data = None
+            if data is None:  # not all (bytes, bytes): item by item, with the errors they deserve
+                flat, offs = self._pack_pairs_checked(items)
+                data = b"".join(flat)
+            n = (len(offs) - 1) // 2
+            if n == 0:
+                if c is not None and not lib.zl_txn_alive(self.txn._t):
+                    raise closed_error()
+                return 0, 0
+            rc = _putmulti(c, data, 0, ffi.new("size_t[]", offs), n, flags, 0)
+        if rc:
+            raise error_for(f"mdb_cursor_put() element #{c.mfailed}", rc)
+        return c.mconsumed, c.madded
 
     @staticmethod
     def _pack_pairs_checked(items: Iterable) -> Tuple[List[Any], List[int]]:
@@ -600,14 +675,19 @@ class Cursor:
         """Look up many keys in one call; missing keys are skipped.
 
         Returns a list of ``(key, value)`` tuples (every duplicate with ``dupdata=True``), or
-        of keys with ``values=False``. ``dupfixed_bytes=N`` reads dupfixed duplicates in
-        N-byte units; with ``keyfixed=True`` the result is one buffer of packed key+value
-        records.
+        of keys with ``values=False``, in the order of ``keys`` (a key given twice is
+        reported twice). ``dupfixed_bytes=N`` reads dupfixed duplicates in N-byte units; with
+        ``keyfixed=True`` the result is one buffer of packed key+value records. Large calls
+        look the keys up in key order (much faster on a large database) and report them in
+        input order; the cursor still ends where looking up the last key leaves it.
 
         Raises:
             TypeError: ``values=False`` with ``dupdata=True``, ``dupfixed_bytes`` without
-                ``dupdata``, ``keyfixed`` without ``dupfixed_bytes``.
+                ``dupdata``, ``keyfixed`` without ``dupfixed_bytes``; a key that is not
+                bytes-like.
             OverflowError: negative ``dupfixed_bytes``.
+            ValueError: ``keyfixed=True`` and keys of different sizes were found.
+            BadValsizeError: an empty key.
         """
         if dupfixed_bytes is not None:
             if isinstance(dupfixed_bytes, bool) or not isinstance(dupfixed_bytes, int):
@@ -624,32 +704,44 @@ class Cursor:
             self._resync()
         if type(keys) is not list:
             keys = list(keys)
-        data, offs = _pack(keys)
-        if data is None:  # not all plain bytes: item by item, with the errors they deserve
-            parts = []
-            offs = [0]
-            total = 0
-            for k in keys:
-                if type(k) is not bytes:
-                    kb, kn = as_buffer(k)
-                    k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
-                parts.append(k)
-                total += len(k)
-                offs.append(total)
-            data = b"".join(parts)
+        mode = (_M_DUPDATA if dupdata else 0) | (_M_VALUES if values else 0)
+        if keyfixed:
+            mode |= _M_KEYFIXED  # one block of records
+        elif self._buffers:
+            mode |= _M_FORMAT  # memoryviews over struct.unpack's bytes
+        else:
+            # One key size and one value size (the usual case): struct.iter_unpack cuts the
+            # (key, value) tuples out of back-to-back records; else marshal.loads (CPython).
+            mode |= _M_RECORDS | (_M_MARSHAL_OUT if _MARSHAL_OUT else 0)
         c = self._c
-        if c is None:
-            raise closed_error()
-        n = lib.zl_getmulti(
-            c,
-            data,
-            ffi.new("size_t[]", offs),
-            len(offs) - 1,
-            1 if dupdata else 0,
-            dupfixed_bytes or 0,
-            1 if keyfixed else 0,
-            1 if values else 0,
-        )
+        dfb = dupfixed_bytes or 0
+        n = _NOT_PLAIN
+        if _MARSHAL_IN and keys:
+            try:
+                m = _dumps(keys, 2)
+            except ValueError:  # an object marshal does not write (memoryview, bytearray)
+                m = None
+            if m is not None:
+                if c is None:
+                    raise closed_error()
+                n = _getmulti(c, m, len(m), _NULL, 0, mode | _M_MARSHAL_IN, dfb)
+        if n == _NOT_PLAIN:
+            data, offs = _pack(keys)
+            if data is None:  # not all plain bytes: item by item, with the errors they deserve
+                parts = []
+                offs = [0]
+                total = 0
+                for k in keys:
+                    if type(k) is not bytes:
+                        kb, kn = as_buffer(k)
+                        k = kb if type(kb) is bytes else bytes(_buffer(kb, kn))
+                    parts.append(k)
+                    total += len(k)
+                    offs.append(total)
+                data = b"".join(parts)
+            if c is None:
+                raise closed_error()
+            n = _getmulti(c, data, 0, ffi.new("size_t[]", offs), len(offs) - 1, mode, dfb)
         if n < 0:
             if n == _KEYFIXED_SIZE:
                 raise ValueError("keyfixed=True requires all keys to be the same size")
@@ -657,7 +749,12 @@ class Cursor:
         if n == 0:
             return b"" if keyfixed else []
         if keyfixed:
-            return _unpack(c.buf, c.offs[2 * n])
+            return _unpack(c.buf, c.mlen)
+        kind = c.mkind
+        if kind == 2:  # records of one key size and one value size
+            return list(_iter_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.mlen)))
+        if kind:
+            return _loads(_buffer(c.buf, c.mlen))
         if not _BLOCKS and not self._buffers:
             # PyPy: a loop the JIT compiles beats struct.unpack with a new format each call.
             offs = c.offs

@@ -230,6 +230,10 @@ struct zl_cursor {
     size_t miss_len, miss_cap;
     char *fmt;               /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
     size_t fmtlen, fmt_cap;
+    /* zl_getmulti / zl_putmulti results */
+    size_t mlen;             /* getmulti: bytes of the result in buf */
+    int mkind;               /* getmulti: buf holds 2 records of fmt, 1 marshal bytes, 0 a block */
+    size_t madded, mconsumed, mfailed; /* putmulti: counts; the failing item's index */
 };
 
 /* ---- engines -------------------------------------------------------------------------- */
@@ -1873,104 +1877,878 @@ int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max
     return rc > 0 ? -rc : rc;
 }
 
-/* Look up each key (keys[koffs[i]:koffs[i+1]]) and pack the found items into c->buf.
- * dupdata: every duplicate of each key; dupfixed_bytes: read duplicates in pages with
- * MDB_GET_MULTIPLE and split them in units of that size; keyfixed: pack key+value records
- * back to back (all keys the size of the first found key). Returns the item count. */
-int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkeys,
-                int dupdata, size_t dupfixed_bytes, int keyfixed, int values)
+/* ---- getmulti / putmulti ---------------------------------------------------------------
+ *
+ * Both take their items either as cffi arrays (a joined buffer plus boundaries) or as the
+ * bytes of marshal.dumps(obj, 2) of a list of bytes objects (getmulti) or of (key, value)
+ * 2-tuples of bytes objects (putmulti): CPython's marshal writes that in one C pass over the
+ * objects, where joining them and listing their lengths took three. Version 2 of the format
+ * is fixed (the codes below are the ones the interpreter's own .pyc files use); the parser
+ * accepts exactly that shape and returns ZL_NOT_PLAIN for anything else (another type, a
+ * tuple of another size, trailing bytes), on which the caller goes the general way.
+ *
+ * Large calls work in key order. Random lookups and puts descend the B-tree from the root
+ * and touch a new leaf page each; in key order LMDB's cursor finds most keys on the page it
+ * already sits on (mdb_cursor_set and mdb_cursor_put check the current leaf first) and the
+ * touched pages stay in cache: several times fewer instructions and cache misses per item.
+ * The order is the database's own key order (see sort_keys), the sort is stable, and the
+ * observable results are those of input-order processing:
+ *  - getmulti only reads; its results are emitted in input order afterwards. The last input
+ *    key is looked up last, so the cursor ends where input-order processing leaves it. Any
+ *    error (or a keyfixed size mismatch) reruns the call in input order, which then stops
+ *    at the same key with the same error as always.
+ *  - putmulti: for each key the puts of its items keep their input order (stable sort), so
+ *    last-wins (overwrite), first-wins (overwrite=False / dupdata=False) and the added and
+ *    consumed counts are unchanged; the last item is put last (the cursor ends on it).
+ *    The size checks LMDB makes before touching anything are made first, in input order:
+ *    with item j bad, items [0, j) go in (sorted among themselves), then item j is put to
+ *    get LMDB's error for it. An error that depends on the database state (MDB_MAP_FULL,
+ *    MDB_TXN_FULL, ...) can then come at a later item than in input order; LMDB marks the
+ *    transaction failed on those, so which items went in before it does not matter (the
+ *    transaction can only be aborted). append=True keeps input order: order is its meaning. */
+
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ZL_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define ZL_PREFETCH(p) ((void)0)
+#endif
+
+#define ZL_NOT_PLAIN -30620 /* marshal input of another shape: take the general path */
+
+#define ZL_MULTI_DUPDATA 1
+#define ZL_MULTI_VALUES 2
+#define ZL_MULTI_KEYFIXED 4
+#define ZL_MULTI_MARSHAL_IN 8   /* items as marshal version 2 bytes (else joined + offsets) */
+#define ZL_MULTI_MARSHAL_OUT 16 /* getmulti: results as marshal bytes (else a block) */
+#define ZL_MULTI_FORMAT 32      /* getmulti block: also its struct format */
+#define ZL_MULTI_NOSORT 64      /* input order whatever the size (tests, benchmarks) */
+#define ZL_MULTI_RECORDS 128    /* getmulti: one-size (key, value) results as struct records */
+
+/* CURSOR_ENTER that runs `undo` before returning ZL_CLOSED. */
+#define CURSOR_ENTER_OR(c, undo)                                                         \
+    do {                                                                                 \
+        zl_atomic_add(&(c)->txn->busy, 1);                                               \
+        if (zl_atomic_load(&(c)->txn->state) != ZL_LIVE || zl_atomic_load(&(c)->state) != ZL_LIVE) { \
+            zl_atomic_add(&(c)->txn->busy, -1);                                          \
+            undo;                                                                        \
+            return ZL_CLOSED;                                                            \
+        }                                                                                \
+    } while (0)
+
+/* Calls with fewer items work in input order: a few random keys rarely share a leaf page,
+ * and below about this many the sort cost more than it saved, even on a 200k-record db
+ * (timed per key, sorted against ZL_MULTI_NOSORT). */
+#define ZL_SORT_MIN 32
+
+static uint32_t rd32(const unsigned char *p)
 {
-    MDB_val k, v;
-    size_t i, used = 0, keysize = 0;
-    int rc = 0, what = ZL_FILL_KEYS | ZL_FILL_FORMAT | (values ? ZL_FILL_VALUES : 0);
-    CURSOR_ENTER(c);
-    c->nout = 0;
-    for (i = 0; i < nkeys && rc == 0; i++) {
-        k.mv_size = koffs[i + 1] - koffs[i];
-        k.mv_data = (void *)(keys + koffs[i]);
-        rc = cursor_get(c, MDB_SET_KEY, &k, &v); /* LMDB: BAD_TXN, then empty key */
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            continue;
-        }
-        if (rc)
-            break;
-        if (dupfixed_bytes) {
-            MDB_val key = k;
-            rc = cursor_get(c, MDB_GET_MULTIPLE, &k, &v);
-            while (rc == 0) {
-                size_t off;
-                for (off = 0; off + dupfixed_bytes <= v.mv_size; off += dupfixed_bytes) {
-                    MDB_val one;
-                    one.mv_size = dupfixed_bytes;
-                    one.mv_data = (char *)v.mv_data + off;
-                    if (keyfixed) {
-                        if (keysize == 0)
-                            keysize = key.mv_size;
-                        if (key.mv_size != keysize) {
-                            rc = ZL_KEYFIXED_SIZE; /* packed records need one key size */
-                            break;
-                        }
-                    }
-                    if ((rc = block_add(c, &used, &key, &one, what)))
-                        break;
-                }
-                if (rc)
-                    break;
-                rc = cursor_get(c, MDB_NEXT_MULTIPLE, &k, &v);
-            }
-            if (rc == MDB_NOTFOUND)
-                rc = 0;
-            continue;
-        }
-        for (;;) {
-            if ((rc = block_add(c, &used, &k, &v, what)))
-                break;
-            if (!dupdata)
-                break;
-            rc = cursor_get(c, MDB_NEXT_DUP, &k, &v);
-            if (rc == MDB_NOTFOUND) {
-                rc = 0;
-                break;
-            }
-            if (rc)
-                break;
-        }
-    }
-    CURSOR_LEAVE(c);
-    if (rc)
-        return rc > 0 ? -rc : rc;
-    return (int)c->nout;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Put items data[offs[2i]:offs[2i+1]] -> data[offs[2i+1]:offs[2i+2]] through the cursor.
- * Stops at the first hard error (returned); KEYEXIST counts as consumed but not added. */
-int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitems,
-                unsigned int flags, size_t *added, size_t *consumed)
+static char *wr32(char *p, size_t v)
+{
+    p[0] = (char)(v & 255);
+    p[1] = (char)((v >> 8) & 255);
+    p[2] = (char)((v >> 16) & 255);
+    p[3] = (char)((v >> 24) & 255);
+    return p + 4;
+}
+
+/* Parse marshal version 2 bytes of a list of `per` == 1: bytes objects, 2: 2-tuples of bytes
+ * objects, into a new array of per * n spans (free it); *n items. ZL_NOT_PLAIN when the bytes
+ * are anything else. The spans point into `data`. */
+static int parse_marshal(const char *data, size_t len, int per, MDB_val **out, size_t *n)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    uint32_t cnt, i;
+    int j;
+    MDB_val *spans;
+    if (len < 5 || p[0] != '[')
+        return ZL_NOT_PLAIN;
+    cnt = rd32(p + 1);
+    p += 5;
+    if (cnt > 0x7fffffffu || (size_t)(end - p) / (per == 2 ? 15 : 5) < cnt)
+        return ZL_NOT_PLAIN; /* each item takes at least 5 (15) bytes */
+    spans = malloc(((size_t)cnt * per + 1) * sizeof(MDB_val));
+    if (!spans)
+        return ZL_NO_MEMORY;
+    for (i = 0; i < cnt; i++) {
+        if (per == 2) {
+            if (end - p < 5 || p[0] != '(' || rd32(p + 1) != 2)
+                goto bad;
+            p += 5;
+        }
+        for (j = 0; j < per; j++) {
+            uint32_t l;
+            if (end - p < 5 || p[0] != 's')
+                goto bad;
+            l = rd32(p + 1);
+            p += 5;
+            if (l > 0x7fffffffu || (size_t)(end - p) < l)
+                goto bad;
+            spans[(size_t)i * per + j].mv_size = l;
+            spans[(size_t)i * per + j].mv_data = (void *)p;
+            p += l;
+        }
+    }
+    if (p != end)
+        goto bad;
+    *out = spans;
+    *n = cnt;
+    return 0;
+bad:
+    free(spans);
+    return ZL_NOT_PLAIN;
+}
+
+/* Spans of n keys (getmulti: per 1) or n (key, value) items (putmulti: per 2), from marshal
+ * bytes or from a joined buffer and its per + 1 boundaries per item. */
+static int multi_spans(const char *data, size_t len, const size_t *offs, size_t n, int per,
+                       int marshal, MDB_val **out, size_t *nout)
+{
+    MDB_val *spans;
+    size_t i, m = n * per;
+    if (marshal)
+        return parse_marshal(data, len, per, out, nout);
+    spans = malloc((m + 1) * sizeof(MDB_val));
+    if (!spans)
+        return ZL_NO_MEMORY;
+    for (i = 0; i < m; i++) {
+        spans[i].mv_size = offs[i + 1] - offs[i];
+        spans[i].mv_data = (void *)(data + offs[i]);
+    }
+    *out = spans;
+    *nout = n;
+    return 0;
+}
+
+/* -- sorting by the database's key order -- */
+
+typedef struct {
+    uint64_t pfx; /* 8 bytes of the key in comparator order: a prefilter for the comparison */
+    size_t idx;
+} zl_srec;
+
+typedef struct {
+    zl_cursor *c;
+    const MDB_val *keys; /* key i is keys[i * stride] */
+    size_t stride;
+    int by_pfx;          /* pfx is the whole order (INTEGERKEY): no comparator calls */
+} zl_sortctx;
+
+/* Records in key order: by pfx, then (equal pfx) by the database's comparator. */
+static int rec_cmp(const zl_sortctx *s, const zl_srec *a, const zl_srec *b)
+{
+    if (a->pfx != b->pfx)
+        return a->pfx < b->pfx ? -1 : 1;
+    if (s->by_pfx)
+        return 0;
+    return CE(s->c)->cmp(s->c->txn->txn, s->c->dbi, &s->keys[a->idx * s->stride],
+                         &s->keys[b->idx * s->stride]);
+}
+
+/* Stable merge sort of a[0..n) by rec_cmp; tmp: room for n/2 + 1. */
+static void merge_sort(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
+{
+    size_t h, i, j, k;
+    if (n <= 12) {
+        for (i = 1; i < n; i++) {
+            zl_srec x = a[i];
+            for (j = i; j > 0 && rec_cmp(s, &x, &a[j - 1]) < 0; j--)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return;
+    }
+    h = n / 2;
+    merge_sort(s, a, tmp, h);
+    merge_sort(s, a + h, tmp, n - h);
+    if (rec_cmp(s, &a[h - 1], &a[h]) <= 0)
+        return;
+    memcpy(tmp, a, h * sizeof(*a));
+    i = 0;
+    j = h;
+    k = 0;
+    while (i < h && j < n) /* equal keys: the left one first (stable) */
+        a[k++] = rec_cmp(s, &a[j], &tmp[i]) < 0 ? a[j++] : tmp[i++];
+    while (i < h)
+        a[k++] = tmp[i++];
+}
+
+/* Sort a[0..n) stably by rec_cmp (tmp: room for n). An LSD radix sort, one byte of pfx per
+ * pass, orders by the high bytes of pfx: bytes that are the same in all records are
+ * skipped, and the low bytes are left out once the bytes sorted on have enough distinct
+ * values to leave few records alike (most runs of equal high bytes then have one record).
+ * Such runs are then merge-sorted by rec_cmp. */
+static void sort_recs(const zl_sortctx *s, zl_srec *a, zl_srec *tmp, size_t n)
+{
+    size_t cnt[8][256];
+    zl_srec *src = a, *dst = tmp, *sw;
+    size_t i, j, room = 1, lim = 4 * n;
+    int b, d, low = 8, used[8] = {0};
+    if (n < 256) { /* the radix passes' fixed cost (16 KiB of counters) would dominate */
+        merge_sort(s, a, tmp, n);
+        return;
+    }
+    memset(cnt, 0, sizeof(cnt));
+    for (i = 0; i < n; i++) {
+        uint64_t p = a[i].pfx;
+        cnt[0][p & 255]++;
+        cnt[1][(p >> 8) & 255]++;
+        cnt[2][(p >> 16) & 255]++;
+        cnt[3][(p >> 24) & 255]++;
+        cnt[4][(p >> 32) & 255]++;
+        cnt[5][(p >> 40) & 255]++;
+        cnt[6][(p >> 48) & 255]++;
+        cnt[7][p >> 56]++;
+    }
+    for (b = 7; b >= 0 && room < lim; b--) { /* the high bytes that tell records apart */
+        size_t distinct = 0;
+        for (d = 0; d < 256; d++)
+            distinct += cnt[b][d] != 0;
+        if (distinct > 1) {
+            used[b] = 1;
+            room *= distinct;
+        }
+        low = b;
+    }
+    for (b = low; b < 8; b++) {
+        size_t sum = 0, t;
+        if (!used[b])
+            continue;
+        for (d = 0; d < 256; d++) {
+            t = cnt[b][d];
+            cnt[b][d] = sum;
+            sum += t;
+        }
+        for (i = 0; i < n; i++)
+            dst[cnt[b][(src[i].pfx >> (8 * b)) & 255]++] = src[i];
+        sw = src;
+        src = dst;
+        dst = sw;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof(*a));
+    for (i = 0; i < n; i = j) { /* runs alike in the bytes sorted on */
+        uint64_t hi = low < 8 ? a[i].pfx >> (8 * low) : 0;
+        for (j = i + 1; j < n && (low < 8 ? a[j].pfx >> (8 * low) : 0) == hi; j++)
+            ;
+        if (j - i > 1)
+            merge_sort(s, a + i, tmp, j - i);
+    }
+}
+
+enum { ZL_ORDER_MEMN, ZL_ORDER_MEMNR, ZL_ORDER_INT };
+
+/* Write to order[0..n) the indexes of keys[0..n) (key i = keys[i * stride]) sorted stably
+ * by the database's key order: LMDB's comparator for the db's flags (zlmdb never installs
+ * another). Keys are first radix-sorted on 8 bytes past the prefix all keys share (read
+ * from the end for MDB_REVERSEKEY, zero-padded: a key that ends there sorts first, as with
+ * LMDB's comparison), then runs of equal bytes are merge-sorted with mdb_cmp. INTEGERKEY
+ * keys sort by their native unsigned value; their comparator reads sizeof(key) bytes of both
+ * keys, so they are sorted only when all are 4 or all are 8 bytes long. Returns 0, 1 when
+ * the keys stay in input order, or ZL_NO_MEMORY. */
+static int sort_keys(zl_cursor *c, const MDB_val *keys, size_t stride, size_t n, size_t *order)
+{
+    unsigned int f = 0;
+    int how;
+    size_t i, j, lcp = 0, ksz = keys[0].mv_size;
+    zl_srec *recs;
+    zl_sortctx s;
+    if (CE(c)->dbi_flags(c->txn->txn, c->dbi, &f))
+        return 1;
+    how = (f & MDB_REVERSEKEY) ? ZL_ORDER_MEMNR : (f & MDB_INTEGERKEY) ? ZL_ORDER_INT : ZL_ORDER_MEMN;
+    if (how == ZL_ORDER_INT) {
+        if (ksz != 4 && ksz != 8)
+            return 1;
+        for (i = 1; i < n; i++)
+            if (keys[i * stride].mv_size != ksz)
+                return 1;
+    } else {
+        const unsigned char *k0 = keys[0].mv_data;
+        lcp = ksz;
+        for (i = 1; i < n && lcp; i++) {
+            const MDB_val *k = &keys[i * stride];
+            const unsigned char *p = k->mv_data;
+            size_t m = k->mv_size < lcp ? k->mv_size : lcp;
+            if (how == ZL_ORDER_MEMN) {
+                if (m == lcp && !memcmp(p, k0, m))
+                    continue;
+                for (j = 0; j < m && p[j] == k0[j]; j++)
+                    ;
+            } else {
+                for (j = 0; j < m && p[k->mv_size - 1 - j] == k0[ksz - 1 - j]; j++)
+                    ;
+            }
+            lcp = j;
+        }
+    }
+    recs = malloc((n + n / 2 + 1) * sizeof(*recs) + n * sizeof(*recs));
+    if (!recs)
+        return ZL_NO_MEMORY;
+    for (i = 0; i < n; i++) {
+        const MDB_val *k = &keys[i * stride];
+        const unsigned char *p = k->mv_data;
+        uint64_t v = 0;
+        if (how == ZL_ORDER_INT) {
+            if (ksz == 4) {
+                uint32_t u;
+                memcpy(&u, p, 4);
+                v = u;
+            } else {
+                memcpy(&v, p, 8);
+            }
+        } else if (how == ZL_ORDER_MEMN) {
+            size_t sz = k->mv_size;
+            if (sz >= lcp + 8) { /* (compilers make this one byte-swapping load) */
+                const unsigned char *q = p + lcp;
+                v = (uint64_t)q[0] << 56 | (uint64_t)q[1] << 48 | (uint64_t)q[2] << 40 |
+                    (uint64_t)q[3] << 32 | (uint64_t)q[4] << 24 | (uint64_t)q[5] << 16 |
+                    (uint64_t)q[6] << 8 | (uint64_t)q[7];
+            } else {
+                for (j = lcp; j < lcp + 8; j++)
+                    v = v << 8 | (j < sz ? p[j] : 0);
+            }
+        } else {
+            size_t sz = k->mv_size;
+            for (j = lcp; j < lcp + 8; j++)
+                v = v << 8 | (j < sz ? p[sz - 1 - j] : 0);
+        }
+        recs[i].pfx = v;
+        recs[i].idx = i;
+    }
+    s.c = c;
+    s.keys = keys;
+    s.stride = stride;
+    s.by_pfx = how == ZL_ORDER_INT;
+    sort_recs(&s, recs, recs + n, n);
+    for (i = 0; i < n; i++)
+        order[i] = recs[i].idx;
+    free(recs);
+    return 0;
+}
+
+/* The order sort_keys gives keys[koffs[i]:koffs[i+1]] for this cursor's database, in
+ * order[0..n) (input order when it does not sort them: returns 1). For the tests. */
+int zl_multi_order(zl_cursor *c, const char *keys, const size_t *koffs, size_t n, size_t *order)
+{
+    MDB_val *spans;
+    size_t i, m;
+    int rc = multi_spans(keys, 0, koffs, n, 1, 0, &spans, &m);
+    if (rc)
+        return rc;
+    CURSOR_ENTER_OR(c, free(spans));
+    rc = n ? sort_keys(c, spans, 1, n, order) : 0;
+    if (rc == 1)
+        for (i = 0; i < n; i++)
+            order[i] = i;
+    CURSOR_LEAVE(c);
+    free(spans);
+    return rc;
+}
+
+/* -- getmulti -- */
+
+typedef struct {
+    MDB_val k, v;
+} zl_kv;
+
+typedef struct {
+    size_t first, count; /* this key's entries */
+    size_t bytes;        /* their keys' and values' bytes */
+} zl_range;
+
+typedef struct {
+    zl_kv *ents;
+    size_t nents, cap;
+    int big;        /* an entry too large for the marshal format's 32-bit sizes */
+    int mixed;      /* not all keys of size ksz and all values of size vsz */
+    size_t ksz, vsz;
+} zl_found;
+
+static int found_add(zl_found *f, zl_range *r, const MDB_val *k, const MDB_val *v)
+{
+    if (f->nents == f->cap && grow((void **)&f->ents, &f->cap, f->nents + 1, sizeof(zl_kv)))
+        return ZL_NO_MEMORY;
+    if (f->nents == 0) {
+        f->ksz = k->mv_size;
+        f->vsz = v->mv_size;
+    } else if (k->mv_size != f->ksz || v->mv_size != f->vsz) {
+        f->mixed = 1;
+    }
+    f->ents[f->nents].k = *k;
+    f->ents[f->nents].v = *v;
+    f->nents++;
+    r->count++;
+    r->bytes += k->mv_size + v->mv_size;
+    if (k->mv_size > 0x7fffffff || v->mv_size > 0x7fffffff)
+        f->big = 1;
+    return 0;
+}
+
+/* Note what the cursor, positioned on key k (value v, its first duplicate), finds for a
+ * key in *r, as getmulti always did: the item, every duplicate with dupdata, dupfixed units
+ * (entries appended to f, pointing into the map). keysize: with keyfixed in input order, the
+ * size of the first key found (0: none yet), checked here as the items are found. */
+static int gm_collect(zl_cursor *c, MDB_val *k, MDB_val *v, int mode, size_t dupfixed,
+                      zl_found *f, zl_range *r, size_t *keysize)
+{
+    int rc;
+    if (dupfixed) {
+        MDB_val kk = *k;
+        rc = cursor_get(c, MDB_GET_MULTIPLE, k, v);
+        while (rc == 0) {
+            size_t off;
+            for (off = 0; off + dupfixed <= v->mv_size; off += dupfixed) {
+                MDB_val one;
+                one.mv_size = dupfixed;
+                one.mv_data = (char *)v->mv_data + off;
+                if (keysize) {
+                    if (*keysize == 0)
+                        *keysize = kk.mv_size;
+                    if (kk.mv_size != *keysize)
+                        return ZL_KEYFIXED_SIZE; /* packed records need one key size */
+                }
+                if ((rc = found_add(f, r, &kk, &one)))
+                    return rc;
+            }
+            rc = cursor_get(c, MDB_NEXT_MULTIPLE, k, v);
+        }
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    for (;;) {
+        if ((rc = found_add(f, r, k, v)))
+            return rc;
+        if (!(mode & ZL_MULTI_DUPDATA))
+            return 0;
+        rc = cursor_get(c, MDB_NEXT_DUP, k, v);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+    }
+}
+
+/* Look up one key (MDB_SET_KEY) and note what it finds in *r; *at: the key found (mv_data
+ * NULL when absent). */
+static int gm_lookup(zl_cursor *c, const MDB_val *key, int mode, size_t dupfixed, zl_found *f,
+                     zl_range *r, size_t *keysize, MDB_val *at)
+{
+    MDB_val k = *key, v;
+    int rc = cursor_get(c, MDB_SET_KEY, &k, &v); /* LMDB: BAD_TXN, then empty key */
+    r->first = f->nents;
+    r->count = r->bytes = 0;
+    at->mv_data = NULL;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *at = k;
+    return gm_collect(c, &k, &v, mode, dupfixed, f, r, keysize);
+}
+
+/* Keys in key order, on a dense stretch of the database, are often the next key or the one
+ * after: stepping there with MDB_NEXT_NODUP and one comparison costs a fraction of a lookup
+ * (which compares with the page's first and last keys, then binary-searches the page). The
+ * walk steps at most `budget` times before it looks the key up; the budget grows when steps
+ * find their key and halves when they do not, down to none for a while (sparse keys). */
+#define ZL_STEP_MAX 4
+#define ZL_STEP_COOL 32
+
+typedef struct {
+    int on;       /* the cursor is on key `cur` (its first duplicate unless `exact`), and no
+                   * key lies between the last target and it */
+    int exact;    /* `cur` is the last target, found (its result: R[prev]) */
+    int end;      /* a step ran past the last key: every later target is absent */
+    int budget;   /* steps to try before a lookup */
+    int cool;     /* with no budget: lookups before stepping is tried again */
+    size_t prev;
+    MDB_val cur;
+} zl_walk;
+
+/* Find keys[x] (keys come in key order) and note its result in R[x]. */
+static int gm_find(zl_cursor *c, zl_walk *w, const MDB_val *key, size_t x, int mode,
+                   size_t dupfixed, zl_found *f, zl_range *R)
 {
     MDB_val k, v;
-    size_t i;
-    int rc = 0;
-    CURSOR_ENTER(c);
-    *added = *consumed = 0;
-    for (i = 0; i < nitems; i++) {
-        k.mv_size = offs[2 * i + 1] - offs[2 * i];
-        k.mv_data = (void *)(data + offs[2 * i]);
-        v.mv_size = offs[2 * i + 2] - offs[2 * i + 1];
-        v.mv_data = (void *)(data + offs[2 * i + 1]);
+    zl_range *r = &R[x];
+    int rc, d, s;
+    r->first = f->nents;
+    r->count = r->bytes = 0;
+    if (w->end)
+        return 0;
+    if (w->on) {
+        d = CE(c)->cmp(c->txn->txn, c->dbi, key, &w->cur);
+        if (d < 0)
+            return 0; /* between the last target and the cursor's key: absent */
+        if (d == 0 && w->exact) {
+            *r = R[w->prev]; /* the same key again */
+            return 0;
+        }
+        if (d == 0) { /* a step stopped on it */
+            k = w->cur;
+            rc = cursor_get(c, MDB_GET_CURRENT, &k, &v);
+            w->exact = 1;
+            w->prev = x;
+            return rc ? rc : gm_collect(c, &k, &v, mode, dupfixed, f, r, NULL);
+        }
+        if (w->budget) {
+            for (s = 0; s < w->budget; s++) {
+                rc = cursor_get(c, MDB_NEXT_NODUP, &k, &v);
+                if (rc == MDB_NOTFOUND) {
+                    w->end = 1;
+                    return 0;
+                }
+                if (rc)
+                    return rc;
+                w->cur = k;
+                d = CE(c)->cmp(c->txn->txn, c->dbi, key, &k);
+                if (d <= 0) {
+                    if (w->budget < ZL_STEP_MAX)
+                        w->budget++;
+                    w->exact = d == 0;
+                    w->prev = x;
+                    return d ? 0 : gm_collect(c, &k, &v, mode, dupfixed, f, r, NULL);
+                }
+            }
+            w->budget /= 2;
+            w->cool = ZL_STEP_COOL;
+        } else if (--w->cool <= 0) {
+            w->budget = 1;
+        }
+    }
+    rc = gm_lookup(c, key, mode, dupfixed, f, r, NULL, &w->cur);
+    w->on = w->exact = w->cur.mv_data != NULL;
+    w->prev = x;
+    return rc;
+}
+
+/* Copy the entries, keys in input order, into c->buf: with ZL_MULTI_RECORDS records of one
+ * key size and one value size with their struct format in c->fmt (c->mkind 2); else with
+ * ZL_MULTI_MARSHAL_OUT a marshal version 2 list of (key, value) tuples or of keys
+ * (c->mkind 1); c->mlen bytes; else a block as
+ * zl_cursor_fill makes (c->offs; c->fmt with ZL_MULTI_FORMAT). c->nout: the entry count.
+ * check_keyfixed: fail on keys of another size than the first (ZL_KEYFIXED_SIZE). */
+static int gm_emit(zl_cursor *c, const zl_found *f, const zl_range *R, size_t n, int mode,
+                   int check_keyfixed)
+{
+    size_t i, j, total = 0, count = 0, used = 0, keysize = 0;
+    int values = (mode & ZL_MULTI_VALUES) != 0, rc;
+    int what = ZL_FILL_KEYS | (values ? ZL_FILL_VALUES : 0) |
+               ((mode & ZL_MULTI_FORMAT) ? ZL_FILL_FORMAT : 0);
+    const zl_kv *E = f->ents;
+    c->nout = 0;
+    c->mlen = 0;
+    c->mkind = 0;
+    for (i = 0; i < n; i++) {
+        total += R[i].bytes;
+        count += R[i].count;
+    }
+    if (check_keyfixed) {
+        for (i = 0; i < n; i++)
+            for (j = 0; j < R[i].count; j++) {
+                size_t ks = E[R[i].first + j].k.mv_size;
+                if (keysize == 0)
+                    keysize = ks;
+                if (ks != keysize)
+                    return ZL_KEYFIXED_SIZE;
+            }
+    }
+    if ((mode & ZL_MULTI_RECORDS) && values && !f->mixed && count) {
+        /* One key size and one value size: records back to back and their struct format,
+         * which struct.iter_unpack cuts into (key, value) tuples without parsing. */
+        char *p;
+        c->fmtlen = 0;
+        if (grow((void **)&c->buf, &c->buf_cap, total + 1, 1) ||
+            grow((void **)&c->fmt, &c->fmt_cap, 2, 1))
+            return ZL_NO_MEMORY;
+        c->fmt[0] = '<';
+        c->fmtlen = 1;
+        if (fmt_add(c, f->ksz, 's') || fmt_add(c, f->vsz, 's'))
+            return ZL_NO_MEMORY;
+        p = c->buf;
+        for (i = 0; i < n; i++) {
+            if (i + 8 < n && R[i + 8].count) {
+                const zl_kv *e = &E[R[i + 8].first];
+                ZL_PREFETCH(e->k.mv_data);
+                ZL_PREFETCH(e->v.mv_data);
+            }
+            if (i + 16 < n)
+                ZL_PREFETCH(&E[R[i + 16].first]);
+            for (j = 0; j < R[i].count; j++) {
+                const zl_kv *e = &E[R[i].first + j];
+                memcpy(p, e->k.mv_data, e->k.mv_size);
+                p += e->k.mv_size;
+                memcpy(p, e->v.mv_data, e->v.mv_size);
+                p += e->v.mv_size;
+            }
+        }
+        c->mlen = (size_t)(p - c->buf);
+        c->mkind = 2;
+        c->nout = count;
+        return 0;
+    }
+    if ((mode & ZL_MULTI_MARSHAL_OUT) && !f->big && count <= 0x7fffffff) {
+        char *p;
+        size_t need = 5 + total + count * (values ? 15 : 5);
+        if (grow((void **)&c->buf, &c->buf_cap, need, 1))
+            return ZL_NO_MEMORY;
+        p = c->buf;
+        *p++ = '[';
+        p = wr32(p, count);
+        for (i = 0; i < n; i++) {
+            if (i + 8 < n && R[i + 8].count) { /* the map pages: fetched while we copy */
+                const zl_kv *e = &E[R[i + 8].first];
+                ZL_PREFETCH(e->k.mv_data);
+                if (values)
+                    ZL_PREFETCH(e->v.mv_data);
+            }
+            if (i + 16 < n)
+                ZL_PREFETCH(&E[R[i + 16].first]);
+            for (j = 0; j < R[i].count; j++) {
+                const zl_kv *e = &E[R[i].first + j];
+                if (values) {
+                    memcpy(p, "(\x02\x00\x00\x00s", 6);
+                    p = wr32(p + 6, e->k.mv_size);
+                } else {
+                    *p++ = 's';
+                    p = wr32(p, e->k.mv_size);
+                }
+                memcpy(p, e->k.mv_data, e->k.mv_size);
+                p += e->k.mv_size;
+                if (values) {
+                    *p++ = 's';
+                    p = wr32(p, e->v.mv_size);
+                    memcpy(p, e->v.mv_data, e->v.mv_size);
+                    p += e->v.mv_size;
+                }
+            }
+        }
+        c->mlen = (size_t)(p - c->buf);
+        c->mkind = 1;
+        c->nout = count;
+        return 0;
+    }
+    if (grow((void **)&c->buf, &c->buf_cap, total + 1, 1) ||
+        grow((void **)&c->offs, &c->offs_cap, 2 * count + 3, sizeof(size_t)))
+        return ZL_NO_MEMORY;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < R[i].count; j++) {
+            zl_kv e = E[R[i].first + j];
+            if ((rc = block_add(c, &used, &e.k, &e.v, what)))
+                return rc;
+        }
+    c->mlen = used;
+    return 0;
+}
+
+/* Look up each key (see the top of this section for the two ways keys come in) and pack
+ * the found items into c->buf as gm_emit says. mode: ZL_MULTI_* flags; dupfixed_bytes:
+ * read duplicates in pages with MDB_GET_MULTIPLE and split them in units of that size;
+ * keyfixed: key+value records back to back (all keys the size of the first found key).
+ * Returns the item count, or a negative error code. */
+int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *koffs,
+                size_t nkeys, int mode, size_t dupfixed_bytes)
+{
+    MDB_val *spans = NULL;
+    zl_range *R = NULL;
+    size_t *order = NULL;
+    zl_found f = {NULL, 0, 0, 0, 0, 0, 0};
+    zl_walk w;
+    MDB_val at;
+    size_t i, n = 0, keysize = 0;
+    int rc, sorted = 0;
+    /* The shape of the input first: ZL_NOT_PLAIN sends the caller the general way, whose
+     * type errors come before the closed check. */
+    rc = multi_spans(keys, keyslen, koffs, nkeys, 1, (mode & ZL_MULTI_MARSHAL_IN) != 0, &spans,
+                     &n);
+    if (rc)
+        return rc;
+    CURSOR_ENTER_OR(c, free(spans));
+    c->nout = 0;
+    c->mlen = 0;
+    c->mkind = 0;
+    R = malloc((n + 1) * sizeof(*R));
+    if (!R) {
+        rc = ZL_NO_MEMORY;
+        goto out;
+    }
+    if (!(mode & ZL_MULTI_NOSORT) && n >= ZL_SORT_MIN) {
+        order = malloc(n * sizeof(*order));
+        if (!order) {
+            rc = ZL_NO_MEMORY;
+            goto out;
+        }
+        rc = sort_keys(c, spans, 1, n - 1, order); /* the last key is looked up last */
+        if (rc < 0)
+            goto out;
+        sorted = rc == 0;
+        rc = 0;
+    }
+    if (sorted) {
+        memset(&w, 0, sizeof(w));
+        w.budget = ZL_STEP_MAX;
+        for (i = 0; i < n - 1 && rc == 0; i++)
+            rc = gm_find(c, &w, &spans[order[i]], order[i], mode, dupfixed_bytes, &f, R);
+        if (rc == 0) /* the last key as always: the cursor ends where it leaves it */
+            rc = gm_lookup(c, &spans[n - 1], mode, dupfixed_bytes, &f, &R[n - 1], NULL, &at);
+        if (rc == 0)
+            rc = gm_emit(c, &f, R, n, mode, (mode & ZL_MULTI_KEYFIXED) != 0);
+        if (rc) { /* whatever failed: again in input order, which fails where it always did */
+            f.nents = 0;
+            f.big = f.mixed = 0;
+            rc = 0;
+            sorted = 0;
+        }
+    }
+    if (!sorted) {
+        for (i = 0; i < n && rc == 0; i++)
+            rc = gm_lookup(c, &spans[i], mode, dupfixed_bytes, &f, &R[i],
+                           (mode & ZL_MULTI_KEYFIXED) ? &keysize : NULL, &at);
+        if (rc == 0)
+            rc = gm_emit(c, &f, R, n, mode, 0);
+    }
+out:
+    if (rc)
+        c->nout = 0;
+    n = c->nout;
+    CURSOR_LEAVE(c);
+    free(spans);
+    free(R);
+    free(order);
+    free(f.ents);
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    return (int)n;
+}
+
+/* -- putmulti -- */
+
+/* Put item i (spans[2i] -> spans[2i+1]) as putmulti always did: KEYEXIST counts as
+ * consumed but not added; any other error is returned with c->mfailed = i. */
+static int pm_put(zl_cursor *c, const MDB_val *spans, size_t i, unsigned int flags,
+                  int append)
+{
+    MDB_val k = spans[2 * i], v = spans[2 * i + 1];
+    int rc = MDB_KEYEXIST;
+    if (append) /* a key past the last one (else KEYEXIST, nothing changed): add it there */
+        rc = CE(c)->cursor_put(c->cur, &k, &v, flags | MDB_APPEND);
+    if (rc == MDB_KEYEXIST) {
+        k = spans[2 * i];
+        v = spans[2 * i + 1];
         rc = CE(c)->cursor_put(c->cur, &k, &v, flags);
-        if (rc == 0 || rc == MDB_KEYEXIST)
-            c->after_miss = 0;
-        c->txn->mutations++;
-        if (rc == 0) {
-            (*added)++;
-        } else if (rc != MDB_KEYEXIST) {
+    }
+    if (rc == 0 || rc == MDB_KEYEXIST)
+        c->after_miss = 0;
+    c->txn->mutations++;
+    if (rc == 0) {
+        c->madded++;
+    } else if (rc != MDB_KEYEXIST) {
+        c->mfailed = i;
+        return rc;
+    }
+    c->mconsumed++;
+    return 0;
+}
+
+/* Put items [s, e): items [s, e - 1) in key order, then item e - 1. An error on the first
+ * put (nothing of the range written yet) puts the range again in input order, so that the
+ * items before the failing one go in and it fails as in input order. */
+static int pm_put_sorted(zl_cursor *c, const MDB_val *spans, size_t s, size_t e,
+                         unsigned int flags)
+{
+    size_t m = e - s, p, *order = malloc(m * sizeof(size_t));
+    int rc;
+    if (!order)
+        return ZL_NO_MEMORY;
+    size_t from;
+    rc = sort_keys(c, spans + 2 * s, 2, m - 1, order);
+    from = m - 1;
+    if (rc == 1) {
+        for (p = 0; p < m - 1; p++)
+            order[p] = p;
+        rc = 0;
+    } else if (rc == 0) {
+        /* Sorted keys past the database's last key are appended (MDB_APPEND): LMDB skips
+         * the search and splits a full page at its end, not in its middle, so bulk loads
+         * fill their pages. `from`: the first such position (binary search). */
+        MDB_cursor *tmp;
+        MDB_val lk, lv;
+        if (CE(c)->cursor_open(c->txn->txn, c->dbi, &tmp) == 0) {
+            int r = CE(c)->cursor_get(tmp, &lk, &lv, MDB_LAST);
+            if (r == MDB_NOTFOUND) {
+                from = 0;
+            } else if (r == 0) {
+                size_t lo = 0, hi = m - 1;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (CE(c)->cmp(c->txn->txn, c->dbi, &spans[2 * (s + order[mid])], &lk) > 0)
+                        hi = mid;
+                    else
+                        lo = mid + 1;
+                }
+                from = lo;
+            }
+            CE(c)->cursor_close(tmp);
+        }
+    }
+    if (rc)
+        goto out;
+    order[m - 1] = m - 1;
+    for (p = 0; p < m && rc == 0; p++) {
+        /* (an equal key next is no append: pm_put then puts it the usual way) */
+        rc = pm_put(c, spans, s + order[p], flags, p >= from && p < m - 1);
+        if (rc && p == 0) { /* nothing of the range written yet: input order decides */
+            size_t i;
+            rc = 0;
+            for (i = s; i < e && rc == 0; i++)
+                rc = pm_put(c, spans, i, flags, 0);
             break;
         }
-        rc = 0;
-        (*consumed)++;
+    }
+out:
+    free(order);
+    return rc;
+}
+
+/* Put items data[offs[2i]:offs[2i+1]] -> data[offs[2i+1]:offs[2i+2]] (or marshal bytes of a
+ * list of 2-tuples with ZL_MULTI_MARSHAL_IN) through the cursor, in key order when that
+ * pays (see the top of this section). c->madded, c->mconsumed: the counts; on an error
+ * (returned) c->mfailed is the index of the item that failed. */
+int zl_putmulti(zl_cursor *c, const char *data, size_t datalen, const size_t *offs,
+                size_t nitems, unsigned int flags, int mode)
+{
+    MDB_val *spans = NULL;
+    size_t n = 0, s, e, maxkey = c->txn->env->maxkey;
+    int rc, sortable = !(mode & ZL_MULTI_NOSORT) && !(flags & (MDB_APPEND | MDB_APPENDDUP));
+    rc = multi_spans(data, datalen, offs, nitems, 2, (mode & ZL_MULTI_MARSHAL_IN) != 0,
+                     &spans, &n);
+    if (rc)
+        return rc;
+    CURSOR_ENTER_OR(c, free(spans));
+    c->madded = c->mconsumed = c->mfailed = 0;
+    for (s = 0; rc == 0 && s < n; s = e + 1) {
+        /* [s, e): items that pass LMDB's size checks (those it makes before any change) */
+        for (e = s; e < n; e++) {
+            size_t kl = spans[2 * e].mv_size, vl = spans[2 * e + 1].mv_size;
+            if (kl - 1 >= maxkey || (c->dupsort && vl - 1 >= maxkey) ||
+                (uint64_t)vl > 0xffffffffu)
+                break;
+        }
+        if (sortable && e - s >= ZL_SORT_MIN) {
+            rc = pm_put_sorted(c, spans, s, e, flags);
+        } else {
+            size_t i;
+            for (i = s; i < e && rc == 0; i++)
+                rc = pm_put(c, spans, i, flags, 0);
+        }
+        if (rc == 0 && e < n)
+            rc = pm_put(c, spans, e, flags, 0); /* LMDB's own error for it */
     }
     CURSOR_LEAVE(c);
+    free(spans);
     return rc;
 }
 

@@ -20,6 +20,18 @@
 #define ZL_SLOT_SIZE 8192
 #define ZL_SLOTS 1024
 
+#define ZL_NOT_PLAIN -30620
+
+#define ZL_MULTI_DUPDATA 1
+#define ZL_MULTI_VALUES 2
+#define ZL_MULTI_KEYFIXED 4
+#define ZL_MULTI_MARSHAL_IN 8
+#define ZL_MULTI_MARSHAL_OUT 16
+#define ZL_MULTI_FORMAT 32
+#define ZL_MULTI_NOSORT 64
+#define ZL_MULTI_RECORDS 128
+#define ZL_SORT_MIN 32
+
 #define ZL_FILL_KEYS 1
 #define ZL_FILL_VALUES 2
 #define ZL_FILL_FORMAT 4
@@ -56,6 +68,11 @@ typedef struct zl_cursor {
     size_t ovl;
     char *fmt;       /* struct format of the block (ZL_FILL_FORMAT): "<16s100s..." */
     size_t fmtlen;
+    size_t mlen;     /* zl_getmulti: bytes of the result in buf */
+    int mkind;       /* zl_getmulti: 2 records of fmt, 1 marshal bytes, 0 a block (offs) */
+    size_t madded;   /* zl_putmulti: items added, consumed, the index of the failing one */
+    size_t mconsumed;
+    size_t mfailed;
     ...;
 } zl_cursor;
 
@@ -124,10 +141,12 @@ int zl_cursor_replace(zl_cursor *c, const char *key, size_t klen, const char *va
 int zl_cursor_pop(zl_cursor *c, const char *key, size_t klen);
 int zl_cursor_fill(zl_cursor *c, int first_op, int next_op, int what, size_t max_items,
                    size_t max_bytes);
-int zl_getmulti(zl_cursor *c, const char *keys, const size_t *koffs, size_t nkeys,
-                int dupdata, size_t dupfixed_bytes, int keyfixed, int values);
-int zl_putmulti(zl_cursor *c, const char *data, const size_t *offs, size_t nitems,
-                unsigned int flags, size_t *added, size_t *consumed);
+int zl_getmulti(zl_cursor *c, const char *keys, size_t keyslen, const size_t *koffs,
+                size_t nkeys, int mode, size_t dupfixed_bytes);
+int zl_putmulti(zl_cursor *c, const char *data, size_t datalen, const size_t *offs,
+                size_t nitems, unsigned int flags, int mode);
+int zl_multi_order(zl_cursor *c, const char *keys, const size_t *koffs, size_t n,
+                   size_t *order);
 
 int zl_last_error(void);
 zl_txn *zl_txn_new(zl_env *e, zl_txn *parent, int flags);
