@@ -13,7 +13,9 @@ import threading
 import weakref
 from typing import Any, Dict, Optional
 
-from .. import lmdb
+# Not ``from .. import lmdb``: that asks zlmdb.__getattr__ first, which loads the ORM
+# (and numpy, whose BLAS threads then compete for the CPU) before importing the binding.
+import zlmdb.lmdb as lmdb
 
 # lmdb.open() keyword arguments and the defaults the store opens with.
 OPEN_DEFAULTS: Dict[str, Any] = {

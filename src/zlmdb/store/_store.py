@@ -26,7 +26,10 @@ from collections.abc import ItemsView, KeysView, Mapping, MutableMapping, Values
 from itertools import repeat
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .. import lmdb
+# Not ``from .. import lmdb``: that asks zlmdb.__getattr__ first, which loads the ORM
+# (and numpy, whose BLAS threads then compete for the CPU) before importing the binding.
+import zlmdb.lmdb as lmdb
+
 from . import _envs
 from ._keys import check_key_options, display_key, normalize_key, prefix_successor
 from ._serializers import SerializerSpec, resolve_serializer
