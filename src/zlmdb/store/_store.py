@@ -263,11 +263,12 @@ def _write_abandoned(
 def _committer_loop(shared: _envs.SharedEnv) -> None:
     """The environment's background committer: commits the entries that read misses handed
     over (``LmdbObjectStore._hand_off``), one store at a time, with the same synced commit
-    as any flush (``_flush``, which releases the lock during the commit). A failure puts
-    the entries back into the store's buffer and makes its next flush run in the caller
-    (which then raises). Exits when the environment is released."""
-    with shared.lock:
-        while True:
+    as any flush (``_flush``, called without the lock held, so that it commits outside it).
+    A failure puts the entries back into the store's buffer and makes its next flush run
+    in the caller (which then raises). Exits when the environment is released."""
+    lock = shared.lock
+    while True:
+        with lock:
             while not shared.queue and not shared.stopping:
                 shared.condition.wait()
             if not shared.queue:
@@ -275,17 +276,19 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            if not (store._closing or store._is_closed) and store._handed:
-                try:
-                    store._flush()
-                except BaseException as exc:  # noqa: BLE001 - recorded, re-raised by the next flush
-                    store._async_error = exc
-                    log.warning(
-                        "Background commit of %r failed (the next flush retries it): %s",
-                        store.db_path,
-                        exc,
-                    )
-            store = None
+            if store._closing or store._is_closed or not store._handed:
+                continue  # close() flushes (or has flushed) it
+        try:
+            store._flush()
+        except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
+            with lock:
+                store._async_error = exc
+            log.warning(
+                "Background commit to %r failed (the next flush retries it): %s",
+                store.db_path,
+                exc,
+            )
+        store = None
 
 
 def _drain_orphans(shared: _envs.SharedEnv) -> None:
