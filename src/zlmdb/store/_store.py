@@ -491,6 +491,50 @@ class LmdbObjectStore(MutableMapping):
 
     _DELETION_SENTINEL = object()
 
+    # Slots for the state (plus a __dict__, so that attributes such as ``_flush`` can still
+    # be replaced on an instance, as lmdb-object-store's tests do): CPython 3.11 shares the
+    # keys of at most 30 instance attributes, beyond that every attribute read of the hot
+    # paths becomes a dict lookup.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_async_error",
+        "_closing",
+        "_committed",
+        "_db",
+        "_decode_verb",
+        "_deletes_buffered",
+        "_dumps",
+        "_env_exists",
+        "_env_get",
+        "_finalizer",
+        "_handed",
+        "_inflight",
+        "_is_closed",
+        "_loads",
+        "_max_key_size",
+        "_pickle_protocol",
+        "_plain_key",
+        "_queued",
+        "_readers",
+        "_readonly",
+        "_serializer",
+        "_shared",
+        "_taken",
+        "autoflush_on_read",
+        "batch_size",
+        "condition",
+        "db_path",
+        "env",
+        "key_encoding",
+        "key_errors",
+        "lock",
+        "max_map_size",
+        "name",
+        "str_normalize",
+        "write_buffer",
+    )
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # ``db[k] = v`` is ``put`` itself (one frame less); a subclass that overrides put()
@@ -1313,34 +1357,51 @@ class LmdbObjectStore(MutableMapping):
         return {k: values[k] for k in unique if k in values}
 
     def _encode_items(
-        self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]
+        self, items: Union[Mapping, Iterable[Tuple[Any, Any]]], check_sizes: bool = True
     ) -> List[Tuple[bytes, Any]]:
         """Normalize and serialize ``items`` (values that are the deletion sentinel stay).
+        ``check_sizes=False`` leaves empty and oversize keys to the write (put_many's
+        apply: LMDB rejects them, and :meth:`_check_pair_keys` then names the key).
 
         Raises:
             TypeError, UnicodeEncodeError, lmdb.BadValsizeError: a bad key.
             the serializer's error: a value cannot be serialized.
         """
         sentinel = self._DELETION_SENTINEL
-        dumps = self._dumps
         norm_key = self._norm_key
         plain = self._plain_key
         source = items.items() if isinstance(items, Mapping) else items
-        pairs = [
-            (
-                key if type(key) is plain else norm_key(key),
-                value if value is sentinel else dumps(value),
-            )
-            for key, value in source
-        ]
-        if pairs:
+        protocol = self._pickle_protocol
+        if protocol is not None:
+            dumps = _pickle_dumps
+            pairs = [
+                (
+                    key if type(key) is plain else norm_key(key),
+                    value if value is sentinel else dumps(value, protocol),
+                )
+                for key, value in source
+            ]
+        else:
+            dumps = self._dumps
+            pairs = [
+                (
+                    key if type(key) is plain else norm_key(key),
+                    value if value is sentinel else dumps(value),
+                )
+                for key, value in source
+            ]
+        if pairs and check_sizes:
             sizes = list(map(len, map(_first, pairs)))
             if min(sizes) == 0 or max(sizes) > self._max_key_size:
-                for key, _ in pairs:
-                    self._check_key_size(key)
-                    if not key:
-                        raise lmdb.BadValsizeError("LMDB cannot store an empty key")
+                self._check_pair_keys(pairs)
         return pairs
+
+    def _check_pair_keys(self, pairs: List[Tuple[bytes, Any]]) -> None:
+        """Raise lmdb.BadValsizeError for the first key of ``pairs`` LMDB cannot store."""
+        for key, _ in pairs:
+            self._check_key_size(key)
+            if not key:
+                raise lmdb.BadValsizeError("LMDB cannot store an empty key")
 
     def put_many(self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]) -> None:
         """Write ``items`` (a mapping or ``(key, value)`` pairs) atomically in one write
@@ -1363,27 +1424,32 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            if self.write_buffer:
-                self._flush()
+            if self.write_buffer or self._handed:
+                self._flush()  # also what a read miss handed over: older than items
             _wait_writers_idle(self._shared)
             self._ensure_open()
             # Encoded once, before the transaction, so a retry after map growth replays them.
-            pairs = self._encode_items(items)
+            pairs = self._encode_items(items, check_sizes=False)
             deletes = any(map(_is, map(_second, pairs), repeat(sentinel)))
 
             def apply(txn: Any) -> None:
-                if not deletes:
-                    with txn.cursor() as cursor:
-                        cursor.putmulti(pairs)  # in order, so the last duplicate wins
-                    return
-                put = txn.put
-                delete = txn.delete
-                for norm, value in pairs:
-                    if value is sentinel:
-                        if norm:
+                try:
+                    if not deletes:
+                        with txn.cursor() as cursor:
+                            cursor.putmulti(pairs)  # in order, so the last duplicate wins
+                        return
+                    self._check_pair_keys(pairs)  # LMDB's delete ignores the empty key
+                    put = txn.put
+                    delete = txn.delete
+                    for norm, value in pairs:
+                        if value is sentinel:
                             delete(norm)
-                    else:
-                        put(norm, value)
+                        else:
+                            put(norm, value)
+                except lmdb.BadValsizeError:
+                    # An empty or oversize key (the transaction is aborted): name it.
+                    self._check_pair_keys(pairs)
+                    raise
 
             self._write(apply)
 
