@@ -283,6 +283,7 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
         except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
             with lock:
                 store._async_error = exc
+                shared.condition.notify_all()
             log.warning(
                 "Background commit to %r failed (the next flush retries it): %s",
                 store.db_path,
