@@ -904,7 +904,8 @@ class LmdbObjectStore(MutableMapping):
             self._queued = True
             shared = self._shared
             shared.queue.append(self)
-            if shared.committer is None:
+            committer = shared.committer
+            if committer is None or not committer.is_alive():  # not started, or a fork
                 thread = threading.Thread(
                     target=_committer_loop, args=(shared,), name="zlmdb.store-committer"
                 )
