@@ -24,7 +24,6 @@ import pickle
 import threading
 import weakref
 from collections.abc import ItemsView, KeysView, Mapping, MutableMapping, ValuesView
-from itertools import repeat
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 # Not ``from .. import lmdb``: that asks zlmdb.__getattr__ first, which loads the ORM
@@ -51,8 +50,6 @@ _PUTMULTI_MIN = 48
 _get_ident = threading.get_ident
 _pickle_dumps = pickle.dumps
 _first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
-_is = operator.is_
 
 CLOSED_MESSAGE = "Database is closed or in the process of closing."
 READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
@@ -1432,14 +1429,15 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_open()
             # Encoded once, before the transaction, so a retry after map growth replays them.
             pairs = self._encode_items(items, check_sizes=False)
-            deletes = any(map(_is, map(_second, pairs), repeat(sentinel)))
 
             def apply(txn: Any) -> None:
                 try:
-                    if not deletes:
+                    try:
                         with txn.cursor() as cursor:
                             cursor.putmulti(pairs)  # in order, so the last duplicate wins
                         return
+                    except TypeError:
+                        pass  # a deletion marker (not bytes): item by item below, in order
                     self._check_pair_keys(pairs)  # LMDB's delete ignores the empty key
                     put = txn.put
                     delete = txn.delete
