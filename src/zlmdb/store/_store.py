@@ -274,7 +274,8 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
             store = shared.queue.pop(0)
             store._queued = False
             if store._closing or store._is_closed or not store._handed:
-                continue  # close() flushes (or has flushed) it
+                shared.condition.notify_all()  # nothing to commit: waiters may go on
+                continue  # a flush, put_many or close() took (or takes) the entries
         try:
             store._flush()
         except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
