@@ -58,10 +58,25 @@ def test_read_of_buffered_key_does_not_flush(make_store):
 
 
 def test_read_miss_flushes_with_autoflush(make_store):
+    # The read hands the buffer to the background committer and does not wait for the
+    # commit: the entry is readable through the store at once, on disk once flush() returns.
     store = make_store()
     store.put(b"a", 1)
     store.get(b"other")
     assert store.write_buffer == {}
+    assert store.get(b"a") == 1
+    store.flush()
+    assert _in_lmdb(store, b"a")
+
+
+def test_read_miss_commit_lands_without_an_explicit_flush(make_store):
+    store = make_store()
+    store.put(b"a", 1)
+    store.get(b"other")
+    with store.condition:
+        assert store.condition.wait_for(
+            lambda: not store._handed and store._inflight is None and not store._queued, 60
+        )
     assert _in_lmdb(store, b"a")
 
 

@@ -126,3 +126,78 @@ def test_failed_commit_puts_entries_back_and_newer_writes_win(store, monkeypatch
     assert pickle.loads(store.write_buffer[b"z"]) == 3
     store.flush()
     assert (store[b"x"], store[b"z"]) == (2, 3)
+
+
+# -- read misses hand the buffer to the background committer ----------------------------------
+
+
+def _committer_idle(store):
+    with store.condition:
+        return store.condition.wait_for(
+            lambda: not store._handed and store._inflight is None and not store._queued, 60
+        )
+
+
+def test_read_miss_does_not_wait_for_the_commit_it_starts(store, monkeypatch):
+    store.put_many({b"stored": "v"})
+    held = HeldCommit(monkeypatch)
+    store.put(b"x", 1)
+    assert store.get(b"stored") == "v"  # returns while the committer's commit is held
+    assert held.entered.wait(60)
+    assert store.write_buffer == {}
+    assert store.get(b"x") == 1  # from the batch being committed
+    with store.env.begin() as txn:
+        assert txn.get(b"x") is None
+    held.release.set()
+    store.flush()  # waits for the running commit
+    with store.env.begin() as txn:
+        assert txn.get(b"x") is not None
+
+
+def test_failed_background_commit_keeps_the_entries_and_the_next_flush_writes_them(
+    store, monkeypatch
+):
+    held = HeldCommit(monkeypatch, fail=True)
+    store.put(b"x", 1)
+    store.get(b"other")
+    assert held.entered.wait(60)
+    held.release.set()
+    with store.condition:
+        assert store.condition.wait_for(lambda: store._async_error is not None, 60)
+    assert pickle.loads(store.write_buffer[b"x"]) == 1
+    assert store.get(b"x") == 1
+    store.get(b"other")  # after a failure a read miss flushes in the caller (and succeeds)
+    assert store._async_error is None and store.write_buffer == {}
+    with store.env.begin() as txn:
+        assert txn.get(b"x") is not None
+
+
+def test_put_many_after_a_hand_off_is_not_overwritten_by_the_older_entry(store):
+    store.put(b"k", "old")
+    store.get(b"other")
+    store.put_many({b"k": "new"})
+    assert _committer_idle(store)
+    assert store[b"k"] == "new"
+    with store.env.begin() as txn:
+        assert pickle.loads(txn.get(b"k")) == "new"
+
+
+def test_close_writes_what_a_read_miss_handed_over(tmp_path):
+    path = str(tmp_path / "db")
+    db = LmdbObjectStore(path)
+    db.put(b"k", "v")
+    db.get(b"other")
+    db.close()
+    with LmdbObjectStore(path) as again:
+        assert again.get(b"k") == "v"
+
+
+def test_replaced_flush_is_called_by_a_read_miss(store):
+    calls = []
+    original = store._flush
+    store._flush = lambda: (calls.append(1), original())
+    store.put(b"x", 1)
+    store.get(b"other")
+    assert calls == [1]
+    with store.env.begin() as txn:
+        assert txn.get(b"x") is not None

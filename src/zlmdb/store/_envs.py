@@ -13,7 +13,9 @@ import threading
 import weakref
 from typing import Any, Dict, Optional
 
-from .. import lmdb
+# Not ``from .. import lmdb``: that asks zlmdb.__getattr__ first, which loads the ORM
+# (and numpy, whose BLAS threads then compete for the CPU) before importing the binding.
+import zlmdb.lmdb as lmdb
 
 # lmdb.open() keyword arguments and the defaults the store opens with.
 OPEN_DEFAULTS: Dict[str, Any] = {
@@ -85,6 +87,11 @@ class SharedEnv:
         # by that thread once its own commit is done.
         self.orphans: list = []
         self.stores: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Stores whose read misses handed entries to the committer thread (started on the
+        # first hand-over; it stops once ``stopping`` is set and the queue is empty).
+        self.queue: list = []
+        self.committer: Optional[threading.Thread] = None
+        self.stopping = False
         self.readonly = bool(options["readonly"])
         self.max_key_size = env.max_key_size()
 
@@ -175,6 +182,9 @@ def release(shared: SharedEnv) -> None:
         if _registry.get(shared.key) is shared:
             del _registry[shared.key]
         env = shared.env
+    with shared.lock:  # not under _registry_lock: close() calls us holding shared.lock
+        shared.stopping = True
+        shared.condition.notify_all()
     try:
         env.close()
     except Exception:  # pragma: no cover - close() of zlmdb.lmdb does not raise

@@ -20,16 +20,19 @@ import math
 import numbers
 import operator
 import os
+import pickle
 import threading
 import weakref
 from collections.abc import ItemsView, KeysView, Mapping, MutableMapping, ValuesView
-from itertools import repeat
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .. import lmdb
+# Not ``from .. import lmdb``: that asks zlmdb.__getattr__ first, which loads the ORM
+# (and numpy, whose BLAS threads then compete for the CPU) before importing the binding.
+import zlmdb.lmdb as lmdb
+
 from . import _envs
 from ._keys import check_key_options, display_key, normalize_key, prefix_successor
-from ._serializers import SerializerSpec, resolve_serializer
+from ._serializers import PickleSerializer, SerializerSpec, resolve_serializer
 
 __all__ = ["LmdbObjectStore"]
 
@@ -45,9 +48,8 @@ _SCAN_CHUNK = 512  # items per read transaction when iterating
 _PUTMULTI_MIN = 48
 
 _get_ident = threading.get_ident
+_pickle_dumps = pickle.dumps
 _first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
-_is = operator.is_
 
 CLOSED_MESSAGE = "Database is closed or in the process of closing."
 READONLY_MESSAGE = "Environment is read-only; write operations are not allowed."
@@ -255,6 +257,39 @@ def _write_abandoned(
         log.info("LmdbObjectStore(%r) was not closed: flushed %d buffered entries", path, count)
 
 
+def _committer_loop(shared: _envs.SharedEnv) -> None:
+    """The environment's background committer: commits the entries that read misses handed
+    over (``LmdbObjectStore._hand_off``), one store at a time, with the same synced commit
+    as any flush (``_flush``, called without the lock held, so that it commits outside it).
+    A failure puts the entries back into the store's buffer and makes its next flush run
+    in the caller (which then raises). Exits when the environment is released."""
+    lock = shared.lock
+    while True:
+        with lock:
+            while not shared.queue and not shared.stopping:
+                shared.condition.wait()
+            if not shared.queue:
+                shared.committer = None
+                return
+            store = shared.queue.pop(0)
+            store._queued = False
+            if store._closing or store._is_closed or not store._handed:
+                shared.condition.notify_all()  # nothing to commit: waiters may go on
+                continue  # a flush, put_many or close() took (or takes) the entries
+        try:
+            store._flush()
+        except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
+            with lock:
+                store._async_error = exc
+                shared.condition.notify_all()
+            log.warning(
+                "Background commit to %r failed (the next flush retries it): %s",
+                store.db_path,
+                exc,
+            )
+        store = None
+
+
 def _drain_orphans(shared: _envs.SharedEnv) -> None:
     with shared.lock:
         while shared.orphans:
@@ -265,21 +300,32 @@ def _finalize(
     shared: _envs.SharedEnv,
     db: Any,
     buffer: Dict[bytes, Any],
+    handed: Dict[bytes, Any],
     sentinel: object,
     max_map_size: Optional[int],
     path: str,
 ) -> None:
     """Last chance for a store that was never closed (garbage collected or interpreter exit):
-    write its buffer, or log how many entries are lost; then release the environment."""
+    write its buffer (and what it handed to the committer), or log how many entries are
+    lost; then release the environment."""
     try:
-        if buffer and not shared.readonly:
+        if (buffer or handed) and not shared.readonly:
             with shared.lock:
-                if shared.write_owner == _get_ident():
+                writing = shared.write_owner == _get_ident()
+                if not writing:
+                    _wait_writers_idle(shared)  # a commit of handed entries may be running
+                if handed:
+                    merged = dict(handed)
+                    merged.update(buffer)  # the buffer is newer
+                    handed.clear()
+                    buffer = merged
+                if not buffer:
+                    return
+                if writing:
                     # Collected on the thread that is writing: it cannot open a second write
                     # transaction, so the running write takes the buffer when it is done.
                     shared.orphans.append((db, buffer, sentinel, max_map_size, path))
                     return
-                _wait_writers_idle(shared)
                 _write_abandoned(shared, db, buffer, sentinel, max_map_size, path)
     finally:
         _envs.release(shared)
@@ -444,6 +490,50 @@ class LmdbObjectStore(MutableMapping):
 
     _DELETION_SENTINEL = object()
 
+    # Slots for the state (plus a __dict__, so that attributes such as ``_flush`` can still
+    # be replaced on an instance, as lmdb-object-store's tests do): CPython 3.11 shares the
+    # keys of at most 30 instance attributes, beyond that every attribute read of the hot
+    # paths becomes a dict lookup.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_async_error",
+        "_closing",
+        "_committed",
+        "_db",
+        "_decode_verb",
+        "_deletes_buffered",
+        "_dumps",
+        "_env_exists",
+        "_env_get",
+        "_finalizer",
+        "_handed",
+        "_inflight",
+        "_is_closed",
+        "_loads",
+        "_max_key_size",
+        "_pickle_protocol",
+        "_plain_key",
+        "_queued",
+        "_readers",
+        "_readonly",
+        "_serializer",
+        "_shared",
+        "_taken",
+        "autoflush_on_read",
+        "batch_size",
+        "condition",
+        "db_path",
+        "env",
+        "key_encoding",
+        "key_errors",
+        "lock",
+        "max_map_size",
+        "name",
+        "str_normalize",
+        "write_buffer",
+    )
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # ``db[k] = v`` is ``put`` itself (one frame less); a subclass that overrides put()
@@ -494,6 +584,11 @@ class LmdbObjectStore(MutableMapping):
         self._serializer = resolve_serializer(serializer)
         self._dumps = self._serializer.dumps
         self._loads = self._serializer.loads
+        # The default serializer is called straight (pickle.dumps(obj, protocol)), without
+        # the frame of a wrapper; None for every other serializer.
+        self._pickle_protocol: Optional[int] = (
+            self._serializer.protocol if type(self._serializer) is PickleSerializer else None
+        )
         self._decode_verb = "unpickle" if self._serializer.name == "pickle" else "deserialize"
 
         # db_path keeps the caller's str (or bytes) as lmdb-object-store does; a PathLike
@@ -508,6 +603,11 @@ class LmdbObjectStore(MutableMapping):
         self.max_map_size = max_map_size
         self.write_buffer: Dict[bytes, Any] = {}
         self._inflight: Optional[Dict[bytes, Any]] = None  # the batch a flush is committing
+        # Entries a read miss handed to the environment's background committer (see
+        # _hand_off), not yet taken by a commit: newer than _inflight, older than the buffer.
+        self._handed: Dict[bytes, Any] = {}
+        self._queued = False  # this store is in the committer's queue
+        self._async_error: Optional[BaseException] = None  # the committer's last failure
         self._deletes_buffered = False  # a delete() is in write_buffer (see _commit_buffer)
         # Batches are numbered as flushes take them from the buffer (one commit at a time
         # per environment, so in order): the last one taken, and the last one committed.
@@ -549,6 +649,7 @@ class LmdbObjectStore(MutableMapping):
             shared,
             self._db,
             self.write_buffer,
+            self._handed,
             self._DELETION_SENTINEL,
             max_map_size,
             path,
@@ -672,7 +773,8 @@ class LmdbObjectStore(MutableMapping):
                 return
             # What was buffered when we were called goes into the next batch taken (also
             # entries put into write_buffer directly); what is in flight is the last one.
-            if buffer:
+            handed = self._handed
+            if buffer or handed:
                 target = self._taken + 1
             elif self._inflight is not None:
                 target = self._taken
@@ -682,11 +784,16 @@ class LmdbObjectStore(MutableMapping):
                 if shared.committing and shared.write_owner != _get_ident():
                     self.condition.wait()  # another flush commits; ours may be in it
                     continue
-                if not buffer:
+                if not buffer and not handed:
                     break  # committed by another flush (a failed one puts its batch back)
-                batch = dict(buffer)
+                if handed:
+                    batch = dict(handed)
+                    batch.update(buffer)  # the buffer is newer
+                else:
+                    batch = dict(buffer)
                 self._inflight = batch  # before the buffer empties: reads look at both
                 buffer.clear()
+                handed.clear()
                 puts_only = not self._deletes_buffered
                 self._deletes_buffered = False
                 self._taken += 1
@@ -719,11 +826,13 @@ class LmdbObjectStore(MutableMapping):
                     self.condition.notify_all()
                 if error is not None:
                     for key, value in batch.items():  # newer writes to the same keys win
-                        buffer.setdefault(key, value)
+                        if key not in buffer and key not in handed:
+                            buffer[key] = value
                     if not puts_only:
                         self._deletes_buffered = True
                     raise error
                 self._committed = number
+                self._async_error = None
                 if dropped:
                     shown = ", ".join(display_key(k) for k in dropped[:5])
                     failure = lmdb.BadValsizeError(
@@ -737,28 +846,71 @@ class LmdbObjectStore(MutableMapping):
         """The buffered (or being committed) value of ``key``, else ``_MISSING``; the caller
         holds the lock."""
         value = self.write_buffer.get(key, _MISSING)
-        if value is _MISSING and self._inflight is not None:
-            value = self._inflight.get(key, _MISSING)
+        if value is _MISSING:
+            if self._handed:
+                value = self._handed.get(key, _MISSING)
+            if value is _MISSING and self._inflight is not None:
+                value = self._inflight.get(key, _MISSING)
         return value
 
     def _buffered_locked(self, norm: bytes, autoflush: bool, forced: bool) -> Any:
         """A single-key read while entries are pending (the caller holds the lock): the
-        buffered (or being committed) value of ``norm``, else ``_FLUSH_FIRST`` when the
-        read must flush first (``autoflush``), else ``_MISSING`` (read LMDB).
+        buffered (or handed over, or being committed) value of ``norm``, else
+        ``_FLUSH_FIRST`` when the read must flush first, else ``_MISSING`` (read LMDB).
 
-        Unless ``forced`` (``exists(flush=True)``), a read miss does not queue behind
-        another thread's running commit: it sees the entries of that commit in memory, and
-        entries buffered meanwhile are committed by the next flush.
+        A miss with ``autoflush`` hands the buffer to the background committer and reads
+        on (see :meth:`_hand_off`); only ``forced`` (``exists(flush=True)``), or a store
+        whose flush cannot be handed over, flushes and waits. LMDB's answer for a key that
+        is in none of the three is the right one either way.
         """
         value = self.write_buffer.get(norm, _MISSING)
         if value is _MISSING:
-            inflight = self._inflight
-            if inflight is not None:
-                value = inflight.get(norm, _MISSING)
-            if value is _MISSING and autoflush:
-                if forced or (self.write_buffer and not self._shared.committing):
+            if self._handed:
+                value = self._handed.get(norm, _MISSING)
+            if value is _MISSING and self._inflight is not None:
+                value = self._inflight.get(norm, _MISSING)
+            if value is _MISSING and autoflush and self.write_buffer:
+                if forced:
+                    return _FLUSH_FIRST
+                if self._can_hand_off():
+                    self._hand_off()
+                elif not self._shared.committing:
                     return _FLUSH_FIRST
         return value
+
+    def _can_hand_off(self) -> bool:
+        """May a read miss hand the buffer to the committer instead of flushing? Not when
+        ``_flush`` is replaced (on the instance or in a subclass: it must be called), after
+        a failed background commit (the next flush runs, and raises, in the caller), or with
+        the empty key buffered (its flush raises). The caller holds the lock."""
+        return (
+            self._async_error is None
+            and b"" not in self.write_buffer
+            and type(self)._flush is _BASE_FLUSH
+            and "_flush" not in self.__dict__
+        )
+
+    def _hand_off(self) -> None:
+        """Move the buffer into ``_handed`` and queue this store for the environment's
+        committer thread, which commits it (a synced commit, as any flush) while the reader
+        goes on. Reads keep finding the entries in memory until the commit is done;
+        ``flush()``/``close()`` commit them (or wait for that commit). The caller holds the
+        lock."""
+        self._handed.update(self.write_buffer)  # the buffer is newer
+        self.write_buffer.clear()
+        if not self._queued:
+            self._queued = True
+            shared = self._shared
+            shared.queue.append(self)
+            committer = shared.committer
+            if committer is None or not committer.is_alive():  # not started, or a fork
+                thread = threading.Thread(
+                    target=_committer_loop, args=(shared,), name="zlmdb.store-committer"
+                )
+                thread.daemon = True
+                shared.committer = thread
+                thread.start()
+            shared.condition.notify_all()
 
     def _flush_then_buffered(self, norm: bytes) -> Any:
         """Flush (outside the lock, so the commit does not block others), then look at the
@@ -789,21 +941,17 @@ class LmdbObjectStore(MutableMapping):
                 wanted = unique
             if not wanted:
                 return buffered, wanted, False
-            if may_flush and self.autoflush_on_read and self._autoflush_due():
-                return buffered, wanted, True
+            if may_flush and self.autoflush_on_read and self.write_buffer:
+                if self._can_hand_off():
+                    self._hand_off()
+                elif not self._shared.committing:
+                    return buffered, wanted, True
             self._enter_read_locked()
         return buffered, wanted, False
 
-    def _autoflush_due(self) -> bool:
-        """Should a read miss flush first (``autoflush_on_read``)? Yes when entries are
-        buffered, unless another thread is committing right now: the read then goes on
-        (it sees the entries being committed) instead of queueing behind that fsync. The
-        caller holds the lock."""
-        return bool(self.write_buffer) and not self._shared.committing
-
     def _pending(self) -> bool:
         """True if entries are buffered or being committed; the caller holds the lock."""
-        return bool(self.write_buffer) or self._inflight is not None
+        return bool(self.write_buffer) or bool(self._handed) or self._inflight is not None
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -932,11 +1080,17 @@ class LmdbObjectStore(MutableMapping):
         """
         # As lmdb-object-store: the key, then the value, then (under the lock) the state.
         norm = key if type(key) is self._plain_key else self._norm_key(key)
-        value = self._dumps(obj)
-        with self.lock:
+        protocol = self._pickle_protocol
+        value = _pickle_dumps(obj, protocol) if protocol is not None else self._dumps(obj)
+        # acquire/release, not ``with``: the with statement's __enter__/__exit__ lookups
+        # and bound-method objects cost about as much again as the lock itself.
+        lock = self.lock
+        lock.acquire()
+        try:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            if self._shared.tx is not None and self._shared.tx.owner == _get_ident():
+            tx = self._shared.tx
+            if tx is not None and tx.owner == _get_ident():
                 self._tx_put(norm, value)
                 return
             if self._readonly:
@@ -947,6 +1101,8 @@ class LmdbObjectStore(MutableMapping):
             buffer[norm] = value
             if len(buffer) < self.batch_size:
                 return
+        finally:
+            lock.release()
         self._flush()
 
     def _tx_put(self, norm: bytes, value: Optional[bytes]) -> None:
@@ -967,10 +1123,13 @@ class LmdbObjectStore(MutableMapping):
             lmdb.BadValsizeError: the key is longer than LMDB's maximum key size.
         """
         norm = key if type(key) is self._plain_key else self._norm_key(key)
-        with self.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            if self._shared.tx is not None and self._shared.tx.owner == _get_ident():
+            tx = self._shared.tx
+            if tx is not None and tx.owner == _get_ident():
                 self._tx_put(norm, None)
                 return
             if self._readonly:
@@ -981,6 +1140,8 @@ class LmdbObjectStore(MutableMapping):
             self._deletes_buffered = True
             if len(buffer) < self.batch_size:
                 return
+        finally:
+            lock.release()
         self._flush()
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -999,14 +1160,18 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
-        with self.lock:
+        lock = self.lock
+        lock.acquire()  # not ``with``: see put()
+        try:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            # The common case (nothing buffered, no commit in flight) costs one test.
-            if self.write_buffer or self._inflight is not None:
+            # The common case (nothing pending) costs three tests.
+            if self.write_buffer or self._handed or self._inflight is not None:
                 value = self._buffered_locked(norm, self.autoflush_on_read, False)
             else:
                 value = _MISSING
+        finally:
+            lock.release()
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
@@ -1042,16 +1207,20 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
-        with self.lock:
+        lock = self.lock
+        lock.acquire()  # not ``with``: see put()
+        try:
             if self._closing or self._is_closed:
                 raise _closed_error()
-            if self.write_buffer or self._inflight is not None:
+            if self.write_buffer or self._handed or self._inflight is not None:
                 if flush is None:
                     value = self._buffered_locked(norm, self.autoflush_on_read, False)
                 else:
                     value = self._buffered_locked(norm, flush, flush)
             else:
                 value = _MISSING
+        finally:
+            lock.release()
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
@@ -1106,7 +1275,7 @@ class LmdbObjectStore(MutableMapping):
         else:
             with self.lock:
                 self._ensure_open()
-                direct = not self.write_buffer and self._inflight is None
+                direct = not self.write_buffer and not self._handed and self._inflight is None
                 if direct:
                     self._enter_read_locked()
             if direct:
@@ -1188,34 +1357,51 @@ class LmdbObjectStore(MutableMapping):
         return {k: values[k] for k in unique if k in values}
 
     def _encode_items(
-        self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]
+        self, items: Union[Mapping, Iterable[Tuple[Any, Any]]], check_sizes: bool = True
     ) -> List[Tuple[bytes, Any]]:
         """Normalize and serialize ``items`` (values that are the deletion sentinel stay).
+        ``check_sizes=False`` leaves empty and oversize keys to the write (put_many's
+        apply: LMDB rejects them, and :meth:`_check_pair_keys` then names the key).
 
         Raises:
             TypeError, UnicodeEncodeError, lmdb.BadValsizeError: a bad key.
             the serializer's error: a value cannot be serialized.
         """
         sentinel = self._DELETION_SENTINEL
-        dumps = self._dumps
         norm_key = self._norm_key
         plain = self._plain_key
         source = items.items() if isinstance(items, Mapping) else items
-        pairs = [
-            (
-                key if type(key) is plain else norm_key(key),
-                value if value is sentinel else dumps(value),
-            )
-            for key, value in source
-        ]
-        if pairs:
+        protocol = self._pickle_protocol
+        if protocol is not None:
+            dumps = _pickle_dumps
+            pairs = [
+                (
+                    key if type(key) is plain else norm_key(key),
+                    value if value is sentinel else dumps(value, protocol),
+                )
+                for key, value in source
+            ]
+        else:
+            dumps = self._dumps
+            pairs = [
+                (
+                    key if type(key) is plain else norm_key(key),
+                    value if value is sentinel else dumps(value),
+                )
+                for key, value in source
+            ]
+        if pairs and check_sizes:
             sizes = list(map(len, map(_first, pairs)))
             if min(sizes) == 0 or max(sizes) > self._max_key_size:
-                for key, _ in pairs:
-                    self._check_key_size(key)
-                    if not key:
-                        raise lmdb.BadValsizeError("LMDB cannot store an empty key")
+                self._check_pair_keys(pairs)
         return pairs
+
+    def _check_pair_keys(self, pairs: List[Tuple[bytes, Any]]) -> None:
+        """Raise lmdb.BadValsizeError for the first key of ``pairs`` LMDB cannot store."""
+        for key, _ in pairs:
+            self._check_key_size(key)
+            if not key:
+                raise lmdb.BadValsizeError("LMDB cannot store an empty key")
 
     def put_many(self, items: Union[Mapping, Iterable[Tuple[Any, Any]]]) -> None:
         """Write ``items`` (a mapping or ``(key, value)`` pairs) atomically in one write
@@ -1238,27 +1424,33 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            if self.write_buffer:
-                self._flush()
+            if self.write_buffer or self._handed:
+                self._flush()  # also what a read miss handed over: older than items
             _wait_writers_idle(self._shared)
             self._ensure_open()
             # Encoded once, before the transaction, so a retry after map growth replays them.
-            pairs = self._encode_items(items)
-            deletes = any(map(_is, map(_second, pairs), repeat(sentinel)))
+            pairs = self._encode_items(items, check_sizes=False)
 
             def apply(txn: Any) -> None:
-                if not deletes:
-                    with txn.cursor() as cursor:
-                        cursor.putmulti(pairs)  # in order, so the last duplicate wins
-                    return
-                put = txn.put
-                delete = txn.delete
-                for norm, value in pairs:
-                    if value is sentinel:
-                        if norm:
+                try:
+                    try:
+                        with txn.cursor() as cursor:
+                            cursor.putmulti(pairs)  # in order, so the last duplicate wins
+                        return
+                    except TypeError:
+                        pass  # a deletion marker (not bytes): item by item below, in order
+                    self._check_pair_keys(pairs)  # LMDB's delete ignores the empty key
+                    put = txn.put
+                    delete = txn.delete
+                    for norm, value in pairs:
+                        if value is sentinel:
                             delete(norm)
-                    else:
-                        put(norm, value)
+                        else:
+                            put(norm, value)
+                except lmdb.BadValsizeError:
+                    # An empty or oversize key (the transaction is aborted): name it.
+                    self._check_pair_keys(pairs)
+                    raise
 
             self._write(apply)
 
@@ -1299,7 +1491,7 @@ class LmdbObjectStore(MutableMapping):
                 return
             self._closing = True
             if not self._readonly:
-                pending = len(self.write_buffer)
+                pending = len(self.write_buffer) + len(self._handed)
                 try:
                     self._flush()
                 except Exception as exc:
@@ -1638,6 +1830,7 @@ class LmdbObjectStore(MutableMapping):
             _wait_writers_idle(self._shared)
             self._ensure_open()
             self.write_buffer.clear()
+            self._handed.clear()
             db = self._db
             self._write(lambda txn: txn.drop(db, delete=False))
 
@@ -1648,3 +1841,4 @@ class LmdbObjectStore(MutableMapping):
 
 
 _BASE_NORM_KEY = LmdbObjectStore._norm_key
+_BASE_FLUSH = LmdbObjectStore._flush
