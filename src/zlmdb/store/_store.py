@@ -821,15 +821,19 @@ class LmdbObjectStore(MutableMapping):
                 finally:
                     if state is not None:
                         lock._acquire_restore(state)  # type: ignore[attr-defined]
+                    if error is not None:
+                        # Back into the buffer before the in-flight batch goes: a read
+                        # without the lock (_pending_unlocked) must find it in one or the
+                        # other. Newer writes to the same keys win.
+                        for key, value in batch.items():
+                            if key not in buffer and key not in handed:
+                                buffer[key] = value
+                        if not puts_only:
+                            self._deletes_buffered = True
                     shared.committing = False
                     self._inflight = None
                     self.condition.notify_all()
                 if error is not None:
-                    for key, value in batch.items():  # newer writes to the same keys win
-                        if key not in buffer and key not in handed:
-                            buffer[key] = value
-                    if not puts_only:
-                        self._deletes_buffered = True
                     raise error
                 self._committed = number
                 self._async_error = None
@@ -851,6 +855,36 @@ class LmdbObjectStore(MutableMapping):
                 value = self._handed.get(key, _MISSING)
             if value is _MISSING and self._inflight is not None:
                 value = self._inflight.get(key, _MISSING)
+        return value
+
+    def _pending_unlocked(self, norm: bytes) -> Any:
+        """A single-key read that found the buffer empty, without taking the lock: the value
+        of ``norm`` handed to the committer or being committed, else ``_MISSING`` (read
+        LMDB).
+
+        Taking the lock here made the readers of a busy store queue on it behind each other
+        and behind the committer (a convoy: every contended acquisition costs a thread
+        switch). Without it the read is still exact, with no reliance on the GIL: entries
+        only move forward, buffer -> handed -> in flight -> LMDB, each move copying into the
+        next stage before clearing the previous one (a failed commit puts its batch back
+        into the buffer before clearing the in-flight batch), and the read looks at the
+        stages in that same order. So a write that completed before the read, found in no
+        earlier stage, is in a later one when the read looks there; a write running
+        concurrently may or may not be seen, as with the lock. Each look is one dict
+        lookup or attribute read, which is atomic on every interpreter.
+
+        Raises:
+            lmdb.Error: the store is closed.
+        """
+        if self._closing or self._is_closed:
+            raise _closed_error()
+        value = _MISSING
+        if self._handed:
+            value = self._handed.get(norm, _MISSING)
+        if value is _MISSING:
+            inflight = self._inflight
+            if inflight is not None:
+                value = inflight.get(norm, _MISSING)
         return value
 
     def _buffered_locked(self, norm: bytes, autoflush: bool, forced: bool) -> Any:
@@ -1160,18 +1194,17 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
-        lock = self.lock
-        lock.acquire()  # not ``with``: see put()
-        try:
-            if self._closing or self._is_closed:
-                raise _closed_error()
-            # The common case (nothing pending) costs three tests.
-            if self.write_buffer or self._handed or self._inflight is not None:
+        if self.write_buffer:
+            lock = self.lock
+            lock.acquire()  # not ``with``: see put()
+            try:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
                 value = self._buffered_locked(norm, self.autoflush_on_read, False)
-            else:
-                value = _MISSING
-        finally:
-            lock.release()
+            finally:
+                lock.release()
+        else:
+            value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
@@ -1207,20 +1240,20 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
-        lock = self.lock
-        lock.acquire()  # not ``with``: see put()
-        try:
-            if self._closing or self._is_closed:
-                raise _closed_error()
-            if self.write_buffer or self._handed or self._inflight is not None:
+        if self.write_buffer:
+            lock = self.lock
+            lock.acquire()  # not ``with``: see put()
+            try:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
                 if flush is None:
                     value = self._buffered_locked(norm, self.autoflush_on_read, False)
                 else:
                     value = self._buffered_locked(norm, flush, flush)
-            else:
-                value = _MISSING
-        finally:
-            lock.release()
+            finally:
+                lock.release()
+        else:
+            value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
