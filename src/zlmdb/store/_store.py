@@ -7,7 +7,8 @@ through :mod:`zlmdb.lmdb`.
 Locking: every store on one data file shares the environment's ``RLock`` (``store.lock``).
 It guards the write buffers, the state flags, every write transaction and the reader
 counters. Reads hold it only to look at the buffer (and flush, with ``autoflush_on_read``),
-then count themselves as in-flight readers and run their LMDB read transaction without it.
+then count themselves as in-flight readers and run their LMDB read transaction without it;
+single-key reads with an empty buffer do not take it (``_pending_unlocked``).
 A map resize waits (on ``store.condition``) until no read transaction of the environment is
 open, because LMDB remaps the file and values handed out as buffers would dangle.
 """
