@@ -859,9 +859,10 @@ class LmdbObjectStore(MutableMapping):
         return value
 
     def _pending_unlocked(self, norm: bytes) -> Any:
-        """A single-key read that found the buffer empty, without taking the lock: the value
-        of ``norm`` handed to the committer or being committed, else ``_MISSING`` (read
-        LMDB).
+        """A single-key read that found the buffer empty (and no other thread's
+        ``transaction()`` open: those reads still wait for the block), without taking the
+        lock: the value of ``norm`` handed to the committer or being committed, else
+        ``_MISSING`` (read LMDB).
 
         Taking the lock here made the readers of a busy store queue on it behind each other
         and behind the committer (a convoy: every contended acquisition costs a thread
@@ -1195,7 +1196,7 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
-        if self.write_buffer:
+        if self.write_buffer or tx is not None:  # tx: another thread's transaction()
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
@@ -1241,7 +1242,7 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
-        if self.write_buffer:
+        if self.write_buffer or tx is not None:  # tx: another thread's transaction()
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
