@@ -274,7 +274,9 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            if store._closing or store._is_closed or not store._handed:
+            # A read miss that found the store queued left its buffer to this commit
+            # (LmdbObjectStore._queued_unlocked) rather than handing it over.
+            if store._closing or store._is_closed or not (store._handed or store.write_buffer):
                 shared.condition.notify_all()  # nothing to commit: waiters may go on
                 continue  # a flush, put_many or close() took (or takes) the entries
         try:
@@ -858,11 +860,21 @@ class LmdbObjectStore(MutableMapping):
                 value = self._inflight.get(key, _MISSING)
         return value
 
+    def _queued_unlocked(self, buffer: Dict[bytes, Any]) -> bool:
+        """May a read miss leave the (non-empty) ``buffer`` to the committer without taking
+        the lock? Yes when this store is already queued for it and a hand-over is allowed
+        (see :meth:`_can_hand_off`): the committer's flush of this store, not yet started,
+        takes the buffer along with what was handed over. Read without the lock, the flag
+        is a hint: a read that sees it just after the committer took the store leaves the
+        buffer to the next read miss or flush, which is all the hand-over promises."""
+        return self._queued and self._async_error is None and b"" not in buffer
+
     def _pending_unlocked(self, norm: bytes) -> Any:
-        """A single-key read that found the buffer empty (and no other thread's
-        ``transaction()`` open: those reads still wait for the block), without taking the
-        lock: the value of ``norm`` handed to the committer or being committed, else
-        ``_MISSING`` (read LMDB).
+        """A single-key read with no hand-over to make (the buffer empty, or its store
+        queued for the committer: :meth:`_queued_unlocked`) and no other thread's
+        ``transaction()`` open (those reads still wait for the block), without taking the
+        lock: the value of ``norm`` buffered, handed to the committer or being committed,
+        else ``_MISSING`` (read LMDB).
 
         Taking the lock here made the readers of a busy store queue on it behind each other
         and behind the committer (a convoy: every contended acquisition costs a thread
@@ -881,7 +893,9 @@ class LmdbObjectStore(MutableMapping):
         if self._closing or self._is_closed:
             raise _closed_error()
         value = _MISSING
-        if self._handed:
+        if self.write_buffer:
+            value = self.write_buffer.get(norm, _MISSING)
+        if value is _MISSING and self._handed:
             value = self._handed.get(norm, _MISSING)
         if value is _MISSING:
             inflight = self._inflight
@@ -1196,7 +1210,10 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
-        if self.write_buffer or tx is not None:  # tx: another thread's transaction()
+        buffer = self.write_buffer
+        # The lock only when there is a hand-over to make (see _pending_unlocked), or when
+        # another thread's transaction() is open (reads wait for the block).
+        if tx is not None or (buffer and not self._queued_unlocked(buffer)):
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
@@ -1242,7 +1259,8 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
-        if self.write_buffer or tx is not None:  # tx: another thread's transaction()
+        buffer = self.write_buffer
+        if tx is not None or (buffer and (flush is not None or not self._queued_unlocked(buffer))):
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
