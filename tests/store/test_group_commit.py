@@ -201,3 +201,24 @@ def test_replaced_flush_is_called_by_a_read_miss(store):
     assert calls == [1]
     with store.env.begin() as txn:
         assert txn.get(b"x") is not None
+
+
+def test_read_miss_of_a_queued_store_leaves_its_buffer_to_the_queued_commit(store, monkeypatch):
+    held = HeldCommit(monkeypatch)
+    store.put(b"a", 1)
+    store.get(b"other")  # hands {a} over; the committer's commit of it is held
+    assert held.entered.wait(60)
+    store.put(b"b", 2)
+    store.get(b"other")  # hands {b} over and queues the store again
+    assert store._queued and store._handed
+    store.put(b"c", 3)
+    assert store.get(b"other") is None  # queued already: c stays buffered, for that commit
+    assert store.write_buffer and store.get(b"c") == 3 and store.exists(b"c")
+    held.release.set()
+    with store.condition:  # no flush: the committer's next commit takes b and c
+        assert store.condition.wait_for(
+            lambda: not store.write_buffer and not store._handed and not store._queued, 60
+        )
+        assert store.condition.wait_for(lambda: store._inflight is None, 60)
+    with store.env.begin() as txn:
+        assert [pickle.loads(txn.get(k)) for k in (b"a", b"b", b"c")] == [1, 2, 3]

@@ -134,3 +134,33 @@ def test_map_resize_during_deserialization_keeps_the_value_intact(tmp_path):
     assert seen == {"grown": True, "value": b"v"}
     assert store.get(b"big29") == b"x" * 100_000
     store.close()
+
+
+def test_read_your_writes_while_read_misses_hand_the_buffer_to_the_committer(tmp_path):
+    # Every read miss of another thread hands the buffer over, so each thread's last write
+    # keeps moving buffer -> handed -> in flight -> LMDB while the thread reads it back
+    # (single-key reads with an empty buffer look at those stages without the lock).
+    store = LmdbObjectStore(str(tmp_path / "db"))
+    errors = []
+
+    def worker(n: int) -> None:
+        key = b"own-%d" % n
+        try:
+            for i in range(1500):
+                store.put(key, i)
+                store.get(b"miss-%d-%d" % (n, i))  # a miss: hands the buffer over
+                got = store.get(key)
+                if got != i or not store.exists(key):
+                    errors.append((n, i, got))
+                    return
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    _run([threading.Thread(target=worker, args=(n,)) for n in range(4)])
+    assert errors == []
+    store.close()
+    reopened = LmdbObjectStore(str(tmp_path / "db"))
+    assert {k: reopened.get(k) for k in (b"own-%d" % n for n in range(4))} == {
+        b"own-%d" % n: 1499 for n in range(4)
+    }
+    reopened.close()

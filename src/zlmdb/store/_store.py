@@ -7,7 +7,8 @@ through :mod:`zlmdb.lmdb`.
 Locking: every store on one data file shares the environment's ``RLock`` (``store.lock``).
 It guards the write buffers, the state flags, every write transaction and the reader
 counters. Reads hold it only to look at the buffer (and flush, with ``autoflush_on_read``),
-then count themselves as in-flight readers and run their LMDB read transaction without it.
+then count themselves as in-flight readers and run their LMDB read transaction without it;
+single-key reads with an empty buffer do not take it (``_pending_unlocked``).
 A map resize waits (on ``store.condition``) until no read transaction of the environment is
 open, because LMDB remaps the file and values handed out as buffers would dangle.
 """
@@ -273,7 +274,9 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            if store._closing or store._is_closed or not store._handed:
+            # A read miss that found the store queued left its buffer to this commit
+            # (LmdbObjectStore._queued_unlocked) rather than handing it over.
+            if store._closing or store._is_closed or not (store._handed or store.write_buffer):
                 shared.condition.notify_all()  # nothing to commit: waiters may go on
                 continue  # a flush, put_many or close() took (or takes) the entries
         try:
@@ -821,15 +824,19 @@ class LmdbObjectStore(MutableMapping):
                 finally:
                     if state is not None:
                         lock._acquire_restore(state)  # type: ignore[attr-defined]
+                    if error is not None:
+                        # Back into the buffer before the in-flight batch goes: a read
+                        # without the lock (_pending_unlocked) must find it in one or the
+                        # other. Newer writes to the same keys win.
+                        for key, value in batch.items():
+                            if key not in buffer and key not in handed:
+                                buffer[key] = value
+                        if not puts_only:
+                            self._deletes_buffered = True
                     shared.committing = False
                     self._inflight = None
                     self.condition.notify_all()
                 if error is not None:
-                    for key, value in batch.items():  # newer writes to the same keys win
-                        if key not in buffer and key not in handed:
-                            buffer[key] = value
-                    if not puts_only:
-                        self._deletes_buffered = True
                     raise error
                 self._committed = number
                 self._async_error = None
@@ -851,6 +858,49 @@ class LmdbObjectStore(MutableMapping):
                 value = self._handed.get(key, _MISSING)
             if value is _MISSING and self._inflight is not None:
                 value = self._inflight.get(key, _MISSING)
+        return value
+
+    def _queued_unlocked(self, buffer: Dict[bytes, Any]) -> bool:
+        """May a read miss leave the (non-empty) ``buffer`` to the committer without taking
+        the lock? Yes when this store is already queued for it and a hand-over is allowed
+        (see :meth:`_can_hand_off`): the committer's flush of this store, not yet started,
+        takes the buffer along with what was handed over. Read without the lock, the flag
+        is a hint: a read that sees it just after the committer took the store leaves the
+        buffer to the next read miss or flush, which is all the hand-over promises."""
+        return self._queued and self._async_error is None and b"" not in buffer
+
+    def _pending_unlocked(self, norm: bytes) -> Any:
+        """A single-key read with no hand-over to make (the buffer empty, or its store
+        queued for the committer: :meth:`_queued_unlocked`) and no other thread's
+        ``transaction()`` open (those reads still wait for the block), without taking the
+        lock: the value of ``norm`` buffered, handed to the committer or being committed,
+        else ``_MISSING`` (read LMDB).
+
+        Taking the lock here made the readers of a busy store queue on it behind each other
+        and behind the committer (a convoy: every contended acquisition costs a thread
+        switch). Without it the read is still exact, with no reliance on the GIL: entries
+        only move forward, buffer -> handed -> in flight -> LMDB, each move copying into the
+        next stage before clearing the previous one (a failed commit puts its batch back
+        into the buffer before clearing the in-flight batch), and the read looks at the
+        stages in that same order. So a write that completed before the read, found in no
+        earlier stage, is in a later one when the read looks there; a write running
+        concurrently may or may not be seen, as with the lock. Each look is one dict
+        lookup or attribute read, which is atomic on every interpreter.
+
+        Raises:
+            lmdb.Error: the store is closed.
+        """
+        if self._closing or self._is_closed:
+            raise _closed_error()
+        value = _MISSING
+        if self.write_buffer:
+            value = self.write_buffer.get(norm, _MISSING)
+        if value is _MISSING and self._handed:
+            value = self._handed.get(norm, _MISSING)
+        if value is _MISSING:
+            inflight = self._inflight
+            if inflight is not None:
+                value = inflight.get(norm, _MISSING)
         return value
 
     def _buffered_locked(self, norm: bytes, autoflush: bool, forced: bool) -> Any:
@@ -1160,18 +1210,20 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
-        lock = self.lock
-        lock.acquire()  # not ``with``: see put()
-        try:
-            if self._closing or self._is_closed:
-                raise _closed_error()
-            # The common case (nothing pending) costs three tests.
-            if self.write_buffer or self._handed or self._inflight is not None:
+        buffer = self.write_buffer
+        # The lock only when there is a hand-over to make (see _pending_unlocked), or when
+        # another thread's transaction() is open (reads wait for the block).
+        if tx is not None or (buffer and not self._queued_unlocked(buffer)):
+            lock = self.lock
+            lock.acquire()  # not ``with``: see put()
+            try:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
                 value = self._buffered_locked(norm, self.autoflush_on_read, False)
-            else:
-                value = _MISSING
-        finally:
-            lock.release()
+            finally:
+                lock.release()
+        else:
+            value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
@@ -1207,20 +1259,21 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
-        lock = self.lock
-        lock.acquire()  # not ``with``: see put()
-        try:
-            if self._closing or self._is_closed:
-                raise _closed_error()
-            if self.write_buffer or self._handed or self._inflight is not None:
+        buffer = self.write_buffer
+        if tx is not None or (buffer and (flush is not None or not self._queued_unlocked(buffer))):
+            lock = self.lock
+            lock.acquire()  # not ``with``: see put()
+            try:
+                if self._closing or self._is_closed:
+                    raise _closed_error()
                 if flush is None:
                     value = self._buffered_locked(norm, self.autoflush_on_read, False)
                 else:
                     value = self._buffered_locked(norm, flush, flush)
-            else:
-                value = _MISSING
-        finally:
-            lock.release()
+            finally:
+                lock.release()
+        else:
+            value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
