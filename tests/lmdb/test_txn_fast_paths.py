@@ -313,3 +313,41 @@ def test_txn_dropped_on_another_thread_than_its_begin(env) -> None:
     assert env.readers().count("\n") - 1 == 0
     with env.begin() as txn:
         assert txn.get(b"key0002") == items[b"key0002"]
+
+
+_LEAKED_HOLD = r"""
+import gc, sys
+import zlmdb.lmdb as lmdb
+from zlmdb.lmdb._ffi import lib
+
+env = lmdb.open(sys.argv[1], map_size=1 << 24)
+with env.begin(write=True) as txn:
+    txn.put(b"big", b"x" * (4 * lib.ZL_COPY_MAX))
+txn = env.begin()
+# What an exception landing between a held result and its release leaves behind: the large
+# value's hold on the transaction is never let go.
+assert lib.zl_get(txn._t, txn._dbi, b"big", 3) == lib.ZL_HELD
+del txn
+gc.collect()
+with env.begin() as txn:
+    assert len(txn.get(b"big")) == 4 * lib.ZL_COPY_MAX
+env.close()
+print("ok")
+"""
+
+
+def test_dropping_a_txn_whose_hold_leaked_neither_hangs_nor_blocks_close(tmp_path) -> None:
+    # A hold Python never released (an asynchronous exception between zl_get's ZL_HELD and
+    # zl_txn_unhold) must not make dropping the transaction, or closing its environment,
+    # wait forever: once Python dropped the transaction nothing else can be using it.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _LEAKED_HOLD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

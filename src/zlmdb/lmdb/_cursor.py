@@ -614,7 +614,7 @@ class Cursor:
             # One C pass over the objects; anything but 2-tuples of bytes is ZL_NOT_PLAIN.
             try:
                 m = _dumps(items, 2)
-            except ValueError:  # an object marshal does not write (memoryview, bytearray)
+            except ValueError:  # an object marshal does not write (e.g. a non-contiguous buffer)
                 m = None
             if m is not None:
                 rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN)
@@ -719,7 +719,7 @@ class Cursor:
         if _MARSHAL_IN and keys:
             try:
                 m = _dumps(keys, 2)
-            except ValueError:  # an object marshal does not write (memoryview, bytearray)
+            except ValueError:  # an object marshal does not write (e.g. a non-contiguous buffer)
                 m = None
             if m is not None:
                 if c is None:

@@ -1046,6 +1046,12 @@ int zl_txn_abort_read(zl_txn *t) { return zl_txn_end_read(t, 0); }
  * while it waits for the GIL: LMDB's abort does no I/O, and a read txn's takes no lock. */
 void zl_txn_drop(zl_txn *t)
 {
+    long held;
+    /* For the same reason a hold still counted now was leaked (an exception between a
+     * ZL_HELD result and its zl_txn_unhold): let it go, or the end below (and any close of
+     * the environment) would wait for it forever. */
+    while ((held = zl_atomic_load(&t->busy)) > 0)
+        zl_atomic_cas(&t->busy, held, 0);
     if (zl_atomic_cas(&t->state, ZL_LIVE, ZL_ENDING))
         txn_end(t, 0);
     txn_unref(t);
