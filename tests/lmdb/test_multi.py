@@ -205,6 +205,17 @@ def put_model(txn: Any, db: Any, items: List[Tuple[bytes, bytes]], **flags: Any)
     return (len(items), added), cur
 
 
+def assert_putmulti_as_model(txn: Any, a: Any, b: Any, items: List[Any], flags: Any) -> None:
+    """putmulti of ``items`` into db ``a`` gives the counts, contents and cursor position
+    of putting them one by one into db ``b`` (which held the same items before)."""
+    cur = txn.cursor(a)
+    got = cur.putmulti(items, **flags)
+    want, model_cur = put_model(txn, b, items, **flags)
+    assert got == want
+    assert dump(txn, a) == dump(txn, b)
+    assert position(cur) == position(model_cur)
+
+
 FLAG_SETS = [
     {},
     {"overwrite": False},
@@ -246,12 +257,7 @@ def test_putmulti_equals_puts_in_input_order(kind, flags, n, pool, seed, order) 
                 for i in range(0, pool, 3):  # stored before
                     txn.put(make(i), b"old", db=a)
                     txn.put(make(i), b"old", db=b)
-                cur = txn.cursor(a)
-                got = cur.putmulti(items, **flags)
-                want, model_cur = put_model(txn, b, items, **flags)
-                assert got == want
-                assert dump(txn, a) == dump(txn, b)
-                assert position(cur) == position(model_cur)
+                assert_putmulti_as_model(txn, a, b, items, flags)
         finally:
             env.close()
 
@@ -420,12 +426,7 @@ def test_putmulti_items_past_the_last_key(big_env, kind: str) -> None:
                 txn.put(make(i), b"old", db=a)
                 txn.put(make(i), b"old", db=b)
             items = [(make(rng.randrange(400)), b"n%d" % rng.randrange(3)) for _ in range(900)]
-            cur = txn.cursor(a)
-            got = cur.putmulti(items, **flags)
-            want, model_cur = put_model(txn, b, items, **flags)
-            assert got == want
-            assert dump(txn, a) == dump(txn, b)
-            assert position(cur) == position(model_cur)
+            assert_putmulti_as_model(txn, a, b, items, flags)
             more = [(make(1000 + i // 3), b"m%d" % (i % 2)) for i in range(300)]  # all past
             assert txn.cursor(a).putmulti(more, **flags) == put_model(txn, b, more, **flags)[0]
             assert dump(txn, a) == dump(txn, b)

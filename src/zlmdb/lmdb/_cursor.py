@@ -112,6 +112,15 @@ _MARSHAL_IN = _BLOCKS and _marshal_v2_ok()
 _MARSHAL_OUT = _MARSHAL_IN
 
 
+def _marshalled(items: List[Any]) -> Optional[bytes]:
+    """``items`` as marshal version 2 data for zl_getmulti/zl_putmulti, or None when marshal
+    cannot write one of them (e.g. a non-contiguous buffer): the caller packs them itself."""
+    try:
+        return _dumps(items, 2)
+    except ValueError:
+        return None
+
+
 def _pack_plain_pairs(items: List[Any]) -> Tuple[Any, List[int]]:
     """Join putmulti's items and list the boundaries of their keys and values; ``(None,
     [])`` unless every item is a 2-tuple of bytes (the caller goes item by item)."""
@@ -612,10 +621,7 @@ class Cursor:
         rc = _NOT_PLAIN
         if _MARSHAL_IN and items:
             # One C pass over the objects; anything but 2-tuples of bytes is ZL_NOT_PLAIN.
-            try:
-                m = _dumps(items, 2)
-            except ValueError:  # an object marshal does not write (e.g. a non-contiguous buffer)
-                m = None
+            m = _marshalled(items)
             if m is not None:
                 rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN)
         if rc == _NOT_PLAIN:
@@ -717,10 +723,7 @@ class Cursor:
         dfb = dupfixed_bytes or 0
         n = _NOT_PLAIN
         if _MARSHAL_IN and keys:
-            try:
-                m = _dumps(keys, 2)
-            except ValueError:  # an object marshal does not write (e.g. a non-contiguous buffer)
-                m = None
+            m = _marshalled(keys)
             if m is not None:
                 if c is None:
                     raise closed_error()

@@ -913,19 +913,14 @@ class LmdbObjectStore(MutableMapping):
         whose flush cannot be handed over, flushes and waits. LMDB's answer for a key that
         is in none of the three is the right one either way.
         """
-        value = self.write_buffer.get(norm, _MISSING)
-        if value is _MISSING:
-            if self._handed:
-                value = self._handed.get(norm, _MISSING)
-            if value is _MISSING and self._inflight is not None:
-                value = self._inflight.get(norm, _MISSING)
-            if value is _MISSING and autoflush and self.write_buffer:
-                if forced:
-                    return _FLUSH_FIRST
-                if self._can_hand_off():
-                    self._hand_off()
-                elif not self._shared.committing:
-                    return _FLUSH_FIRST
+        value = self._buffered(norm)
+        if value is _MISSING and autoflush and self.write_buffer:
+            if forced:
+                return _FLUSH_FIRST
+            if self._can_hand_off():
+                self._hand_off()
+            elif not self._shared.committing:
+                return _FLUSH_FIRST
         return value
 
     def _can_hand_off(self) -> bool:
