@@ -1206,9 +1206,14 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_open()
             return self._tx_get(tx, norm, default)
         buffer = self.write_buffer
+        if tx is None and not buffer and not self._handed and self._inflight is None:
+            # Nothing pending in any stage (looked at in _pending_unlocked's order): LMDB.
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            value = _MISSING
         # The lock only when there is a hand-over to make (see _pending_unlocked), or when
         # another thread's transaction() is open (reads wait for the block).
-        if tx is not None or (buffer and not self._queued_unlocked(buffer)):
+        elif tx is not None or (buffer and not self._queued_unlocked(buffer)):
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
@@ -1255,7 +1260,14 @@ class LmdbObjectStore(MutableMapping):
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
         buffer = self.write_buffer
-        if tx is not None or (buffer and (flush is not None or not self._queued_unlocked(buffer))):
+        if tx is None and not buffer and not self._handed and self._inflight is None:
+            # Nothing pending in any stage (looked at in _pending_unlocked's order): LMDB.
+            if self._closing or self._is_closed:
+                raise _closed_error()
+            value = _MISSING
+        elif tx is not None or (
+            buffer and (flush is not None or not self._queued_unlocked(buffer))
+        ):
             lock = self.lock
             lock.acquire()  # not ``with``: see put()
             try:
