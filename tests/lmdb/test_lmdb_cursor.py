@@ -415,3 +415,24 @@ def test_getmulti_and_putmulti_take_any_iterable_of_bytes_like(env) -> None:
     random.Random(3).shuffle(keys)
     with env.begin() as txn:
         assert txn.cursor().getmulti(keys) == [(k, k * 2) for k in keys]
+
+
+def test_pair_lookups_take_none_as_the_empty_buffer(dups) -> None:
+    # py-lmdb: set_key_dup/set_range_dup read None as b"" (set_key/set_range refuse it)
+    env, db = dups
+    with env.begin(db=db) as txn:
+        cur = txn.cursor()
+        assert cur.set_key_dup(b"q", None) is False and cur.key() == b""
+        assert cur.set_range_dup(b"q", None) is False
+        for key, value in ((b"a", None), (None, b"1"), (None, None)):
+            with pytest.raises(lmdb.BadValsizeError):
+                cur.set_key_dup(key, value)
+            with pytest.raises(lmdb.BadValsizeError):
+                cur.set_range_dup(key, value)
+        with pytest.raises(lmdb.IncompatibleError):
+            txn.cursor(env.open_db(None)).set_key_dup(b"a", None)
+        with pytest.raises(TypeError):
+            cur.set_key(None)
+        with pytest.raises(TypeError):
+            cur.set_key_dup(b"a", 5)
+        assert cur.set_key_dup(b"b", b"2") and cur.item() == (b"b", b"2")

@@ -251,7 +251,8 @@ class Cursor:
         except TypeError:
             if self._c is None:
                 raise closed_error() from None
-            if key is None or value is None:  # py-lmdb: lookups need a real key
+            if (key is None or value is None) and op != GET_BOTH and op != GET_BOTH_RANGE:
+                # py-lmdb: key lookups need a real key; the pair lookups take None as b""
                 raise TypeError("a bytes-like object is required, not 'NoneType'") from None
             kb, kn = as_buffer(key)
             vb, vn = as_buffer(value)
@@ -459,8 +460,12 @@ class Cursor:
     def set_key_dup(self, key: Any, value: Any) -> bool:
         """Move to the exact ``(key, value)`` pair of a dupsort db; False if absent.
 
+        ``None`` stands for ``b""`` here (as in py-lmdb).
+
         Raises:
             IncompatibleError: not a dupsort db.
+            BadValsizeError: an empty (or None) key or value on a dupsort db.
+            TypeError: ``str`` or non-bytes-like key or value.
         """
         return self._move(GET_BOTH, key, value)
 
@@ -475,8 +480,12 @@ class Cursor:
     def set_range_dup(self, key: Any, value: Any) -> bool:
         """On ``key``, move to the first duplicate >= ``value``; False if none.
 
+        ``None`` stands for ``b""`` here (as in py-lmdb).
+
         Raises:
             IncompatibleError: not a dupsort db.
+            BadValsizeError: an empty (or None) key or value on a dupsort db.
+            TypeError: ``str`` or non-bytes-like key or value.
         """
         return self._move(GET_BOTH_RANGE, key, value)
 
