@@ -436,3 +436,20 @@ def test_pair_lookups_take_none_as_the_empty_buffer(dups) -> None:
         with pytest.raises(TypeError):
             cur.set_key_dup(b"a", 5)
         assert cur.set_key_dup(b"b", b"2") and cur.item() == (b"b", b"2")
+
+
+@pytest.mark.parametrize("buffers", [False, True])
+def test_getmulti_keyfixed_returns_a_memoryview(env, buffers: bool) -> None:
+    # as py-lmdb: callers may .cast() or .tobytes() the packed records
+    db = env.open_db(b"fx", dupsort=True, dupfixed=True)
+    with env.begin(write=True, db=db) as txn:
+        for k in (b"k1", b"k2"):
+            txn.put(k, b"\x01\x00\x00\x00")
+    with env.begin(db=db, buffers=buffers) as txn:
+        cur = txn.cursor()
+        packed = cur.getmulti([b"k1", b"k2"], dupdata=True, dupfixed_bytes=4, keyfixed=True)
+        assert isinstance(packed, memoryview) and packed.readonly
+        assert packed.tobytes() == b"k1\x01\x00\x00\x00k2\x01\x00\x00\x00"
+        assert packed.nbytes == 12 and packed[2:6].cast("I").tolist() == [1]
+        none = cur.getmulti([b"zz"], dupdata=True, dupfixed_bytes=4, keyfixed=True)
+        assert isinstance(none, memoryview) and none.tobytes() == b""

@@ -692,7 +692,7 @@ class Cursor:
         Returns a list of ``(key, value)`` tuples (every duplicate with ``dupdata=True``), or
         of keys with ``values=False``, in the order of ``keys`` (a key given twice is
         reported twice). ``dupfixed_bytes=N`` reads dupfixed duplicates in N-byte units; with
-        ``keyfixed=True`` the result is one buffer of packed key+value records. Large calls
+        ``keyfixed=True`` the result is one read-only memoryview of packed key+value records. Large calls
         look the keys up in key order (much faster on a large database) and report them in
         input order; the cursor still ends where looking up the last key leaves it.
 
@@ -759,9 +759,9 @@ class Cursor:
                 raise ValueError("keyfixed=True requires all keys to be the same size")
             raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
         if n == 0:
-            return b"" if keyfixed else []
-        if keyfixed:
-            return _unpack(c.buf, c.mlen)
+            return memoryview(b"") if keyfixed else []
+        if keyfixed:  # a memoryview, as py-lmdb returns (callers .cast() or .tobytes() it)
+            return memoryview(_unpack(c.buf, c.mlen))
         kind = c.mkind
         if kind == 2:  # records of one key size and one value size
             return list(_iter_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.mlen)))
