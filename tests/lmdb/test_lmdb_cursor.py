@@ -415,3 +415,41 @@ def test_getmulti_and_putmulti_take_any_iterable_of_bytes_like(env) -> None:
     random.Random(3).shuffle(keys)
     with env.begin() as txn:
         assert txn.cursor().getmulti(keys) == [(k, k * 2) for k in keys]
+
+
+def test_pair_lookups_take_none_as_the_empty_buffer(dups) -> None:
+    # py-lmdb: set_key_dup/set_range_dup read None as b"" (set_key/set_range refuse it)
+    env, db = dups
+    with env.begin(db=db) as txn:
+        cur = txn.cursor()
+        assert cur.set_key_dup(b"q", None) is False and cur.key() == b""
+        assert cur.set_range_dup(b"q", None) is False
+        for key, value in ((b"a", None), (None, b"1"), (None, None)):
+            with pytest.raises(lmdb.BadValsizeError):
+                cur.set_key_dup(key, value)
+            with pytest.raises(lmdb.BadValsizeError):
+                cur.set_range_dup(key, value)
+        with pytest.raises(lmdb.IncompatibleError):
+            txn.cursor(env.open_db(None)).set_key_dup(b"a", None)
+        with pytest.raises(TypeError):
+            cur.set_key(None)
+        with pytest.raises(TypeError):
+            cur.set_key_dup(b"a", 5)
+        assert cur.set_key_dup(b"b", b"2") and cur.item() == (b"b", b"2")
+
+
+@pytest.mark.parametrize("buffers", [False, True])
+def test_getmulti_keyfixed_returns_a_memoryview(env, buffers: bool) -> None:
+    # as py-lmdb: callers may .cast() or .tobytes() the packed records
+    db = env.open_db(b"fx", dupsort=True, dupfixed=True)
+    with env.begin(write=True, db=db) as txn:
+        for k in (b"k1", b"k2"):
+            txn.put(k, b"\x01\x00\x00\x00")
+    with env.begin(db=db, buffers=buffers) as txn:
+        cur = txn.cursor()
+        packed = cur.getmulti([b"k1", b"k2"], dupdata=True, dupfixed_bytes=4, keyfixed=True)
+        assert isinstance(packed, memoryview) and packed.readonly
+        assert packed.tobytes() == b"k1\x01\x00\x00\x00k2\x01\x00\x00\x00"
+        assert packed.nbytes == 12 and packed[2:6].cast("I").tolist() == [1]
+        none = cur.getmulti([b"zz"], dupdata=True, dupfixed_bytes=4, keyfixed=True)
+        assert isinstance(none, memoryview) and none.tobytes() == b""

@@ -131,6 +131,21 @@ def test_copyfd_writes_to_a_file_descriptor(env, tmp_path) -> None:
     copied.close()
 
 
+def test_copy_arguments_are_checked_before_lmdb_sees_them(env, tmp_path) -> None:
+    # as py-lmdb: a negative fd is an OverflowError, a txn that is no Transaction a TypeError
+    with pytest.raises(OverflowError):
+        env.copyfd(-1)
+    with pytest.raises(OverflowError):
+        env.copyfd(-1, compact=True)
+    target = tmp_path / "copy"
+    target.mkdir()
+    with pytest.raises(TypeError):
+        env.copy(str(target), compact=True, txn=1)
+    with pytest.raises(TypeError):
+        env.copyfd(0, compact=True, txn=object())
+    assert list(target.iterdir()) == []
+
+
 def test_sync_accepts_force_positionally(env) -> None:
     env.sync(True)
     env.sync(force=False)

@@ -251,7 +251,8 @@ class Cursor:
         except TypeError:
             if self._c is None:
                 raise closed_error() from None
-            if key is None or value is None:  # py-lmdb: lookups need a real key
+            if (key is None or value is None) and op != GET_BOTH and op != GET_BOTH_RANGE:
+                # py-lmdb: key lookups need a real key; the pair lookups take None as b""
                 raise TypeError("a bytes-like object is required, not 'NoneType'") from None
             kb, kn = as_buffer(key)
             vb, vn = as_buffer(value)
@@ -459,8 +460,12 @@ class Cursor:
     def set_key_dup(self, key: Any, value: Any) -> bool:
         """Move to the exact ``(key, value)`` pair of a dupsort db; False if absent.
 
+        ``None`` stands for ``b""`` here (as in py-lmdb).
+
         Raises:
             IncompatibleError: not a dupsort db.
+            BadValsizeError: an empty (or None) key or value on a dupsort db.
+            TypeError: ``str`` or non-bytes-like key or value.
         """
         return self._move(GET_BOTH, key, value)
 
@@ -475,8 +480,12 @@ class Cursor:
     def set_range_dup(self, key: Any, value: Any) -> bool:
         """On ``key``, move to the first duplicate >= ``value``; False if none.
 
+        ``None`` stands for ``b""`` here (as in py-lmdb).
+
         Raises:
             IncompatibleError: not a dupsort db.
+            BadValsizeError: an empty (or None) key or value on a dupsort db.
+            TypeError: ``str`` or non-bytes-like key or value.
         """
         return self._move(GET_BOTH_RANGE, key, value)
 
@@ -683,7 +692,7 @@ class Cursor:
         Returns a list of ``(key, value)`` tuples (every duplicate with ``dupdata=True``), or
         of keys with ``values=False``, in the order of ``keys`` (a key given twice is
         reported twice). ``dupfixed_bytes=N`` reads dupfixed duplicates in N-byte units; with
-        ``keyfixed=True`` the result is one buffer of packed key+value records. Large calls
+        ``keyfixed=True`` the result is one read-only memoryview of packed key+value records. Large calls
         look the keys up in key order (much faster on a large database) and report them in
         input order; the cursor still ends where looking up the last key leaves it.
 
@@ -750,9 +759,9 @@ class Cursor:
                 raise ValueError("keyfixed=True requires all keys to be the same size")
             raise error_for("mdb_cursor_get", n if n <= -30000 else -n)
         if n == 0:
-            return b"" if keyfixed else []
-        if keyfixed:
-            return _unpack(c.buf, c.mlen)
+            return memoryview(b"") if keyfixed else []
+        if keyfixed:  # a memoryview, as py-lmdb returns (callers .cast() or .tobytes() it)
+            return memoryview(_unpack(c.buf, c.mlen))
         kind = c.mkind
         if kind == 2:  # records of one key size and one value size
             return list(_iter_unpack(_unpack(c.fmt, c.fmtlen), _buffer(c.buf, c.mlen)))

@@ -530,7 +530,7 @@ class Environment:
         that snapshot and is only allowed with ``compact=True``.
 
         Raises:
-            TypeError: ``txn`` without ``compact=True``.
+            TypeError: ``txn`` without ``compact=True``, or not a :class:`Transaction`.
             Error: the target cannot be written (``what='mdb_env_copy3'``), or closed env.
         """
         e = self._live()
@@ -544,11 +544,14 @@ class Environment:
 
         Raises:
             TypeError: ``txn`` without ``compact=True``, or ``fd`` not an int.
+            OverflowError: negative ``fd``.
             Error: writing failed (``what='mdb_env_copyfd3'``), or closed env.
         """
         e = self._live()
         if not isinstance(fd, int):
             raise TypeError("fd must be an int")
+        if fd < 0:
+            raise OverflowError("fd must not be negative")
         t = self._copy_txn(compact, txn)
         rc = lib.zl_env_copyfd(e, fd, lib.MDB_CP_COMPACT if compact else 0, t)
         if rc:
@@ -560,6 +563,8 @@ class Environment:
             return ffi.NULL
         if not compact:
             raise TypeError("txn argument only compatible with compact=True")
+        if not isinstance(txn, Transaction):
+            raise TypeError(f"txn must be a Transaction, not {type(txn).__name__}")
         return txn._t
 
     # -- databases and transactions --------------------------------------------------------
