@@ -105,8 +105,6 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607 /* a *_try call met a resize in progress: call the waiting one */
 #define ZL_VIA_SIZE -30608   /* zl_get_via: the first value has not the wanted length */
-#define ZL_FALLBACK -30609   /* zl_put_indexed: nothing written, take the general way */
-#define ZL_BAD_LENS -30610   /* zl_put_indexed: lengths that do not fit the items */
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -1224,13 +1222,13 @@ void zl_txn_unhold(zl_txn *t) { TXN_LEAVE(t); }
  * of LMDB 1.0 with 4 KiB pages), else on the heap. */
 #define ZL_VIA_STACK 2048
 
-/* Look key up in dbi, append its value to prefix, and look the key so made up in rdbi:
+/* Look key up in dbi, append its value to prefix, and look the key so made up in dbi too:
  * one crossing for an index lookup that returns the record. want: the length the first
  * value must have (0: any); a first value of another length answers ZL_VIA_SIZE. A missing
  * or empty first value, or a made-up key longer than LMDB takes, answers MDB_NOTFOUND.
  * Otherwise the result is zl_get's (the record's length, ZL_HELD, MDB_NOTFOUND, an error). */
 long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
-                     unsigned int rdbi, const char *prefix, size_t plen, size_t want)
+                     const char *prefix, size_t plen, size_t want)
 {
     MDB_val k, v;
     char stack[ZL_VIA_STACK];
@@ -1245,9 +1243,11 @@ long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
         rc = TE(t)->get(t->txn, dbi, &k, &v);
         if (rc == 0) {
             n = plen + v.mv_size;
-            if (want && v.mv_size != want) {
+            if (v.mv_size == 0) {
+                rc = MDB_NOTFOUND; /* an empty value names nothing */
+            } else if (want && v.mv_size != want) {
                 rc = ZL_VIA_SIZE;
-            } else if (v.mv_size == 0 || n > t->env->maxkey) {
+            } else if (n > t->env->maxkey) {
                 rc = MDB_NOTFOUND; /* no record can have that key */
             } else {
                 if (n > sizeof(stack) && !(buf = malloc(n)))
@@ -1264,80 +1264,10 @@ long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
     TXN_LEAVE(t);
     if (rc)
         return rc > 0 ? -rc : rc;
-    res = zl_get(t, rdbi, buf, n); /* enters the transaction again (it may end meanwhile) */
+    res = zl_get(t, dbi, buf, n); /* enters the transaction again (it may end meanwhile) */
     if (buf != stack)
         free(buf);
     return res;
-}
-
-/* Insert a new table record and its index records in one call, all into dbi (a database
- * without MDB_DUPSORT), checking everything before the first write: (key, val) is the
- * record; items holds n index records one after the other, key then value, their lengths
- * in lens (nlens = 2n: key, value, key, value, ...; they must add up to itemslen, else
- * ZL_BAD_LENS); unique[i] != 0: index record i must not hold another value already. Returns 0 when all was written, ZL_FALLBACK with nothing written
- * when the general way must decide (the record exists, even stored empty; a unique index
- * key holds another value; a key is empty or longer than LMDB takes), or an LMDB error:
- * of a lookup, or of the record's put, with nothing written; of an index put (e.g.
- * MDB_MAP_FULL), after which LMDB's transaction is unusable anyway. */
-int zl_put_indexed(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
-                   const char *val, size_t vlen, const char *items, size_t itemslen,
-                   const size_t *lens, size_t nlens, const char *unique, size_t n)
-{
-    MDB_val k, v;
-    size_t i, off, maxkey;
-    int rc = 0;
-    if (nlens != 2 * n)
-        return ZL_BAD_LENS;
-    for (i = 0, off = 0; i < nlens; i++) {
-        if (lens[i] > itemslen - off)
-            return ZL_BAD_LENS;
-        off += lens[i];
-    }
-    if (off != itemslen)
-        return ZL_BAD_LENS;
-    TXN_ENTER(t);
-    maxkey = t->env->maxkey;
-    if (klen == 0 || klen > maxkey)
-        rc = ZL_FALLBACK;
-    for (i = 0, off = 0; !rc && i < n; i++) {
-        size_t il = lens[2 * i], vl = lens[2 * i + 1];
-        if (il == 0 || il > maxkey) {
-            rc = ZL_FALLBACK;
-        } else if (unique[i]) {
-            k.mv_size = il;
-            k.mv_data = (void *)(items + off);
-            rc = TE(t)->get(t->txn, dbi, &k, &v);
-            if (rc == MDB_NOTFOUND)
-                rc = 0;
-            else if (rc == 0 && (v.mv_size != vl || memcmp(v.mv_data, items + off + il, vl)))
-                rc = ZL_FALLBACK; /* taken, or a stale record: the general way decides */
-        }
-        off += il + vl;
-    }
-    if (!rc) {
-        k.mv_size = klen;
-        k.mv_data = (void *)key;
-        v.mv_size = vlen;
-        v.mv_data = (void *)val;
-        rc = TE(t)->put(t->txn, dbi, &k, &v, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) {
-            rc = ZL_FALLBACK; /* an update: the old record's index records must move */
-        } else if (!rc) {
-            t->mutations++;
-            for (i = 0, off = 0; !rc && i < n; i++) {
-                size_t il = lens[2 * i], vl = lens[2 * i + 1];
-                k.mv_size = il;
-                k.mv_data = (void *)(items + off);
-                v.mv_size = vl;
-                v.mv_data = (void *)(items + off + il);
-                rc = TE(t)->put(t->txn, dbi, &k, &v, 0);
-                t->mutations++;
-                off += il + vl;
-            }
-        }
-    }
-    TXN_LEAVE(t);
-    return rc;
 }
 
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
@@ -3073,7 +3003,6 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
 #define ZL_KEEPS_GIL                                                                        \
     (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
      ZL_IS_WRAPPER_OF("zl_get_default") || ZL_IS_WRAPPER_OF("zl_get_via") ||              \
-     ZL_IS_WRAPPER_OF("zl_put_indexed") ||                                                \
      ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
      ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \

@@ -14,10 +14,7 @@ from ._util import as_buffer
 _get = lib.zl_get
 _get_default = lib.zl_get_default
 _get_via = lib.zl_get_via
-_put_indexed = lib.zl_put_indexed
 _VIA_SIZE = lib.ZL_VIA_SIZE
-_FALLBACK = lib.ZL_FALLBACK
-_BAD_LENS = lib.ZL_BAD_LENS
 _drop = lib.zl_txn_drop
 _commit_read = lib.zl_txn_commit_read
 _abort_read = lib.zl_txn_abort_read
@@ -544,14 +541,11 @@ class Transaction:
         Raises:
             ValueError: the first value is not ``size`` bytes long.
             BadValsizeError: empty ``key``.
-            TypeError: ``key`` or ``prefix`` not ``bytes``.
+            TypeError: ``key`` or ``prefix`` not ``bytes``, or ``size`` not an int.
             Error: the transaction has ended.
         """
-        if type(key) is not bytes or type(prefix) is not bytes:
-            raise TypeError("key and prefix must be bytes")
         t = self._t
-        dbi = self._dbi
-        n = _get_via(t, dbi, key, len(key), dbi, prefix, len(prefix), size)
+        n = _get_via(t, self._dbi, key, len(key), prefix, len(prefix), size)
         if n >= 0:  # as in get()
             sb = self._sb
             if sb is not None:
@@ -580,50 +574,6 @@ class Transaction:
         if n == _VIA_SIZE:
             raise ValueError(f"the value of the index key is not {size} bytes long")
         raise error_for("mdb_get", n if n <= -30000 else -n)
-
-    def _put_indexed(
-        self, key: bytes, value: bytes, items: bytes, lens: List[int], unique: bytes
-    ) -> bool:
-        """Internal (zlmdb's ORM): insert the new record ``key`` -> ``value`` and its index
-        records in one call into C, all in the transaction's database (not dupsort), after
-        checking everything. ``items``: the index records' keys and values one after the
-        other, their lengths in ``lens`` (key, value, key, value, ...); ``unique[i]``
-        non-zero: index record ``i`` must not hold another value already.
-
-        Returns True when everything was written, False when nothing was written because
-        the general way must decide: the record exists (even stored empty), a unique index
-        key holds another value, or a key is empty or too long.
-
-        Raises:
-            ValueError: a dupsort database, or ``lens``/``unique`` of the wrong length.
-            TypeError: an argument of the wrong type.
-            ReadonlyError: in a read-only transaction (nothing written).
-            MapFullError: the map is full (LMDB's transaction is then unusable).
-            Error: the transaction has ended.
-        """
-        if self._dupsort:
-            raise ValueError("_put_indexed needs a database without dupsort")
-        rc = _put_indexed(
-            self._t,
-            self._dbi,
-            key,
-            len(key),
-            value,
-            len(value),
-            items,
-            len(items),
-            lens,
-            len(lens),
-            unique,
-            len(unique),
-        )
-        if rc == 0:
-            return True
-        if rc == _FALLBACK:
-            return False
-        if rc == _BAD_LENS:
-            raise ValueError("lens must be two lengths per unique flag, adding up to len(items)")
-        raise error_for("mdb_put", rc)
 
     def cursor(self, db: Optional[_Database] = None) -> Cursor:
         """Return a new :class:`Cursor` on ``db`` (default: the transaction's db).
