@@ -115,6 +115,23 @@ def _oid_valued(pmap: PersistentMap) -> bool:
     )
 
 
+def _key_kind_of(pmap: PersistentMap) -> int:
+    """The inline key encoding a map's hot paths use for a scalar String or Oid key
+    (_KEY_STRING, _KEY_OID), decided by its class alone; _KEY_GENERIC otherwise."""
+    cls = type(pmap)
+    codec = getattr(cls, "_KEY_CODEC", None)
+    if codec is None or codec.arity != 1 or pmap._prefix is None:
+        return _KEY_GENERIC
+    owner = _defined_by(cls, "_KEY_CODEC")
+    if (
+        _defined_by(cls, "_serialize_key") is not owner
+        or _defined_by(cls, "_deserialize_key") is not owner
+    ):
+        return _KEY_GENERIC
+    kind = _KEY_KINDS.get(id(codec.parts[0]), _KEY_GENERIC)
+    return kind if kind in (_KEY_STRING, _KEY_OID) else _KEY_GENERIC
+
+
 def qual(obj: Any) -> str:
     """Return ``module.ClassName`` of ``obj``'s class."""
     return f"{obj.__class__.__module__}.{obj.__class__.__name__}"
@@ -254,7 +271,7 @@ class PersistentMap(MutableMapping):
     _v_buffers = False
     _v_oid = False
     _index_plan: Tuple[Tuple[Index, PersistentMap, bool, Callable, bool, Optional[bytes]], ...] = ()
-    _index_via: Dict[str, Tuple[PersistentMap, bool]] = {}
+    _index_via: Dict[str, Tuple[PersistentMap, bool, int, Optional[bytes]]] = {}
 
     def __init__(self, slot: Optional[int] = None, compress: Optional[int] = None) -> None:
         if slot is not None:
@@ -373,8 +390,12 @@ class PersistentMap(MutableMapping):
             for index in self._indexes.values()
         )
         # get_by_index's view of the indexes: name -> (index map, whether the index value
-        # is the tail of the record's full key)
-        self._index_via = {entry[0]._name: (entry[1], entry[2]) for entry in self._index_plan}
+        # is the tail of the record's full key, the index map's key kind (the codec's,
+        # fixed by its class) and slot prefix); emptied by _hooks_changed
+        self._index_via = {
+            entry[0]._name: (entry[1], entry[2], _key_kind_of(entry[1]), entry[1]._prefix)
+            for entry in self._index_plan
+        }
         # __getitem__ decodes Oid values (what indexes hold) inline
         self._v_oid = _oid_valued(self)
         # __setitem__'s shortest path: a scalar Oid key and no index to maintain
@@ -387,6 +408,7 @@ class PersistentMap(MutableMapping):
         self._ready = False
         self._plain_oid = False
         self._key_kind = _KEY_UNPREPARED
+        self._index_via = {}  # get_by_index: prepare again (an index may be gone)
 
     def _key_prefix(self) -> bytes:
         prefix = self._prefix
@@ -699,15 +721,15 @@ class PersistentMap(MutableMapping):
             TypeError: a bad ``index_key`` or a ``txn`` that is not a zlmdb.Transaction.
             zlmdb.lmdb.Error: the transaction is not open.
         """
-        if not self._ready:
-            self._prepare()
         via = self._index_via.get(name)
         if via is None:
-            raise ValueError(f'no index "{name}" attached')
-        pmap, tail = via
-        kind = pmap._key_kind
+            if self._ready:
+                raise ValueError(f'no index "{name}" attached')
+            self._prepare()
+            return self.get_by_index(txn, name, index_key)
+        pmap, tail, kind, index_prefix = via
         if type(index_key) is str and kind == _KEY_STRING:
-            ikey = pmap._prefix + index_key.encode()
+            ikey = index_prefix + index_key.encode()
         elif type(index_key) is int and kind == _KEY_OID and 0 <= index_key <= MAX_OID:
             ikey = _pack_slot_oid(pmap._slot, index_key)
         else:
