@@ -271,3 +271,37 @@ def test_select_by_index_errors(db):
             users.select_by_index(txn, "group", from_key="x")
     with pytest.raises(lmdb.Error):
         users.select_by_index(txn, "group")
+
+
+def test_get_by_index_custom_index_key_encoding(db):
+    """An index map overriding its key hooks is encoded by them, not inline."""
+
+    class LowerStringOid(zlmdb.MapStringOid):
+        def _serialize_key(self, key):
+            return super()._serialize_key(key.lower())
+
+    users = zlmdb.MapOidCbor(1, marshal=_ident, unmarshal=_ident)
+    by_name = LowerStringOid(2)
+    users.attach_index("name", by_name, lambda r: r["name"])
+    with db.begin(write=True) as txn:
+        users[txn, 1] = rec(1, "Ada")
+    with db.begin() as txn:
+        assert txn._txn.get(b"\x00\x02ada") == struct.pack(">Q", 1)
+        assert users.get_by_index(txn, "name", "ADA") == rec(1, "Ada")
+        assert users.get_by_index(txn, "name", "ada") == two_step(txn, users, by_name, "ada")
+
+
+def test_get_by_index_follows_attach_and_detach(db):
+    users = zlmdb.MapOidCbor(1, marshal=_ident, unmarshal=_ident)
+    with db.begin(write=True) as txn:
+        users[txn, 1] = rec(1, "ada")  # prepared without indexes
+        with pytest.raises(ValueError):
+            users.get_by_index(txn, "name", "ada")
+        by_name = zlmdb.MapStringOid(2)
+        users.attach_index("name", by_name, lambda r: r["name"])
+        assert users.get_by_index(txn, "name", "ada") is None  # not rebuilt yet
+        users.rebuild_index(txn, "name")
+        assert users.get_by_index(txn, "name", "ada") == rec(1, "ada")
+        users.detach_index("name")
+        with pytest.raises(ValueError):
+            users.get_by_index(txn, "name", "ada")
