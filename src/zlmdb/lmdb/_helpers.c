@@ -1241,6 +1241,8 @@ long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
         k.mv_size = klen;
         k.mv_data = (void *)key;
         rc = TE(t)->get(t->txn, dbi, &k, &v);
+        if (rc == 0 && v.mv_size > 2048)
+            rc = check_value(t, &v); /* as zl_get: an overflow page must be whole */
         if (rc == 0) {
             n = plen + v.mv_size;
             if (v.mv_size == 0) {
