@@ -212,6 +212,10 @@ def test_get_indirect_is_get_of_get(db):
         raw.put(b"\x00\x06big", b"v" * 10000)  # a large value: still in the map
         raw.put(b"\x00\x05b", b"big")
         assert raw._get_indirect(b"\x00\x05b", b"\x00\x06") == b"v" * 10000
+        raw.put(b"\x00\x05long", b"k" * 3000)  # names a key longer than LMDB takes
+        assert raw._get_indirect(b"\x00\x05long", b"\x00\x06") is None
+        with pytest.raises(ValueError):
+            raw._get_indirect(b"\x00\x05long", b"\x00\x06", 8)
     with db.begin(buffers=True) as txn:
         got = txn._txn._get_indirect(b"\x00\x05b", b"\x00\x06")
         assert isinstance(got, memoryview) and bytes(got) == b"v" * 10000
