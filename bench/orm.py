@@ -39,7 +39,10 @@ Workloads (records are small dicts ``{oid, name, group, score}``; databases are 
 * ``scan (select all)``: keys and values of the whole table;
 * ``write 2 indexes`` vs ``write no index``: a unique string index and a non-unique
   ``(group, oid)`` index;
-* ``index -> record``: string-index lookup, then table get;
+* ``index -> record``: string-index lookup, then table get (``table[txn, index[txn, name]]``);
+* ``index -> record (one call)``: the same lookup with ``table.get_by_index(txn, "name", name)``
+  (one call into C; upstream has no such call and runs its two gets, raw its two hand-written
+  gets, as in ``index -> record``);
 * ``count()`` (calls on the whole table) and ``count_range`` (windows of 100 records);
 * ``one txn per record`` vs ``background writer``: the same puts, each in its own write
   transaction vs handed to a ``BackgroundWriter``.
@@ -104,6 +107,7 @@ WORKLOADS = [
     "write no index",
     "write 2 indexes",
     "index -> record",
+    "index -> record (one call)",
     "count()",
     "count_range",
     "one txn per record",
@@ -375,6 +379,23 @@ class OrmWorkloads:
 
         return timed(run)
 
+    def index_lookup_one_call(self) -> Optional[Tuple[int, float]]:
+        table = self.indexed
+        get_by_index = getattr(table, "get_by_index", None)
+        if get_by_index is None:  # upstream has no such call: its way is the two gets
+            return self.index_lookup()
+        db = self.fill(table)
+        names = [r["name"] for r in self.records]
+        random.Random(5).shuffle(names)
+
+        def run() -> int:
+            with db.begin() as txn:
+                for name in names:
+                    get_by_index(txn, "name", name)
+            return len(names)
+
+        return timed(run)
+
     def count_all(self) -> Tuple[int, float]:
         db = self.fill(self.cbor)
         calls = 20
@@ -426,6 +447,7 @@ class OrmWorkloads:
             "write no index": lambda: self.write_indexed(False),
             "write 2 indexes": lambda: self.write_indexed(True),
             "index -> record": self.index_lookup,
+            "index -> record (one call)": self.index_lookup_one_call,
             "count()": self.count_all,
             "count_range": self.count_range,
             "one txn per record": self.txn_per_record,
@@ -684,6 +706,7 @@ class RawWorkloads:
             "write no index": lambda: self.write_indexed(False),
             "write 2 indexes": lambda: self.write_indexed(True),
             "index -> record": self.index_lookup,
+            "index -> record (one call)": self.index_lookup,  # the same two gets by hand
             "count()": self.count_all,
             "count_range": self.count_range,
             "one txn per record": lambda: self.write_batch(1),
@@ -848,7 +871,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ours, raw, up = results["zlmdb"], results["raw"], results["upstream"]
     upstream_version = ""
     print(
-        f"\n{'workload (ops/s)':<22} {'zlmdb':>9} {'raw':>9} {'upstream':>9} "
+        f"\n{'workload (ops/s)':<26} {'zlmdb':>9} {'raw':>9} {'upstream':>9} "
         f"{'ours/raw':>9} {'ours/up':>8}"
     )
     try:
@@ -869,7 +892,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     up[name] = figures.get(name)
                     upstream_version = info
             print(
-                f"{name:<22} {fmt_rate(ours.get(name)):>9} {fmt_rate(raw.get(name)):>9} "
+                f"{name:<26} {fmt_rate(ours.get(name)):>9} {fmt_rate(raw.get(name)):>9} "
                 f"{fmt_rate(up.get(name)):>9} {fmt_ratio(ours.get(name), raw.get(name)):>9} "
                 f"{fmt_ratio(ours.get(name), up.get(name)):>8}",
                 flush=True,
@@ -893,6 +916,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         ("flatbuffers / json (reads)", "read flatbuffers", "read json"),
         ("numpy / json (reads)", "read numpy", "read json"),
         ("index -> record / get by primary key", "index -> record", "get by primary key"),
+        (
+            "index -> record (one call) / get by pk",
+            "index -> record (one call)",
+            "get by primary key",
+        ),
     ]
     for label, a, b in comparisons:
         print(

@@ -104,6 +104,7 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_HELD -30605
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607 /* a *_try call met a resize in progress: call the waiting one */
+#define ZL_VIA_SIZE -30608   /* zl_get_via: the first value has not the wanted length */
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -1212,6 +1213,64 @@ long long zl_get_default(zl_txn *t, const char *key, size_t klen)
 
 /* End the hold a ZL_HELD result left on the transaction. */
 void zl_txn_unhold(zl_txn *t) { TXN_LEAVE(t); }
+
+/* ---- the ORM's index helpers ------------------------------------------------------------
+ * An ORM index record holds, as its value, the key of a table record without the table's
+ * slot prefix; both live in the same database. */
+
+/* Record keys built by zl_get_via: on the stack up to this size (every key of LMDB 0.9 and
+ * of LMDB 1.0 with 4 KiB pages), else on the heap. */
+#define ZL_VIA_STACK 2048
+
+/* Look key up in dbi, append its value to prefix, and look the key so made up in dbi too:
+ * one crossing for an index lookup that returns the record. want: the length the first
+ * value must have (0: any); a first value of another length answers ZL_VIA_SIZE. A missing
+ * or empty first value, or a made-up key longer than LMDB takes, answers MDB_NOTFOUND.
+ * Otherwise the result is zl_get's (the record's length, ZL_HELD, MDB_NOTFOUND, an error). */
+long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+                     const char *prefix, size_t plen, size_t want)
+{
+    MDB_val k, v;
+    char stack[ZL_VIA_STACK];
+    char *buf = stack;
+    size_t n = 0;
+    long long res;
+    int rc;
+    TXN_ENTER(t);
+    {
+        k.mv_size = klen;
+        k.mv_data = (void *)key;
+        rc = TE(t)->get(t->txn, dbi, &k, &v);
+        if (rc == 0 && v.mv_size > 2048)
+            rc = check_value(t, &v); /* as zl_get: an overflow page must be whole */
+        if (rc == 0) {
+            n = plen + v.mv_size;
+            if (v.mv_size == 0) {
+                rc = MDB_NOTFOUND; /* an empty value names nothing */
+            } else if (want && v.mv_size != want) {
+                rc = ZL_VIA_SIZE;
+            } else if (n > t->env->maxkey) {
+                rc = MDB_NOTFOUND; /* no record can have that key */
+            } else {
+                if (n > sizeof(stack) && !(buf = malloc(n)))
+                    rc = ZL_NO_MEMORY;
+                else {
+                    memcpy(buf, prefix, plen);
+                    memcpy(buf + plen, v.mv_data, v.mv_size); /* copied while entered */
+                }
+            }
+        } else if (rc == MDB_BAD_VALSIZE && klen > t->env->maxkey) {
+            rc = MDB_NOTFOUND; /* an oversize key simply is not there */
+        }
+    }
+    TXN_LEAVE(t);
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    res = zl_get(t, dbi, buf, n); /* enters the transaction again (it may end meanwhile) */
+    if (buf != stack)
+        free(buf);
+    return res;
+}
 
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags)
@@ -2945,7 +3004,7 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
 #endif
 #define ZL_KEEPS_GIL                                                                        \
     (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
-     ZL_IS_WRAPPER_OF("zl_get_default") ||                                                \
+     ZL_IS_WRAPPER_OF("zl_get_default") || ZL_IS_WRAPPER_OF("zl_get_via") ||              \
      ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
      ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \

@@ -9,6 +9,7 @@
 #define ZL_HELD -30605
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607
+#define ZL_VIA_SIZE -30608
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -116,6 +117,8 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del);
 
 long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
 long long zl_get_default(zl_txn *t, const char *key, size_t klen);
+long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
+                     const char *prefix, size_t plen, size_t want);
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags);
 int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,

@@ -13,6 +13,8 @@ from ._util import as_buffer
 
 _get = lib.zl_get
 _get_default = lib.zl_get_default
+_get_via = lib.zl_get_via
+_VIA_SIZE = lib.ZL_VIA_SIZE
 _drop = lib.zl_txn_drop
 _commit_read = lib.zl_txn_commit_read
 _abort_read = lib.zl_txn_abort_read
@@ -525,6 +527,53 @@ class Transaction:
         if rc:
             raise error_for("mdb_cursor_get", rc)
         return out[0]
+
+    def _get_indirect(self, key: Any, prefix: bytes, size: int = 0, default: Any = None) -> Any:
+        """Internal (zlmdb's ORM): look ``key`` up, and return the value stored under
+        ``prefix`` + that first value (both in the transaction's database), in one call
+        into C: an index lookup that returns the record. Like :meth:`get` otherwise
+        (``buffers=True`` transactions return memoryviews).
+
+        Returns ``default`` when ``key`` is missing, its value is empty, or the second key
+        is missing (or longer than LMDB takes). ``size``: the length the first value must
+        have (0: any).
+
+        Raises:
+            ValueError: the first value is not ``size`` bytes long.
+            BadValsizeError: empty ``key``.
+            TypeError: ``key`` or ``prefix`` not ``bytes``, or ``size`` not an int.
+            Error: the transaction has ended.
+        """
+        t = self._t
+        n = _get_via(t, self._dbi, key, len(key), prefix, len(prefix), size)
+        if n >= 0:  # as in get()
+            sb = self._sb
+            if sb is not None:
+                return sb[:n]
+            if self._buffers:
+                off = t.voff
+                if off >= 0:
+                    mv = self._mv
+                    if mv is None:
+                        mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
+                    return mv[off : off + n]
+                return memoryview(_buffer(t.vp, n)).toreadonly()
+            if n >= _SLOT:
+                sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
+                return sb[: n & _LEN_MASK]
+            if n == 0:
+                return b""
+            return _unpack(t.vp, n)
+        if n == _NOTFOUND:
+            return default
+        if n == _HELD:
+            try:
+                return _unpack(t.vp, t.vl)
+            finally:
+                lib.zl_txn_unhold(t)
+        if n == _VIA_SIZE:
+            raise ValueError(f"the value of the index key is not {size} bytes long")
+        raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def cursor(self, db: Optional[_Database] = None) -> Cursor:
         """Return a new :class:`Cursor` on ``db`` (default: the transaction's db).

@@ -115,6 +115,23 @@ def _oid_valued(pmap: PersistentMap) -> bool:
     )
 
 
+def _key_kind_of(pmap: PersistentMap) -> int:
+    """The inline key encoding a map's hot paths use for a scalar String or Oid key
+    (_KEY_STRING, _KEY_OID), decided by its class alone; _KEY_GENERIC otherwise."""
+    cls = type(pmap)
+    codec = getattr(cls, "_KEY_CODEC", None)
+    if codec is None or codec.arity != 1 or pmap._prefix is None:
+        return _KEY_GENERIC
+    owner = _defined_by(cls, "_KEY_CODEC")
+    if (
+        _defined_by(cls, "_serialize_key") is not owner
+        or _defined_by(cls, "_deserialize_key") is not owner
+    ):
+        return _KEY_GENERIC
+    kind = _KEY_KINDS.get(id(codec.parts[0]), _KEY_GENERIC)
+    return kind if kind in (_KEY_STRING, _KEY_OID) else _KEY_GENERIC
+
+
 def qual(obj: Any) -> str:
     """Return ``module.ClassName`` of ``obj``'s class."""
     return f"{obj.__class__.__module__}.{obj.__class__.__name__}"
@@ -254,6 +271,7 @@ class PersistentMap(MutableMapping):
     _v_buffers = False
     _v_oid = False
     _index_plan: Tuple[Tuple[Index, PersistentMap, bool, Callable, bool, Optional[bytes]], ...] = ()
+    _index_via: Dict[str, Tuple[PersistentMap, bool, int, Optional[bytes]]] = {}
 
     def __init__(self, slot: Optional[int] = None, compress: Optional[int] = None) -> None:
         if slot is not None:
@@ -371,6 +389,13 @@ class PersistentMap(MutableMapping):
             )
             for index in self._indexes.values()
         )
+        # get_by_index's view of the indexes: name -> (index map, whether the index value
+        # is the tail of the record's full key, the index map's key kind (the codec's,
+        # fixed by its class) and slot prefix); emptied by _hooks_changed
+        self._index_via = {
+            entry[0]._name: (entry[1], entry[2], _key_kind_of(entry[1]), entry[1]._prefix)
+            for entry in self._index_plan
+        }
         # __getitem__ decodes Oid values (what indexes hold) inline
         self._v_oid = _oid_valued(self)
         # __setitem__'s shortest path: a scalar Oid key and no index to maintain
@@ -383,6 +408,7 @@ class PersistentMap(MutableMapping):
         self._ready = False
         self._plain_oid = False
         self._key_kind = _KEY_UNPREPARED
+        self._index_via = {}  # get_by_index: prepare again (an index may be gone)
 
     def _key_prefix(self) -> bytes:
         prefix = self._prefix
@@ -677,6 +703,131 @@ class PersistentMap(MutableMapping):
         if index is not None:
             index.pmap._index_attached_to = None
             self._hooks_changed()
+
+    def get_by_index(self, txn: Transaction, name: str, index_key: Any) -> Any:
+        """The record that index ``name`` maps ``index_key`` to, or None: what
+        ``table[txn, index[txn, index_key]]`` returns, in one call.
+
+        None when the index has no record for ``index_key``, or the table record it points
+        to is missing (or stored empty). Sees the transaction's own pending writes. An
+        Oid-keyed table with an Oid-valued index map (``MapStringOid``, ``MapOidOid``,
+        ``MapOidOidOid``, ...) is read in one call into C: the index record, then the table
+        record its value names. ``index_key`` is a key of the index map's type (for a
+        composite index, the whole tuple; use :meth:`select_by_index` for ranges).
+
+        Raises:
+            ValueError: no index of that name is attached, a bad ``index_key``, or an index
+                record that is not a key of this table.
+            TypeError: a bad ``index_key`` or a ``txn`` that is not a zlmdb.Transaction.
+            zlmdb.lmdb.Error: the transaction is not open.
+        """
+        via = self._index_via.get(name)
+        if via is None:
+            if self._ready:
+                raise ValueError(f'no index "{name}" attached')
+            self._prepare()
+            return self.get_by_index(txn, name, index_key)
+        pmap, tail, kind, index_prefix = via
+        if type(index_key) is str and kind == _KEY_STRING:
+            ikey = index_prefix + index_key.encode()
+        elif type(index_key) is int and kind == _KEY_OID and 0 <= index_key <= MAX_OID:
+            ikey = _pack_slot_oid(pmap._slot, index_key)
+        else:
+            ikey = pmap._full_key(index_key)
+        try:
+            raw = txn._raw
+            pending = txn._pending
+        except AttributeError:
+            raw = _raw(txn)  # raises TypeError
+            pending = None
+        if raw is None:
+            _raw(txn)  # the transaction is not open: raises zlmdb.lmdb.Error
+        if tail and not pending:
+            data = raw._get_indirect(ikey, self._prefix, 8)
+        else:
+            data = self._get_through(txn, raw, pmap, tail, ikey)
+        if not data:
+            return None
+        if type(data) is not bytes and not self._v_buffers:
+            data = bytes(data)
+        value = self._v_loads(data)
+        unmarshal = self._v_unmarshal
+        return value if unmarshal is None else unmarshal(value)
+
+    def _get_through(
+        self, txn: Transaction, raw: lmdb.Transaction, pmap: PersistentMap, tail: bool, ikey: bytes
+    ) -> Any:
+        """The stored bytes of the table record the index record ``ikey`` points to (None:
+        none), reading through the transaction's pending puts: get_by_index's general way."""
+        pending = txn._pending
+        index_data = _lookup(pending, raw, ikey)
+        if not index_data:
+            return None
+        if tail:
+            if len(index_data) != 8:
+                raise ValueError("the value of the index key is not 8 bytes long")
+            full_key = self._prefix + bytes(index_data)
+        else:
+            table_key = pmap._decode(index_data)
+            if table_key is None:
+                return None
+            full_key = self._full_key(table_key)
+        return _lookup(pending, raw, full_key)
+
+    def select_by_index(
+        self,
+        txn: Transaction,
+        name: str,
+        from_key: Any = None,
+        to_key: Any = None,
+        return_keys: bool = False,
+        reverse: bool = False,
+        limit: Optional[int] = None,
+    ) -> Iterator[Any]:
+        """Iterate over the records that index ``name`` maps the index keys
+        ``from_key <= index key < to_key`` to, in index key order: the records of a
+        non-unique (composite) index key, e.g. ``from_key=(realm, 0), to_key=(realm + 1, 0)``
+        on a ``(realm, oid)`` index.
+
+        Bounds are those of :meth:`select` on the index map (``None``: open). Yields records,
+        or ``(table key, record)`` with ``return_keys=True``; index records whose table
+        record is missing (or stored empty) are skipped. ``limit`` caps the records yielded.
+        Sees the transaction's pending writes; valid only while ``txn`` is open.
+
+        Raises:
+            ValueError: no index of that name is attached, a bad bound, or ``limit`` not in
+                (0, 10_000_000).
+            TypeError: a bad bound or ``limit`` not an int.
+            zlmdb.lmdb.Error: the transaction is not open.
+        """
+        index = self._indexes.get(name)
+        if index is None:
+            raise ValueError(f'no index "{name}" attached')
+        if limit is not None:
+            if type(limit) is not int:
+                raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+            if not 0 < limit < MAX_SELECT_LIMIT:
+                raise ValueError(f"limit must be in (0, {MAX_SELECT_LIMIT}), got {limit}")
+        table_keys = index._pmap.select(
+            txn, from_key, to_key, return_keys=False, return_values=True, reverse=reverse
+        )
+        return self._records_of(txn, table_keys, bool(return_keys), limit)
+
+    def _records_of(
+        self, txn: Transaction, table_keys: Iterator[Any], return_keys: bool, limit: Optional[int]
+    ) -> Iterator[Any]:
+        left = limit
+        for table_key in table_keys:
+            if table_key is None:
+                continue
+            record = self[txn, table_key]
+            if record is None:
+                continue
+            yield (table_key, record) if return_keys else record
+            if left is not None:
+                left -= 1
+                if not left:
+                    return
 
     def _index_record(self, index: Index, key: Any, value: Any) -> Tuple[Optional[bytes], bytes]:
         """(full index key or None for NULL, index value bytes) of one table record."""
