@@ -160,3 +160,148 @@ def test_indexed_put_gets_its_own_tops_and_leaves_the_shared_ones_empty(db):
         assert [by_name[txn, n] for n in "abd"] == [1, 2, 4]
         assert table[txn, 3] is None
         assert txn._tops is NO_TOPS
+
+
+# -- PersistentMap._put_many on a plain Oid-keyed table (the writers' batches) -------------
+
+
+def _marshal_refusing(value):
+    if value == "bad":
+        raise ValueError("refused")
+    return value
+
+
+def _plain(slot=1, marshal=_identity):
+    return zlmdb.MapOidCbor(slot, marshal=marshal, unmarshal=_identity)
+
+
+def _records(db, table):
+    with db.begin() as txn:
+        return dict(table.select(txn))
+
+
+def _put_many(db, table, ops, stats=None):
+    with db.begin(write=True, stats=stats) as txn:
+        table._put_many(txn, ops, "put")
+
+
+def test_put_many_plain_equals_one_put_each_later_put_of_a_key_winning(db):
+    ops = [("put", k % 7, {"n": k}) for k in range(50)] + [("put", MAX_OID, {"n": "max"})]
+    stats = zlmdb.TransactionStats()
+    table, model = _plain(1), _plain(2)
+    _put_many(db, table, ops, stats)
+    with db.begin(write=True) as txn:
+        for _, key, value in ops:
+            model[txn, key] = value
+    assert _records(db, table) == _records(db, model)
+    assert _records(db, table)[3] == {"n": 45}
+    assert stats.puts == len(ops)
+    with db.begin() as txn:
+        assert txn._txn.stat()["entries"] == 2 * 8
+
+
+def test_put_many_plain_after_a_buffered_put_keeps_the_order(db):
+    table = _plain()
+    with db.begin(write=True) as txn:
+        table[txn, 1] = "first"
+        table[txn, 2] = "kept"
+        table._put_many(txn, [("put", 1, "second"), ("put", 3, "third")], "put")
+        assert table[txn, 1] == "second"
+        table[txn, 3] = "last"
+    assert _records(db, table) == {1: "second", 2: "kept", 3: "last"}
+
+
+def test_put_many_plain_written_records_are_seen_in_the_transaction(db):
+    table = _plain()
+    with db.begin(write=True) as txn:
+        table._put_many(txn, [("put", k, k * 10) for k in range(1, 11)], "put")
+        assert table[txn, 4] == 40
+        assert table.count(txn) == 10
+        del table[txn, 4]
+        table[txn, 5] = "changed"
+    assert _records(db, table) == {**{k: k * 10 for k in range(1, 11) if k != 4}, 5: "changed"}
+
+
+@pytest.mark.parametrize(
+    "ops, error",
+    [
+        ([("put", 1, 1), ("put", MAX_OID + 1, 2), ("put", 3, 3)], ValueError),
+        ([("put", 1, 1), ("put", -1, 2)], ValueError),
+        ([("put", 1, 1), ("put", "2", 2)], TypeError),
+        ([("put", 1, 1), ("put", True, 2)], TypeError),
+    ],
+)
+def test_put_many_bad_key_raises_as_one_put_each(db, ops, error):
+    table = _plain()
+    with pytest.raises(error):
+        _put_many(db, table, ops)
+    assert _records(db, table) == {}
+
+
+def test_put_many_with_deletes_applies_in_order(db):
+    table = _plain()
+    _put_many(db, table, [("put", 1, "a"), ("put", 2, "b")])
+    ops = [("put", 3, "c"), ("delete", 1, None), ("put", 1, "again"), ("delete", 2, None)]
+    _put_many(db, table, ops)
+    assert _records(db, table) == {1: "again", 3: "c"}
+
+
+def test_put_many_failing_marshal_raises_and_the_transaction_aborts(db):
+    table = _plain(marshal=_marshal_refusing)
+    with pytest.raises(ValueError, match="refused"):
+        _put_many(db, table, [("put", 1, "ok"), ("put", 2, "bad"), ("put", 3, "ok")])
+    assert _records(db, table) == {}
+
+
+def test_put_many_non_bytes_serializer_output_takes_the_general_path(db):
+    class Buffered(zlmdb.MapOidCbor):
+        def _serialize_value(self, value):
+            return bytearray(super()._serialize_value(value))
+
+    table = Buffered(1, marshal=_identity, unmarshal=_identity)
+    _put_many(db, table, [("put", 1, "x"), ("put", 2, "y")])
+    assert _records(db, table) == {1: "x", 2: "y"}
+
+
+def test_background_writer_on_a_plain_table_replays_a_failing_batch(db):
+    from zlmdb._writers import BackgroundWriter, WriteError
+
+    table = _plain(marshal=_marshal_refusing)
+    writer = BackgroundWriter(db, table, batch_size=100)
+    for key in range(1, 21):
+        writer.put(key, "bad" if key == 7 else key)
+    with pytest.raises(WriteError) as info:
+        writer.flush()
+    assert [op.key for op in info.value.operations] == [7]
+    writer.put(7, "fixed")  # the reported error no longer blocks puts
+    writer.close()
+    assert _records(db, table) == {**{k: k for k in range(1, 21) if k != 7}, 7: "fixed"}
+    assert writer.written == 20 and writer.pending == 0
+
+
+def test_background_writer_counts_pending_while_the_worker_is_held(db):
+    import threading
+
+    from zlmdb._writers import BackgroundWriter
+
+    entered, release = threading.Event(), threading.Event()
+
+    def held(value):
+        if value == "hold":
+            entered.set()
+            assert release.wait(60)
+        return value
+
+    table = _plain(marshal=held)
+    writer = BackgroundWriter(db, table, maxsize=10, batch_size=3)
+    writer.put(1, "hold")
+    assert entered.wait(60)
+    for key in range(2, 9):
+        writer.put(key, key)
+    assert writer.pending == 8
+    assert writer.flush(timeout=0) is False
+    release.set()
+    assert writer.flush() is True
+    assert writer.pending == 0 and writer.written == 8
+    writer.close()
+    assert writer.batches == 1 + 3  # [1], [2, 3, 4], [5, 6, 7], [8]

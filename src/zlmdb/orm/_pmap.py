@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import MutableMapping
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from uuid import UUID
 
@@ -34,6 +34,8 @@ _AFTER_ALL_KEYS = b"\xff" * 2048
 # The largest int CPython 3.11 compares without a generic call (one 30-bit digit): the hot
 # paths' range check of Oid keys up to it; larger Oids are checked against MAX_OID.
 _SMALL_INT = (1 << 30) - 1
+_INT_ONLY = {int}
+_BYTES_ONLY = {bytes}
 
 # How a map's keys are encoded on the hot paths: by the codec of a scalar Oid, String or
 # Uuid key inlined into __getitem__/__setitem__/select, or (generic) by _serialize_key.
@@ -594,6 +596,8 @@ class PersistentMap(MutableMapping):
         """
         if not self._ready:
             self._prepare()
+        if self._plain_oid and len(ops) > 1 and self._put_many_plain(txn, ops, put):
+            return
         pack = _pack_slot_oid
         slot = self._slot
         marshal = self._v_marshal
@@ -614,6 +618,36 @@ class PersistentMap(MutableMapping):
                         stats.puts += 1
                     continue
             self.__setitem__((txn, key), value)
+
+    def _put_many_plain(self, txn: Transaction, ops: List[Tuple[Any, Any, Any]], put: Any) -> bool:
+        """_put_many's batch of puts only, on a plain Oid-keyed table: every key checked,
+        every value encoded and the records handed to the transaction by C-level loops
+        (map, zip) instead of a Python loop per record. Returns False, having done nothing,
+        when the batch needs the general loop (a delete, a key that is not an Oid in range,
+        a value not encoded to bytes, or a transaction that keeps slot tops).
+
+        Raises:
+            the errors of the map's marshal hook and serializer: then none of the batch's
+            puts is applied.
+        """
+        if txn._fast is None:  # not open, a read transaction, or slot tops to maintain
+            return False
+        kinds, keys, values = zip(*ops)
+        if kinds.count(put) != len(kinds):
+            return False
+        if set(map(type, keys)) != _INT_ONLY or min(keys) < 0 or max(keys) > MAX_OID:
+            return False
+        marshal = self._v_marshal
+        if marshal is not None:
+            values = map(marshal, values)
+        data = list(map(self._v_dumps, values))
+        if set(map(type, data)) != _BYTES_ONLY:
+            return False
+        txn._put_records(list(zip(map(_pack_slot_oid, repeat(self._slot, len(keys)), keys), data)))
+        stats = txn._stats
+        if stats is not None:
+            stats.puts += len(data)
+        return True
 
     def __delitem__(self, txn_key: Any) -> None:
         """``del table[txn, key]``: delete the record (a missing key is ignored) and its

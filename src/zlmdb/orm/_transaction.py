@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from time import time_ns
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import lmdb
 
@@ -211,6 +211,29 @@ class Transaction:
         if cursor is None:
             cursor = self._cursor = raw.cursor()
         cursor.putmulti(pending.items())
+
+    def _put_records(self, records: List[Tuple[bytes, bytes]]) -> None:
+        """Put ``records`` (full key, stored bytes), in order (a later record of a key wins),
+        as buffered puts would: with nothing pending (the writers' fresh transactions)
+        straight into LMDB in one ``putmulti`` call, else into the buffer. Only for a write
+        transaction keeping no slot tops (``_fast`` is its buffer) and keys LMDB accepts.
+
+        Raises:
+            zlmdb.lmdb.MapFullError: the database is full.
+        """
+        fast = self._fast
+        assert fast is not None
+        if fast:
+            fast.update(records)
+            if len(fast) >= FLUSH_AT:
+                self._flush()
+            return
+        raw = self._raw
+        assert raw is not None
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = raw.cursor()
+        cursor.putmulti(records)
 
     def _live(self) -> lmdb.Transaction:
         txn = self._txn
