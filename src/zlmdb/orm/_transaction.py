@@ -166,7 +166,8 @@ class Transaction:
         if exc_type is None and pending:
             try:
                 if len(pending) < _DIRECT:  # _flush() inlined for small transactions
-                    for key, data in pending.items():
+                    while pending:  # (popitem: no view and iterator to make)
+                        key, data = pending.popitem()
                         txn.put(key, data)
                 else:
                     self._flush()
