@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import traceback
+from itertools import repeat, starmap
 from typing import Any, Callable, Deque, List, NamedTuple, Optional, Set, Tuple
 
 __all__ = [
@@ -387,19 +388,22 @@ class BackgroundWriter:
         lock = threading.Lock()
         # Two conditions on one lock: the worker waits on _work (operations queued, or
         # closing) and is woken only when it is idle, so that a put costs one lock round
-        # trip; producers, flush() and close() wait on _cond (room, progress).
+        # trip; producers, flush() and close() wait on _cond (room, progress). Every field
+        # below is read and written with the lock held.
         self._lock = lock
         self._cond = threading.Condition(lock)
         self._work = threading.Condition(lock)
         self._idle = False  # the worker waits on _work
         self._queue: Deque[_Op] = collections.deque()
-        self._accepted = 0  # operations enqueued
+        # operations accepted = _taken + len(_queue): producers only append
+        self._taken = 0  # operations the worker took off the queue
         self._finished = 0  # operations taken off the queue and written or failed
         self._written = 0
         self._batches = 0
         self._failed_ops: List[_Op] = []
         self._errors: List[BaseException] = []
         self._closing = False
+        self._stop = False  # _errors or _closing: a put must take the slow path
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _register(self)
@@ -408,7 +412,7 @@ class BackgroundWriter:
     def pending(self) -> int:
         """Operations accepted and not yet written (queued or in the current batch)."""
         with self._cond:
-            return self._accepted - self._finished
+            return self._taken + len(self._queue) - self._finished
 
     @property
     def written(self) -> int:
@@ -439,15 +443,19 @@ class BackgroundWriter:
             WriterClosedError: the writer is closed.
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
-        # _enqueue inlined: the producers' hot path
-        with self._lock:
-            if self._errors or self._closing or len(self._queue) >= self._maxsize:
+        # _enqueue inlined: the producers' hot path. acquire/release instead of "with":
+        # a with statement looks up and calls __enter__/__exit__, as much as the rest.
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._stop or len(self._queue) >= self._maxsize:
                 self._wait_for_room_locked(timeout)
             self._queue.append((_PUT, key, value))
-            self._accepted += 1
             if self._idle:
                 self._idle = False
                 self._work.notify()
+        finally:
+            lock.release()
 
     def delete(self, key: Any, timeout: Optional[float] = None) -> None:
         """Queue ``del table[txn, key]``; see :meth:`put` for ``timeout`` and errors.
@@ -461,10 +469,9 @@ class BackgroundWriter:
 
     def _enqueue(self, op: Tuple[str, Any, Any], timeout: Optional[float]) -> None:
         with self._lock:
-            if self._errors or self._closing or len(self._queue) >= self._maxsize:
+            if self._stop or len(self._queue) >= self._maxsize:
                 self._wait_for_room_locked(timeout)
             self._queue.append(op)
-            self._accepted += 1
             if self._idle:
                 self._idle = False
                 self._work.notify()
@@ -490,6 +497,7 @@ class BackgroundWriter:
             error = WriteError(self._failed_ops, self._errors)
             cause = self._errors[0]
             self._failed_ops, self._errors = [], []
+            self._stop = self._closing
             raise error from cause
 
     def flush(self, timeout: Optional[float] = None) -> bool:
@@ -505,7 +513,7 @@ class BackgroundWriter:
             WriteError: a batch failed since the last report.
         """
         with self._cond:
-            target = self._accepted
+            target = self._taken + len(self._queue)
             done = self._cond.wait_for(lambda: self._finished >= target, timeout)
             self._raise_errors_locked()
             return done
@@ -519,7 +527,7 @@ class BackgroundWriter:
             ``True`` when idle, ``False`` when ``timeout`` seconds ran out first.
         """
         with self._cond:
-            target = self._accepted
+            target = self._taken + len(self._queue)
             return self._cond.wait_for(lambda: self._finished >= target, timeout)
 
     def close(self, timeout: Optional[float] = None) -> bool:
@@ -539,7 +547,7 @@ class BackgroundWriter:
             WriteError: a batch failed since the last report.
         """
         with self._cond:
-            self._closing = True
+            self._closing = self._stop = True
             self._cond.notify_all()
             self._work.notify_all()
         if threading.current_thread() is not self._thread:
@@ -567,7 +575,9 @@ class BackgroundWriter:
                 if not self._queue:
                     return  # closing and drained
                 count = min(len(self._queue), self._batch_size)
-                batch = [self._queue.popleft() for _ in range(count)]
+                # popleft() count times by C-level loops (starmap over empty argument tuples)
+                batch = list(starmap(self._queue.popleft, repeat((), count)))
+                self._taken += count
                 self._cond.notify_all()  # room for blocked producers
             failed, errors = _apply(self._db, self._table, batch)
             with self._cond:
@@ -575,6 +585,8 @@ class BackgroundWriter:
                 self._written += len(batch) - len(failed)
                 if len(failed) < len(batch):
                     self._batches += 1
-                self._errors.extend(errors)
-                self._failed_ops.extend(failed)
+                if errors:
+                    self._errors.extend(errors)
+                    self._failed_ops.extend(failed)
+                    self._stop = True
                 self._cond.notify_all()

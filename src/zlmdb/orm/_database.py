@@ -21,7 +21,8 @@ import cbor2
 from .. import lmdb
 from ..lmdb._env import detect_engine
 from ._pmap import PersistentMap
-from ._transaction import Transaction, TransactionStats
+from ._transaction import _NEW as _TXN_NEW
+from ._transaction import NO_TOPS, Transaction, TransactionStats
 
 #: lib_version -> zlmdb.lmdb engine: LMDB 0.9 (engine 0) and LMDB 1.0 (engine 1) files
 _LIB_ENGINES = {"0.9": 0, "1.0": 1}
@@ -32,6 +33,7 @@ DEFAULT_LIB_VERSION = "1.0"
 #: Open databases of this process by real path (guarded by _OPEN_LOCK).
 _OPEN: weakref.WeakValueDictionary[str, Database] = weakref.WeakValueDictionary()
 _OPEN_LOCK = threading.Lock()
+_new_object = object.__new__
 
 _CATALOGUE_START = b"\x00\x00"
 _CATALOGUE_STOP = b"\x00\x01"
@@ -527,7 +529,21 @@ class Database:
             self._live_env()  # raises zlmdb.lmdb.Error
         if write and self._readonly:
             raise lmdb.ReadonlyError("database is read-only")
-        return Transaction(self, write, buffers, stats)
+        # Transaction(self, write, buffers, stats) without the call of __init__ (a type call
+        # and a frame, as much as the rest of a small transaction's Python): the same fields
+        txn = _new_object(Transaction)
+        txn._db = self
+        txn._write = True if write else False
+        txn._buffers = True if buffers else False
+        txn._stats = stats
+        txn._raw = None
+        txn._state = _TXN_NEW
+        txn._pending = None
+        txn._fast = None
+        txn._cursor = None
+        txn._tops = NO_TOPS
+        txn._max_key = self._max_key
+        return txn
 
     def sync(self, force: bool = False) -> None:
         """Flush the data buffers to disk.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import MutableMapping
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from uuid import UUID
 
@@ -13,7 +13,7 @@ from .. import lmdb
 from ._errors import NullValueConstraint, UniqueValueConstraint
 from ._keys import MAX_OID, OID, STRING
 from ._keys import UUID as UUID_PART
-from ._transaction import FLUSH_AT, Transaction
+from ._transaction import FLUSH_AT, NO_TOPS, Transaction
 
 try:
     import snappy  # type: ignore[import-not-found]
@@ -30,6 +30,12 @@ _unpack_oid_from = struct.Struct(">Q").unpack_from
 # Larger than every LMDB key (at most 511 bytes on LMDB 0.9, 1978 on 1.0 with 4 KiB pages):
 # the end bound of the last slot.
 _AFTER_ALL_KEYS = b"\xff" * 2048
+
+# The largest int CPython 3.11 compares without a generic call (one 30-bit digit): the hot
+# paths' range check of Oid keys up to it; larger Oids are checked against MAX_OID.
+_SMALL_INT = (1 << 30) - 1
+_INT_ONLY = {int}
+_BYTES_ONLY = {bytes}
 
 # How a map's keys are encoded on the hot paths: by the codec of a scalar Oid, String or
 # Uuid key inlined into __getitem__/__setitem__/select, or (generic) by _serialize_key.
@@ -264,6 +270,11 @@ class PersistentMap(MutableMapping):
     _ready = False
     _plain_oid = False
     _key_kind = _KEY_UNPREPARED  # also the hot paths' "prepared" flag: see _hooks_changed
+    # The largest Oid key __getitem__ (_oid_upto) and __setitem__ (_plain_upto) pack inline
+    # after one chained comparison, 0 <= key <= upto: _SMALL_INT on a prepared Oid-keyed map
+    # (__setitem__: without indexes), else -1, which no key passes.
+    _oid_upto = -1
+    _plain_upto = -1
     _v_marshal: Optional[Callable[[Any], Any]] = None
     _v_dumps: Callable[[Any], bytes]
     _v_loads: Callable[[Any], Any]
@@ -402,9 +413,12 @@ class PersistentMap(MutableMapping):
         self._plain_oid = kind == _KEY_OID and not self._indexes
         self._key_kind = kind
         self._ready = True
+        self._oid_upto = _SMALL_INT if kind == _KEY_OID else -1
+        self._plain_upto = _SMALL_INT if self._plain_oid else -1
 
     def _hooks_changed(self) -> None:
         """Make the next operation choose the hot paths again (_prepare)."""
+        self._oid_upto = self._plain_upto = -1
         self._ready = False
         self._plain_oid = False
         self._key_kind = _KEY_UNPREPARED
@@ -506,13 +520,12 @@ class PersistentMap(MutableMapping):
         except (TypeError, ValueError, AttributeError):
             txn, key = _split(txn_key)
             raw = _raw(txn)
-        kind = self._key_kind  # _KEY_UNPREPARED until _full_key has run _prepare()
-        if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
+        if type(key) is int and 0 <= key <= self._oid_upto:  # a prepared Oid-keyed map
             full_key = _pack_slot_oid(self._slot, key)
-        elif type(key) is str and kind == _KEY_STRING:
+        elif type(key) is str and self._key_kind == _KEY_STRING:
             full_key = self._prefix + key.encode()
         else:
-            full_key = self._full_key(key)
+            full_key = self._full_key(key)  # runs _prepare() on first use
         pending = txn._pending
         try:
             if pending:
@@ -529,11 +542,15 @@ class PersistentMap(MutableMapping):
             return None
         if self._v_oid and len(data) == 8:
             return _unpack_oid_from(data, 0)[0]  # an index lookup: the Oid value inline
-        if type(data) is not bytes and not self._v_buffers:
-            data = bytes(data)
-        value = self._v_loads(data)
+        if txn._buffers and not self._v_buffers and type(data) is not bytes:
+            data = bytes(data)  # (only a buffers=True transaction returns buffers)
+        # the hooks are read as attributes, then called: self._v_loads(data) would be a
+        # method lookup (type, then instance dict) that 3.11 cannot specialize
+        loads = self._v_loads
         unmarshal = self._v_unmarshal
-        return value if unmarshal is None else unmarshal(value)
+        if unmarshal is None:
+            return loads(data)
+        return unmarshal(loads(data))
 
     def __setitem__(self, txn_key: Any, value: Any) -> None:
         """``table[txn, key] = value``; keeps every attached index up to date.
@@ -554,11 +571,13 @@ class PersistentMap(MutableMapping):
             txn, key = _split(txn_key)
             _raw(txn)
             fast = txn._fast
-        if self._plain_oid and type(key) is int and 0 <= key <= MAX_OID:
-            # _full_key, _encode and _stage inlined for the most common table
+        if type(key) is int and 0 <= key <= self._plain_upto:
+            # _full_key, _encode and _stage inlined for the most common table (a prepared
+            # Oid-keyed map without indexes; larger Oids: _full_key checks them)
             full_key = _pack_slot_oid(self._slot, key)
             marshal = self._v_marshal
-            data = self._v_dumps(value if marshal is None else marshal(value))
+            dumps = self._v_dumps  # an attribute, then a call: see __getitem__
+            data = dumps(value if marshal is None else marshal(value))
             if fast is not None and type(data) is bytes:
                 fast[full_key] = data
                 if len(fast) >= FLUSH_AT:
@@ -569,18 +588,21 @@ class PersistentMap(MutableMapping):
                 return
         else:
             kind = self._key_kind
-            if type(key) is int and kind == _KEY_OID and 0 <= key <= MAX_OID:
+            if type(key) is int and kind == _KEY_OID and 0 <= key <= _SMALL_INT:
                 full_key = _pack_slot_oid(self._slot, key)
             elif type(key) is str and kind == _KEY_STRING:
                 full_key = self._prefix + key.encode()
             else:
                 full_key = self._full_key(key)  # runs _prepare() on first use
             marshal = self._v_marshal
-            data = self._v_dumps(value if marshal is None else marshal(value))
+            dumps = self._v_dumps
+            data = dumps(value if marshal is None else marshal(value))
             if self._indexes:
                 raw = txn._raw
                 if raw is None:
                     _raw(txn)  # the transaction is not open: raises zlmdb.lmdb.Error
+                if txn._tops is NO_TOPS:  # _put_indexed updates the tops it reads
+                    txn._tops = {}
                 self._put_indexed(txn, raw, key, full_key, value, data)
                 return
         _stage(txn, full_key, data)
@@ -600,6 +622,8 @@ class PersistentMap(MutableMapping):
         """
         if not self._ready:
             self._prepare()
+        if self._plain_oid and len(ops) > 1 and self._put_many_plain(txn, ops, put):
+            return
         pack = _pack_slot_oid
         slot = self._slot
         marshal = self._v_marshal
@@ -620,6 +644,36 @@ class PersistentMap(MutableMapping):
                         stats.puts += 1
                     continue
             self.__setitem__((txn, key), value)
+
+    def _put_many_plain(self, txn: Transaction, ops: List[Tuple[Any, Any, Any]], put: Any) -> bool:
+        """_put_many's batch of puts only, on a plain Oid-keyed table: every key checked,
+        every value encoded and the records handed to the transaction by C-level loops
+        (map, zip) instead of a Python loop per record. Returns False, having done nothing,
+        when the batch needs the general loop (a delete, a key that is not an Oid in range,
+        a value not encoded to bytes, or a transaction that keeps slot tops).
+
+        Raises:
+            the errors of the map's marshal hook and serializer: then none of the batch's
+            puts is applied.
+        """
+        if txn._fast is None:  # not open, a read transaction, or slot tops to maintain
+            return False
+        kinds, keys, values = zip(*ops)
+        if kinds.count(put) != len(kinds):
+            return False
+        if set(map(type, keys)) != _INT_ONLY or min(keys) < 0 or max(keys) > MAX_OID:
+            return False
+        marshal = self._v_marshal
+        if marshal is not None:
+            values = map(marshal, values)
+        data = list(map(self._v_dumps, values))
+        if set(map(type, data)) != _BYTES_ONLY:
+            return False
+        txn._put_records(list(zip(map(_pack_slot_oid, repeat(self._slot, len(keys)), keys), data)))
+        stats = txn._stats
+        if stats is not None:
+            stats.puts += len(data)
+        return True
 
     def __delitem__(self, txn_key: Any) -> None:
         """``del table[txn, key]``: delete the record (a missing key is ignored) and its
@@ -1026,7 +1080,10 @@ class PersistentMap(MutableMapping):
                 last = bytes(last)
             if last[:2] == prefix:
                 top = last
-        txn._tops[prefix] = top
+        tops = txn._tops
+        if tops is NO_TOPS:  # the transaction's first top: its own dict
+            tops = txn._tops = {}
+        tops[prefix] = top
         txn._fast = None  # from now on every put maintains the tops (_stage)
         return top
 

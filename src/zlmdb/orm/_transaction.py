@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from time import time_ns
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import lmdb
 
@@ -45,6 +46,11 @@ _NEW, _OPEN, _DONE = 0, 1, 2
 # commit. Fewer than _DIRECT pending puts are written one by one (no cursor needed).
 FLUSH_AT = 1024
 _DIRECT = 4
+
+# The slot tops of a transaction that knows none (see PersistentMap._slot_top): shared and
+# read-only, so that a transaction without indexed puts allocates no dict for them; the
+# first _slot_top() of a transaction replaces it with the transaction's own dict.
+NO_TOPS: Mapping[bytes, bytes] = MappingProxyType({})
 
 
 class Transaction:
@@ -102,7 +108,7 @@ class Transaction:
         self._fast: Optional[Dict[bytes, bytes]] = None
         self._cursor: Optional[lmdb.Cursor] = None
         # slot prefix -> a key no smaller than any key of that slot (see PersistentMap)
-        self._tops: Dict[bytes, bytes] = {}
+        self._tops: Any = NO_TOPS
         self._max_key = db._max_key
 
     @property
@@ -129,7 +135,7 @@ class Transaction:
             if self._pending:
                 self._flush()
             if self._tops:
-                self._tops = {}  # direct writes may add keys behind the tables' backs
+                self._tops = NO_TOPS  # direct writes may add keys behind the tables' backs
                 self._fast = self._pending
         return raw
 
@@ -145,7 +151,8 @@ class Transaction:
         env = self._db._env
         if env is None:
             self._db._live_env()  # raises zlmdb.lmdb.Error
-        self._raw = env.begin(write=self._write, buffers=self._buffers)
+        # positional: CPython specializes no call with keywords
+        self._raw = env.begin(None, None, self._write, self._buffers)
         if self._write:
             self._pending = self._fast = {}
         self._state = _OPEN
@@ -159,7 +166,8 @@ class Transaction:
         if exc_type is None and pending:
             try:
                 if len(pending) < _DIRECT:  # _flush() inlined for small transactions
-                    for key, data in pending.items():
+                    while pending:  # (popitem: no view and iterator to make)
+                        key, data = pending.popitem()
                         txn.put(key, data)
                 else:
                     self._flush()
@@ -172,7 +180,7 @@ class Transaction:
         self._pending = self._fast = None
         self._cursor = None
         if self._tops:
-            self._tops = {}
+            self._tops = NO_TOPS
         self._state = _DONE
         if exc_type is None:
             txn.commit()
@@ -183,7 +191,7 @@ class Transaction:
         self._raw = None
         self._pending = self._fast = None
         self._cursor = None
-        self._tops = {}
+        self._tops = NO_TOPS
         self._state = _DONE
 
     def _flush(self) -> None:
@@ -204,6 +212,29 @@ class Transaction:
         if cursor is None:
             cursor = self._cursor = raw.cursor()
         cursor.putmulti(pending.items())
+
+    def _put_records(self, records: List[Tuple[bytes, bytes]]) -> None:
+        """Put ``records`` (full key, stored bytes), in order (a later record of a key wins),
+        as buffered puts would: with nothing pending (the writers' fresh transactions)
+        straight into LMDB in one ``putmulti`` call, else into the buffer. Only for a write
+        transaction keeping no slot tops (``_fast`` is its buffer) and keys LMDB accepts.
+
+        Raises:
+            zlmdb.lmdb.MapFullError: the database is full.
+        """
+        fast = self._fast
+        assert fast is not None
+        if fast:
+            fast.update(records)
+            if len(fast) >= FLUSH_AT:
+                self._flush()
+            return
+        raw = self._raw
+        assert raw is not None
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = raw.cursor()
+        cursor.putmulti(records)
 
     def _live(self) -> lmdb.Transaction:
         txn = self._txn
