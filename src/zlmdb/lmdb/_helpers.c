@@ -20,6 +20,7 @@
  *    CPython runs this code unchanged.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -778,7 +779,7 @@ static zl_txn *txn_pop(zl_env *e)
         long slot = t->slot;
         e->freetxns = t->next;
         e->nfreetxns--;
-        memset(t, 0, sizeof(*t));
+        memset(t, 0, offsetof(zl_txn, kbuf)); /* kbuf (the last field) needs no zeroing */
         t->scratch = scratch;
         t->scratch_cap = scratch_cap;
         t->getbuf = getbuf;
