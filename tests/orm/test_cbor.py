@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from zlmdb import _cbor
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def same(a: Any, b: Any) -> bool:
