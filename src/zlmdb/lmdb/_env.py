@@ -686,6 +686,7 @@ class Environment:
             txn._parent = None
             txn._opened = None
             txn._sb = None
+            txn._kb = None
             txn._mv = None
             return txn
         return Transaction(self, db, parent, write, buffers)

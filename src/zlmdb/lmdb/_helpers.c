@@ -20,6 +20,7 @@
  *    CPython runs this code unchanged.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,10 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
  * Python has copied them and calls zl_txn_unhold / zl_cursor_unhold. */
 #define ZL_COPY_MAX 4096
 
+/* The key buffer of a transaction (zl_getk): keys up to this size (LMDB 0.9's largest is
+ * 511 bytes) can be handed over by copying them into it. */
+#define ZL_KEYBUF 512
+
 /* CPython: zl_get copies small values into a slot of one process-wide arena, so Python
  * keeps no per-transaction copy buffer of its own: the first copy in a transaction returns
  * the slot's offset plus the value's length (>= ZL_SLOT_SIZE, as offset 0 is never handed
@@ -198,6 +203,7 @@ struct zl_txn {
     long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
     volatile long slot;      /* CPython: offset of this struct's slot in the copy arena, or 0 */
     volatile long slot_told; /* zl_get returned the slot's offset once in this transaction */
+    char kbuf[ZL_KEYBUF];    /* PyPy: zl_getk's key, copied in by Python (see zl_getk) */
 };
 
 struct zl_cursor {
@@ -774,7 +780,7 @@ static zl_txn *txn_pop(zl_env *e)
         long slot = t->slot;
         e->freetxns = t->next;
         e->nfreetxns--;
-        memset(t, 0, sizeof(*t));
+        memset(t, 0, offsetof(zl_txn, kbuf)); /* kbuf (the last field) needs no zeroing */
         t->scratch = scratch;
         t->scratch_cap = scratch_cap;
         t->getbuf = getbuf;
@@ -1209,6 +1215,17 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
 long long zl_get_default(zl_txn *t, const char *key, size_t klen)
 {
     return zl_get(t, t->dbi, key, klen);
+}
+
+/* zl_get of the key that Python copied into t->kbuf. On PyPy a bytes argument to a char *
+ * parameter costs ~400 instructions per call (a raw exchange buffer malloc'd and freed, the
+ * string made non-movable and NUL-terminated); a slice assignment into a buffer over kbuf
+ * plus this call costs a fraction of that. */
+long long zl_getk(zl_txn *t, unsigned int dbi, size_t klen)
+{
+    if (klen > ZL_KEYBUF)
+        return -EINVAL;
+    return zl_get(t, dbi, t->kbuf, klen);
 }
 
 /* End the hold a ZL_HELD result left on the transaction. */
@@ -3005,6 +3022,7 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
 #define ZL_KEEPS_GIL                                                                        \
     (ZL_IS_WRAPPER_OF("zl_get") || ZL_IS_WRAPPER_OF("zl_put") ||                          \
      ZL_IS_WRAPPER_OF("zl_get_default") || ZL_IS_WRAPPER_OF("zl_get_via") ||              \
+     ZL_IS_WRAPPER_OF("zl_getk") ||                                                       \
      ZL_IS_WRAPPER_OF("zl_del") || ZL_IS_WRAPPER_OF("zl_replace") ||                      \
      ZL_IS_WRAPPER_OF("zl_pop") || ZL_IS_WRAPPER_OF("zl_txn_alive") ||                    \
      ZL_IS_WRAPPER_OF("zl_txn_unhold") || ZL_IS_WRAPPER_OF("zl_txn_id") ||                \

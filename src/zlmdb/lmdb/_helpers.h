@@ -18,6 +18,7 @@
 #define ZL_TXN_NOWAIT 16
 
 #define ZL_COPY_MAX 4096
+#define ZL_KEYBUF 512
 #define ZL_SLOT_SIZE 8192
 #define ZL_SLOTS 1024
 
@@ -50,6 +51,7 @@ typedef struct zl_txn {
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
     long long voff;  /* zl_get in a nocopy txn: the value's offset in the map, or -1 */
+    char kbuf[512];  /* ZL_KEYBUF bytes: the key of zl_getk (PyPy copies keys in here) */
     ...;
 } zl_txn;
 
@@ -119,6 +121,7 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen);
 long long zl_get_default(zl_txn *t, const char *key, size_t klen);
 long long zl_get_via(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
                      const char *prefix, size_t plen, size_t want);
+long long zl_getk(zl_txn *t, unsigned int dbi, size_t klen);
 int zl_put(zl_txn *t, unsigned int dbi, const char *key, size_t klen,
            const char *val, size_t vlen, unsigned int flags);
 int zl_del(zl_txn *t, unsigned int dbi, const char *key, size_t klen,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 import weakref
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +16,10 @@ _get = lib.zl_get
 _get_default = lib.zl_get_default
 _get_via = lib.zl_get_via
 _VIA_SIZE = lib.ZL_VIA_SIZE
+_getk = lib.zl_getk
+_KEYBUF = lib.ZL_KEYBUF
+#: PyPy: get() hands bytes keys over through the transaction's key buffer (see zl_getk).
+_KEY_COPY = sys.implementation.name == "pypy"
 _drop = lib.zl_txn_drop
 _commit_read = lib.zl_txn_commit_read
 _abort_read = lib.zl_txn_abort_read
@@ -119,6 +124,7 @@ class Transaction:
         "_parent",
         "_opened",
         "_sb",
+        "_kb",
         "_mv",
         "__weakref__",
     )
@@ -177,6 +183,7 @@ class Transaction:
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
         self._sb: Any = None  # CPython: buffer over this txn's arena slot (first copy)
+        self._kb: Any = None  # PyPy: buffer over the C struct's key buffer (first get)
         self._mv: Any = None  # read-only view of the map, made by the first buffers get()
 
     if not GC_OWNS:
@@ -352,6 +359,64 @@ class Transaction:
             finally:
                 lib.zl_txn_unhold(t)
         raise error_for("mdb_get", n if n <= -30000 else -n)
+
+    if _KEY_COPY:
+
+        def get(self, key: Any, default: Any = None, db: Optional[_Database] = None) -> Any:  # noqa: F811
+            """Return the value of ``key`` (the first duplicate on dupsort dbs) or ``default``.
+
+            A key longer than the maximum key size is simply absent.
+
+            Raises:
+                BadValsizeError: empty key.
+                TypeError: ``key`` is ``str``, ``None`` or not bytes-like.
+                Error: the transaction has ended.
+            """
+            # PyPy's form: a bytes key is copied into the C struct's key buffer through a
+            # buffer object (kept in _kb; _sb is CPython's arena slot) and looked
+            # up by zl_getk, instead of being passed as a char * argument (see zl_getk).
+            # A transaction is used by one thread at a time, so one key buffer serves it.
+            t = self._t
+            if type(key) is bytes and 0 < len(key) <= _KEYBUF:
+                kb = self._kb
+                if kb is None:
+                    if t is None:
+                        raise closed_error()
+                    kb = self._kb = _buffer(t.kbuf)
+                kn = len(key)
+                kb[0:kn] = key
+                if db is None:
+                    n = _getk(t, self._dbi, kn)
+                elif type(db) is _Database:
+                    n = _getk(t, db._dbi, kn)
+                else:
+                    n = _get(t, _db_arg(db)._dbi, key, kn)
+            else:
+                if key is None:
+                    raise TypeError("key must be given.")
+                dbi = self._dbi if db is None else _db_arg(db)._dbi
+                kp, kn = as_buffer(key)
+                n = _get(t, dbi, kp, kn)
+            if n >= 0:  # the value's length; the value (or its copy) is at t.vp
+                if self._buffers:  # a read-only view: the map is mapped read-only
+                    off = t.voff
+                    if off >= 0:  # a slice of one view of the whole map, made once per txn
+                        mv = self._mv
+                        if mv is None:
+                            mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
+                        return mv[off : off + n]
+                    return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
+                if n == 0:  # empty values are not copied
+                    return b""
+                return _unpack(t.vp, n)
+            if n == _NOTFOUND:
+                return default
+            if n == _HELD:  # a large value, still in the map: copy it, then let go
+                try:
+                    return _unpack(t.vp, t.vl)
+                finally:
+                    lib.zl_txn_unhold(t)
+            raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def put(
         self,

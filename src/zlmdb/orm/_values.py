@@ -18,8 +18,8 @@ import struct
 import uuid
 from typing import Any, Callable, Dict, Optional
 
-import cbor2
-
+from .._cbor import FAST_DUMPS as _cbor_dumps
+from .._cbor import FAST_LOADS as _cbor_loads
 from ._keys import (
     MAX_OID,
     _pack_be_q,
@@ -318,17 +318,18 @@ class _JsonValuesMixin(_MarshalValuesMixin):
 
 
 class _CborValuesMixin(_MarshalValuesMixin):
-    """CBOR values: ``cbor2.dumps(marshal(value))`` with cbor2's defaults."""
+    """CBOR values: ``cbor2.dumps(marshal(value))`` with cbor2's defaults (on PyPy computed by
+    :mod:`zlmdb._cbor`, which gives the same bytes and values for plain data)."""
 
     def _serialize_value(self, value: Any) -> bytes:
-        return cbor2.dumps(self._marshal(value))
+        return _cbor_dumps(self._marshal(value))
 
     def _deserialize_value(self, data: bytes) -> Any:
-        return self._unmarshal(cbor2.loads(data))
+        return self._unmarshal(_cbor_loads(data))
 
     def _fast_value_codec(self) -> tuple:
         # (marshal, dumps, loads, unmarshal, loads takes buffers): see PersistentMap._prepare
-        return self._marshal, cbor2.dumps, cbor2.loads, self._unmarshal, False
+        return self._marshal, _cbor_dumps, _cbor_loads, self._unmarshal, False
 
 
 class _PickleValuesMixin(_ValuesMixin):

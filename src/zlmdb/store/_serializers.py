@@ -79,7 +79,9 @@ class JsonSerializer(Serializer):
 
 
 class CborSerializer(Serializer):
-    """CBOR (RFC 8949) through ``cbor2``: compact, language-neutral, safe to load.
+    """CBOR (RFC 8949) with ``cbor2``'s default encoding: compact, language-neutral, safe to
+    load. On PyPy plain data is encoded and decoded by :mod:`zlmdb._cbor` (same bytes and
+    values as ``cbor2``, which handles everything else).
 
     Raises:
         ImportError: at construction when ``cbor2`` is not installed.
@@ -88,10 +90,10 @@ class CborSerializer(Serializer):
     name = "cbor"
 
     def __init__(self) -> None:
-        import cbor2
+        from .._cbor import FAST_DUMPS, FAST_LOADS
 
-        self.dumps = cbor2.dumps  # type: ignore[method-assign]
-        self._loads = cbor2.loads
+        self.dumps = FAST_DUMPS  # type: ignore[method-assign]
+        self._loads = FAST_LOADS
 
     def loads(self, data: Any) -> Any:
         """Decode CBOR. Raises cbor2's decode error for malformed data."""
