@@ -333,6 +333,7 @@ class Transaction:
                 _db_arg(db)
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
+        # _got() inlined (one frame less on CPython's hottest path):
         if n >= 0:  # the value's length; the value (or its copy) is at t.vp
             sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
             if sb is not None:  # (never in a buffers=True txn)
@@ -397,26 +398,7 @@ class Transaction:
                 dbi = self._dbi if db is None else _db_arg(db)._dbi
                 kp, kn = as_buffer(key)
                 n = _get(t, dbi, kp, kn)
-            if n >= 0:  # the value's length; the value (or its copy) is at t.vp
-                if self._buffers:  # a read-only view: the map is mapped read-only
-                    off = t.voff
-                    if off >= 0:  # a slice of one view of the whole map, made once per txn
-                        mv = self._mv
-                        if mv is None:
-                            mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
-                        return mv[off : off + n]
-                    return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
-                if n == 0:  # empty values are not copied
-                    return b""
-                return _unpack(t.vp, n)
-            if n == _NOTFOUND:
-                return default
-            if n == _HELD:  # a large value, still in the map: copy it, then let go
-                try:
-                    return _unpack(t.vp, t.vl)
-                finally:
-                    lib.zl_txn_unhold(t)
-            raise error_for("mdb_get", n if n <= -30000 else -n)
+            return self._got(t, n, default)  # a call the JIT inlines
 
     def put(
         self,
@@ -611,33 +593,42 @@ class Transaction:
         """
         t = self._t
         n = _get_via(t, self._dbi, key, len(key), prefix, len(prefix), size)
-        if n >= 0:  # as in get()
-            sb = self._sb
-            if sb is not None:
+        if n == _VIA_SIZE:
+            raise ValueError(f"the value of the index key is not {size} bytes long")
+        return self._got(t, n, default)
+
+    def _got(self, t: Any, n: int, default: Any) -> Any:
+        """The value a zl_get-style call on ``t`` answered ``n`` for (its length, or a
+        negative code), as :meth:`get` returns it: CPython's :meth:`get` inlines this.
+
+        Raises:
+            Error: the call's error code (e.g. the transaction has ended).
+        """
+        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
+            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
+            if sb is not None:  # (never in a buffers=True txn)
                 return sb[:n]
-            if self._buffers:
+            if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
-                if off >= 0:
+                if off >= 0:  # a slice of one view of the whole map, made once per txn
                     mv = self._mv
                     if mv is None:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
-                return memoryview(_buffer(t.vp, n)).toreadonly()
-            if n >= _SLOT:
+                return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
+            if n >= _SLOT:  # CPython, the first copy: the slot's offset + the length
                 sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
                 return sb[: n & _LEN_MASK]
-            if n == 0:
+            if n == 0:  # empty values are not copied
                 return b""
             return _unpack(t.vp, n)
         if n == _NOTFOUND:
             return default
-        if n == _HELD:
+        if n == _HELD:  # a large value, still in the map: copy it, then let go
             try:
                 return _unpack(t.vp, t.vl)
             finally:
                 lib.zl_txn_unhold(t)
-        if n == _VIA_SIZE:
-            raise ValueError(f"the value of the index key is not {size} bytes long")
         raise error_for("mdb_get", n if n <= -30000 else -n)
 
     def cursor(self, db: Optional[_Database] = None) -> Cursor:
