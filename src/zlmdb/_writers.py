@@ -443,19 +443,14 @@ class BackgroundWriter:
             WriterClosedError: the writer is closed.
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
-        # _enqueue inlined: the producers' hot path. acquire/release instead of "with":
-        # a with statement looks up and calls __enter__/__exit__, as much as the rest.
-        lock = self._lock
-        lock.acquire()
-        try:
+        # _enqueue inlined: the producers' hot path.
+        with self._lock:  # not acquire(); try: a signal in between would leave it held
             if self._stop or len(self._queue) >= self._maxsize:
                 self._wait_for_room_locked(timeout)
             self._queue.append((_PUT, key, value))
             if self._idle:
                 self._idle = False
                 self._work.notify()
-        finally:
-            lock.release()
 
     def delete(self, key: Any, timeout: Optional[float] = None) -> None:
         """Queue ``del table[txn, key]``; see :meth:`put` for ``timeout`` and errors.

@@ -1127,11 +1127,7 @@ class LmdbObjectStore(MutableMapping):
         norm = key if type(key) is self._plain_key else self._norm_key(key)
         protocol = self._pickle_protocol
         value = _pickle_dumps(obj, protocol) if protocol is not None else self._dumps(obj)
-        # acquire/release, not ``with``: the with statement's __enter__/__exit__ lookups
-        # and bound-method objects cost about as much again as the lock itself.
-        lock = self.lock
-        lock.acquire()
-        try:
+        with self.lock:  # not acquire(); try: a signal in between would leave it held
             if self._closing or self._is_closed:
                 raise _closed_error()
             tx = self._shared.tx
@@ -1146,8 +1142,6 @@ class LmdbObjectStore(MutableMapping):
             buffer[norm] = value
             if len(buffer) < self.batch_size:
                 return
-        finally:
-            lock.release()
         self._flush()
 
     def _tx_put(self, norm: bytes, value: Optional[bytes]) -> None:
@@ -1168,9 +1162,7 @@ class LmdbObjectStore(MutableMapping):
             lmdb.BadValsizeError: the key is longer than LMDB's maximum key size.
         """
         norm = key if type(key) is self._plain_key else self._norm_key(key)
-        lock = self.lock
-        lock.acquire()
-        try:
+        with self.lock:  # not acquire(); try: a signal in between would leave it held
             if self._closing or self._is_closed:
                 raise _closed_error()
             tx = self._shared.tx
@@ -1185,8 +1177,6 @@ class LmdbObjectStore(MutableMapping):
             self._deletes_buffered = True
             if len(buffer) < self.batch_size:
                 return
-        finally:
-            lock.release()
         self._flush()
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -1214,14 +1204,10 @@ class LmdbObjectStore(MutableMapping):
         # The lock only when there is a hand-over to make (see _pending_unlocked), or when
         # another thread's transaction() is open (reads wait for the block).
         elif tx is not None or (buffer and not self._queued_unlocked(buffer)):
-            lock = self.lock
-            lock.acquire()  # not ``with``: see put()
-            try:
+            with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
                 value = self._buffered_locked(norm, self.autoflush_on_read, False)
-            finally:
-                lock.release()
         else:
             value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
@@ -1268,17 +1254,13 @@ class LmdbObjectStore(MutableMapping):
         elif tx is not None or (
             buffer and (flush is not None or not self._queued_unlocked(buffer))
         ):
-            lock = self.lock
-            lock.acquire()  # not ``with``: see put()
-            try:
+            with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
                 if flush is None:
                     value = self._buffered_locked(norm, self.autoflush_on_read, False)
                 else:
                     value = self._buffered_locked(norm, flush, flush)
-            finally:
-                lock.release()
         else:
             value = self._pending_unlocked(norm)
         if value is _FLUSH_FIRST:
