@@ -137,6 +137,8 @@ def test_copy_arguments_are_checked_before_lmdb_sees_them(env, tmp_path) -> None
         env.copyfd(-1)
     with pytest.raises(OverflowError):
         env.copyfd(-1, compact=True)
+    with pytest.raises(OverflowError):  # beyond a C int, before the txn's type is looked at
+        env.copyfd(2**40, compact=True, txn="x")
     target = tmp_path / "copy"
     target.mkdir()
     with pytest.raises(TypeError):

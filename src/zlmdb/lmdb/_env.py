@@ -544,14 +544,14 @@ class Environment:
 
         Raises:
             TypeError: ``txn`` without ``compact=True``, or ``fd`` not an int.
-            OverflowError: negative ``fd``.
+            OverflowError: negative ``fd``, or one beyond a C int.
             Error: writing failed (``what='mdb_env_copyfd3'``), or closed env.
         """
         e = self._live()
         if not isinstance(fd, int):
             raise TypeError("fd must be an int")
-        if fd < 0:
-            raise OverflowError("fd must not be negative")
+        if fd < 0 or fd > 0x7FFFFFFF:
+            raise OverflowError("fd must be a non-negative C int")
         t = self._copy_txn(compact, txn)
         rc = lib.zl_env_copyfd(e, fd, lib.MDB_CP_COMPACT if compact else 0, t)
         if rc:
