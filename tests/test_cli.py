@@ -298,3 +298,34 @@ def test_main_runs_like_a_click_command(capsys, tmp_path) -> None:
         cli.main.main(args=["info", path, "--lib-version", "0.9"])
     assert exc.value.code == 1
     assert cli.main.main(args=["info", path], standalone_mode=False) == 0
+
+
+def test_python_dash_m_zlmdb_runs_the_command(tmp_path, filled) -> None:
+    # `python -m zlmdb` is the console script without PATH: same commands, same exit codes.
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    src = os.path.dirname(os.path.dirname(cli.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    ok = subprocess.run(
+        [sys.executable, "-m", "zlmdb", "stat", filled],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "  entries: 52\n" in ok.stdout  # 50 keys, "bin" and the named db's record
+    missing = subprocess.run(
+        [sys.executable, "-m", "zlmdb", "stat", str(tmp_path / "absent")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert missing.returncode == 1
+    assert "zlmdb stat:" in missing.stderr
+    usage = subprocess.run(
+        [sys.executable, "-m", "zlmdb", "no-such-command"], capture_output=True, text=True, env=env
+    )
+    assert usage.returncode == 2
+    assert "python -m zlmdb" in usage.stderr

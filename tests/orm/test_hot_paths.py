@@ -263,6 +263,33 @@ def test_put_many_non_bytes_serializer_output_takes_the_general_path(db):
     assert _records(db, table) == {1: "x", 2: "y"}
 
 
+@pytest.mark.parametrize("batch", [[1, 2, 3], [5]])
+def test_put_many_marshals_each_value_once_whatever_the_serializer_returns(db, batch):
+    # A serializer giving bytearrays for some values: each value is still marshalled and
+    # encoded once (no second round through __setitem__), in order, counted once each.
+    calls = []
+
+    def counting(value):
+        calls.append(value)
+        return value
+
+    class Mixed(zlmdb.MapOidCbor):
+        def _serialize_value(self, value):
+            data = super()._serialize_value(value)
+            return bytearray(data) if value % 2 else data
+
+    table = Mixed(1, marshal=counting, unmarshal=_identity)
+    stats = zlmdb.TransactionStats()
+    ops = [("put", k, k * 10 + 1 if k % 2 else k * 10) for k in batch]
+    ops.append(("put", batch[0], 7))  # a later put of a key wins, also across the two forms
+    _put_many(db, table, ops, stats)
+    assert calls == [value for _, _, value in ops]
+    assert stats.puts == len(ops)
+    expected = {k: k * 10 + 1 if k % 2 else k * 10 for k in batch}
+    expected[batch[0]] = 7
+    assert _records(db, table) == expected
+
+
 def test_background_writer_on_a_plain_table_replays_a_failing_batch(db):
     from zlmdb._writers import BackgroundWriter, WriteError
 

@@ -640,9 +640,11 @@ class PersistentMap(MutableMapping):
                     fast[pack(slot, key)] = data
                     if len(fast) >= FLUSH_AT:
                         txn._flush()
-                    if stats is not None:
-                        stats.puts += 1
-                    continue
+                else:  # e.g. a bytearray: straight into LMDB, encoded once
+                    _stage(txn, pack(slot, key), data)
+                if stats is not None:
+                    stats.puts += 1
+                continue
             self.__setitem__((txn, key), value)
 
     def _put_many_plain(self, txn: Transaction, ops: List[Tuple[Any, Any, Any]], put: Any) -> bool:
@@ -650,7 +652,7 @@ class PersistentMap(MutableMapping):
         every value encoded and the records handed to the transaction by C-level loops
         (map, zip) instead of a Python loop per record. Returns False, having done nothing,
         when the batch needs the general loop (a delete, a key that is not an Oid in range,
-        a value not encoded to bytes, or a transaction that keeps slot tops).
+        or a transaction that keeps slot tops).
 
         Raises:
             the errors of the map's marshal hook and serializer: then none of the batch's
@@ -667,9 +669,12 @@ class PersistentMap(MutableMapping):
         if marshal is not None:
             values = map(marshal, values)
         data = list(map(self._v_dumps, values))
-        if set(map(type, data)) != _BYTES_ONLY:
-            return False
-        txn._put_records(list(zip(map(_pack_slot_oid, repeat(self._slot, len(keys)), keys), data)))
+        records = list(zip(map(_pack_slot_oid, repeat(self._slot, len(keys)), keys), data))
+        if set(map(type, data)) == _BYTES_ONLY:
+            txn._put_records(records)
+        else:  # e.g. bytearrays from a custom serializer: staged one by one, encoded once
+            for full_key, value_data in records:
+                _stage(txn, full_key, value_data)
         stats = txn._stats
         if stats is not None:
             stats.puts += len(data)
