@@ -274,8 +274,7 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            # A read miss that found the store queued left its buffer to this commit
-            # (LmdbObjectStore._queued_unlocked) rather than handing it over.
+            # The store's flush takes what is handed over and whatever was buffered since.
             if store._closing or store._is_closed or not (store._handed or store.write_buffer):
                 shared.condition.notify_all()  # nothing to commit: waiters may go on
                 continue  # a flush, put_many or close() took (or takes) the entries
@@ -860,18 +859,9 @@ class LmdbObjectStore(MutableMapping):
                 value = self._inflight.get(key, _MISSING)
         return value
 
-    def _queued_unlocked(self, buffer: Dict[bytes, Any]) -> bool:
-        """May a read miss leave the (non-empty) ``buffer`` to the committer without taking
-        the lock? Yes when this store is already queued for it and a hand-over is allowed
-        (see :meth:`_can_hand_off`): the committer's flush of this store, not yet started,
-        takes the buffer along with what was handed over. Read without the lock, the flag
-        is a hint: a read that sees it just after the committer took the store leaves the
-        buffer to the next read miss or flush, which is all the hand-over promises."""
-        return self._queued and self._async_error is None and b"" not in buffer
-
     def _pending_unlocked(self, norm: bytes) -> Any:
-        """A single-key read with no hand-over to make (the buffer empty, or its store
-        queued for the committer: :meth:`_queued_unlocked`) and no other thread's
+        """A single-key read with no hand-over to make (the buffer empty; a read that finds
+        entries buffered takes the lock and hands them over) and no other thread's
         ``transaction()`` open (those reads still wait for the block), without taking the
         lock: the value of ``norm`` buffered, handed to the committer or being committed,
         else ``_MISSING`` (read LMDB).
@@ -1201,9 +1191,11 @@ class LmdbObjectStore(MutableMapping):
             if self._closing or self._is_closed:
                 raise _closed_error()
             value = _MISSING
-        # The lock only when there is a hand-over to make (see _pending_unlocked), or when
-        # another thread's transaction() is open (reads wait for the block).
-        elif tx is not None or (buffer and not self._queued_unlocked(buffer)):
+        # The lock only when entries are buffered (a miss hands them over, so the buffer is
+        # empty when the read returns, as after lmdb-object-store's flush; see
+        # _pending_unlocked), or when another thread's transaction() is open (reads wait
+        # for the block).
+        elif tx is not None or buffer:
             with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
@@ -1251,9 +1243,7 @@ class LmdbObjectStore(MutableMapping):
             if self._closing or self._is_closed:
                 raise _closed_error()
             value = _MISSING
-        elif tx is not None or (
-            buffer and (flush is not None or not self._queued_unlocked(buffer))
-        ):
+        elif tx is not None or buffer:
             with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
