@@ -7,8 +7,12 @@ observe: return values, exception types and messages, what is on disk.
 
 from __future__ import annotations
 
+import os
 import pickle
 
+import pytest
+
+import zlmdb.lmdb as lmdb
 from zlmdb.store import LmdbObjectStore
 
 
@@ -44,3 +48,26 @@ def test_every_read_miss_empties_the_buffer_even_while_a_commit_is_queued(make_s
         assert [db.get(k) for k in "abcd"] == [1, 2, 3, 4]
     db.flush()
     assert [raw_get(db, k) for k in (b"a", b"b", b"c", b"d")] == [1, 2, 3, 4]
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+def test_missing_parent_directory_raises_the_oserror_clients_catch(tmp_path):
+    # lmdb-object-store (py-lmdb) raises os.mkdir's FileNotFoundError here; a client that
+    # creates the parents on FileNotFoundError and retries must keep working.
+    path = str(tmp_path / "no" / "such" / "db")
+    with pytest.raises(FileNotFoundError) as info:
+        LmdbObjectStore(path)
+    assert info.value.filename == path
+    os.makedirs(os.path.dirname(path))
+    with LmdbObjectStore(path) as db:
+        db[b"k"] = 1
+    with LmdbObjectStore(path, readonly=True) as db:
+        assert db[b"k"] == 1
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError):
+        LmdbObjectStore(str(tmp_path / "afile" / "db"))
+    # A read-only open of a missing path stays LMDB's error, as in py-lmdb.
+    with pytest.raises(lmdb.Error, match="No such file or directory"):
+        LmdbObjectStore(str(tmp_path / "missing"), readonly=True)
