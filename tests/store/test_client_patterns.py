@@ -50,6 +50,26 @@ def test_every_read_miss_empties_the_buffer_even_while_a_commit_is_queued(make_s
     assert [raw_get(db, k) for k in (b"a", b"b", b"c", b"d")] == [1, 2, 3, 4]
 
 
+def test_background_commit_holds_what_was_buffered_at_the_read_miss_only(make_store):
+    # lmdb-object-store commits the buffer at a read miss and nothing else until the next
+    # flush point, so puts made after it stay private to the store (and are committed
+    # together at the next flush point). The background commit must not take them along.
+    db = make_store(key_encoding="utf-8")
+    with db.lock:  # keeps the committer from starting until both puts are made
+        db["a"] = 1
+        assert db.get("zz") is None  # hands {a} over
+        db["b"] = 2
+        db["c"] = 3
+    with db.condition:
+        assert db.condition.wait_for(lambda: not db._handed and db._inflight is None, 60)
+    assert raw_get(db, b"a") == 1
+    assert raw_get(db, b"b") is None and raw_get(db, b"c") is None
+    assert sorted(db.write_buffer) == [b"b", b"c"]
+    assert db["b"] == 2  # read-your-writes from the buffer
+    db.flush()
+    assert raw_get(db, b"b") == 2 and raw_get(db, b"c") == 3
+
+
 # -- opening ----------------------------------------------------------------------------------
 
 

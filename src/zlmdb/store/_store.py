@@ -274,12 +274,13 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            # The store's flush takes what is handed over and whatever was buffered since.
-            if store._closing or store._is_closed or not (store._handed or store.write_buffer):
+            if store._closing or store._is_closed or not store._handed:
                 shared.condition.notify_all()  # nothing to commit: waiters may go on
                 continue  # a flush, put_many or close() took (or takes) the entries
         try:
-            store._flush()
+            # What the read misses handed over, not what was buffered since: as with
+            # lmdb-object-store, those stay in the buffer until the next flush point.
+            store._flush(handed_only=True)
         except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
             with lock:
                 store._async_error = exc
@@ -749,11 +750,13 @@ class LmdbObjectStore(MutableMapping):
     def _write(self, apply: Callable[[Any], None]) -> None:
         _run_write(self._shared, self._db, self.max_map_size, apply)
 
-    def _flush(self) -> None:
+    def _flush(self, handed_only: bool = False) -> None:
         """Commit the buffer in one write transaction (no closed/readonly checks).
 
-        Returns once everything buffered when it was called is committed. The commit runs
-        outside the lock when the caller does not hold it: the entries move to
+        Returns once everything buffered when it was called is committed (with
+        ``handed_only``, the background committer's call: only what read misses handed
+        over; the buffer is left for the next flush point). The commit runs outside the
+        lock when the caller does not hold it: the entries move to
         ``_inflight`` (reads still see them), other threads keep buffering and reading, and
         writes that arrive meanwhile go into the next commit (group commit).
 
@@ -776,6 +779,8 @@ class LmdbObjectStore(MutableMapping):
             # What was buffered when we were called goes into the next batch taken (also
             # entries put into write_buffer directly); what is in flight is the last one.
             handed = self._handed
+            if handed_only:
+                buffer = {}  # left alone: this commit neither takes nor clears it
             if buffer or handed:
                 target = self._taken + 1
             elif self._inflight is not None:
@@ -797,7 +802,8 @@ class LmdbObjectStore(MutableMapping):
                 buffer.clear()
                 handed.clear()
                 puts_only = not self._deletes_buffered
-                self._deletes_buffered = False
+                if not handed_only:  # else the buffer may still hold the deletes
+                    self._deletes_buffered = False
                 self._taken += 1
                 number = self._taken
                 shared.committing = True
@@ -828,8 +834,8 @@ class LmdbObjectStore(MutableMapping):
                         # without the lock (_pending_unlocked) must find it in one or the
                         # other. Newer writes to the same keys win.
                         for key, value in batch.items():
-                            if key not in buffer and key not in handed:
-                                buffer[key] = value
+                            if key not in self.write_buffer and key not in handed:
+                                self.write_buffer[key] = value
                         if not puts_only:
                             self._deletes_buffered = True
                     shared.committing = False
