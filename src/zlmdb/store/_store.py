@@ -515,6 +515,7 @@ class LmdbObjectStore(MutableMapping):
         "_is_closed",
         "_loads",
         "_max_key_size",
+        "_partial",
         "_pickle_protocol",
         "_plain_key",
         "_queued",
@@ -616,6 +617,7 @@ class LmdbObjectStore(MutableMapping):
         # per environment, so in order): the last one taken, and the last one committed.
         self._taken = 0
         self._committed = 0
+        self._partial = 0  # the last batch taken without the buffer (handed_only)
         self._readers = 0
         self._readonly = bool(lmdb_kwargs.get("readonly", False))
 
@@ -787,7 +789,14 @@ class LmdbObjectStore(MutableMapping):
                 target = self._taken
             else:
                 return
-            while self._committed < target:
+            while True:
+                if self._committed >= target:
+                    if handed_only or not buffer or self._partial < target:
+                        break
+                    # A background commit of the handed-over entries only was taken after
+                    # we were called: what we found buffered still has to be committed.
+                    target = self._taken + 1
+                    continue
                 if shared.committing and shared.write_owner != _get_ident():
                     self.condition.wait()  # another flush commits; ours may be in it
                     continue
@@ -806,6 +815,8 @@ class LmdbObjectStore(MutableMapping):
                     self._deletes_buffered = False
                 self._taken += 1
                 number = self._taken
+                if handed_only and self.write_buffer:
+                    self._partial = number  # this batch leaves buffered entries behind
                 shared.committing = True
                 state = lock._release_save()  # type: ignore[attr-defined]
                 if state[0] > 1:
