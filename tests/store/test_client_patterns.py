@@ -2,7 +2,10 @@
 
 Each test is a pattern from the peer's README/examples or a side-by-side comparison with
 lmdb-object-store (the differential script in the project's diff tools) that a client can
-observe: return values, exception types and messages, what is on disk.
+observe: return values, exception types and messages, what is on disk. Run against
+lmdb-object-store 0.1.0 itself (imports swapped), all pass except the two that name a
+zlmdb difference (the committer's ``_handed`` batch; two stores on one path, which py-lmdb 3
+refuses the peer).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import collections
 import datetime
 import decimal
 import fractions
+import logging
 import os
 import pickle
 import threading
@@ -339,3 +343,135 @@ def test_common_values_round_trip_as_highest_protocol_pickles(db, tmp_path):
     with db.env.begin() as txn:
         raw = {bytes(k): bytes(v) for k, v in txn.cursor()}
     assert raw == {k: pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for k, v in values.items()}
+
+
+# -- big values, map growth, reopening ----------------------------------------------------------
+
+
+def test_huge_values_grow_the_default_map_and_survive_reopening(tmp_path, caplog):
+    path = str(tmp_path / "db")
+    big = bytes(range(256)) * (30 * 4096)  # 30 MiB, more than the 10 MiB default map
+    with caplog.at_level(logging.WARNING, logger="zlmdb.store"):
+        with LmdbObjectStore(path) as db:
+            db.put(b"big", big)
+            db.flush()
+            assert db.env.info()["map_size"] == 10485760 + 64 * 1024 * 1024
+            assert db.get(b"big") == big
+            db.put_many({b"a": big[: 20 << 20], b"b": big[: 20 << 20], b"c": big[: 20 << 20]})
+            assert db.env.info()["map_size"] == 2 * (10485760 + 64 * 1024 * 1024)
+    assert [r.getMessage() for r in caplog.records] == [
+        "MapFullError: growing mapsize from 10485760 to 77594624",
+        "MapFullError: growing mapsize from 77594624 to 155189248",
+    ]
+    with LmdbObjectStore(path, readonly=True) as db:
+        found, not_found = db.get_many([b"big", b"a", b"c", b"d"])
+        assert found[b"big"] == big and found[b"a"] == found[b"c"] == big[: 20 << 20]
+        assert not_found == [b"d"]
+
+
+def test_a_capped_map_refuses_more_and_keeps_the_buffer(make_store, caplog):
+    db = make_store(map_size=1 << 20, max_map_size=4 << 20)
+    db.put(b"x", b"y" * (8 << 20))
+    with caplog.at_level(logging.ERROR, logger="zlmdb.store"):
+        with pytest.raises(lmdb.MapFullError, match="Map size at configured maximum"):
+            db.flush()
+    assert "Cannot resize: map size (4194304) is already at its configured maximum (4194304)." in (
+        caplog.text
+    )
+    assert list(db.write_buffer) == [b"x"]
+    with pytest.raises(lmdb.MapFullError, match="Map size at configured maximum"):
+        db.put_many({b"z": b"y" * (8 << 20)})
+    assert b"z" not in db and db.env.info()["map_size"] == 4 << 20
+    db.delete(b"x")  # the entry that did not fit is replaced: the store closes cleanly
+    db.close(strict=True)
+
+
+def test_reopen_readonly_reads_and_refuses_every_write(tmp_path):
+    path = str(tmp_path / "db")
+    with LmdbObjectStore(path) as db:
+        db[b"k"] = 1
+    with LmdbObjectStore(path, readonly=True) as ro:
+        assert ro.get(b"k") == 1 and b"k" in ro and ro.get_many([b"k", b"z"]) == ({b"k": 1}, [b"z"])
+        message = "Environment is read-only; write operations are not allowed."
+        for write in (
+            lambda: ro.put(b"k", 2),
+            lambda: ro.__setitem__(b"k", 2),
+            lambda: ro.delete(b"k"),
+            lambda: ro.__delitem__(b"k"),
+            lambda: ro.flush(),
+            lambda: ro.put_many({b"a": 1}),
+        ):
+            with pytest.raises(lmdb.Error, match=message):
+                write()
+        with pytest.raises(KeyError, match="Key not found"):
+            del ro[b"zz"]  # missing: the KeyError comes first, as in lmdb-object-store
+
+
+# -- several stores, threads, processes ----------------------------------------------------------
+
+
+def test_two_stores_on_one_path_in_one_process(tmp_path):
+    # py-lmdb 1.x let lmdb-object-store open a path twice in a process; py-lmdb 3 refuses
+    # (the peer then raises lmdb.Error). zlmdb shares the environment.
+    path = str(tmp_path / "db")
+    a = LmdbObjectStore(path)
+    b = LmdbObjectStore(path)
+    a.put(b"k", 1)
+    assert b.get(b"k") is None  # buffers are per store
+    a.flush()
+    assert b.get(b"k") == 1
+    b.close()
+    a.put(b"j", 2)
+    a.close()
+    with LmdbObjectStore(path) as again:
+        assert again.get_many([b"k", b"j"]) == ({b"k": 1, b"j": 2}, [])
+
+
+def test_threads_writing_and_reading_one_store(make_store):
+    db = make_store(batch_size=50, key_encoding="utf-8")
+    errors = []
+
+    def worker(t):
+        try:
+            for i in range(300):
+                db[f"t{t}:{i:04d}"] = (t, i)
+                if i % 7 == 0:  # read-your-writes: every key written before, unless deleted
+                    j = i // 2
+                    expected = None if (j + 1) % 11 == 0 else (t, j)
+                    assert db.get(f"t{t}:{j:04d}") == expected
+                if i % 11 == 0:
+                    db.delete(f"t{t}:{i - 1:04d}")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    deleted = {f"t{t}:{i - 1:04d}" for t in range(4) for i in range(0, 300, 11)}
+    keys = [f"t{t}:{i:04d}" for t in range(4) for i in range(300)]
+    found, not_found = db.get_many(keys, decode_keys=True)
+    assert set(not_found) == deleted & set(keys)
+    assert found == {k: (int(k[1]), int(k[3:])) for k in keys if k not in deleted}
+
+
+CHILD_READER = """
+import sys
+from zlmdb.store import LmdbObjectStore
+with LmdbObjectStore(sys.argv[1], key_encoding="utf-8") as db:
+    print(sorted(db.get_many(["p1", "p2", "p3"], decode_keys=True)[0]))
+"""
+
+
+def test_another_process_sees_what_a_read_miss_or_flush_committed(tmp_path, run_child):
+    db = LmdbObjectStore(str(tmp_path / "db"), key_encoding="utf-8")
+    db["p1"] = 1
+    assert db.get("zz") is None  # publishes p1 (committed in the background)
+    db["p2"] = 2  # buffered after the miss: private to this store until a flush point
+    db.flush()  # waits for p1's background commit too, and commits p2
+    db["p3"] = 3
+    assert run_child(CHILD_READER, tmp_path / "db").stdout.split() == ["['p1',", "'p2']"]
+    db.close()  # flushes p3
+    assert "'p3'" in run_child(CHILD_READER, tmp_path / "db").stdout
