@@ -475,3 +475,51 @@ def test_another_process_sees_what_a_read_miss_or_flush_committed(tmp_path, run_
     assert run_child(CHILD_READER, tmp_path / "db").stdout.split() == ["['p1',", "'p2']"]
     db.close()  # flushes p3
     assert "'p3'" in run_child(CHILD_READER, tmp_path / "db").stdout
+
+
+# -- the file format: files of lmdb-object-store and zlmdb.store are interchangeable ----------
+
+
+VALUES = {
+    "user:1": {"name": "Ada", "roles": ["admin"]},
+    "n": 42,
+    "none": None,
+    "blob": b"\x00\xff" * 1000,
+    "when": datetime.date(2024, 5, 6),
+}
+
+
+def test_a_file_written_by_lmdb_object_store_reads_here_and_back(tmp_path):
+    peer = pytest.importorskip("lmdb_object_store")
+    path = str(tmp_path / "db")
+    with peer.LmdbObjectStore(path, key_encoding="utf-8") as theirs:
+        theirs.put_many(VALUES)
+        theirs["buffered"] = [1, 2]
+        theirs.delete("n")
+    with LmdbObjectStore(path, key_encoding="utf-8") as ours:
+        found, not_found = ours.get_many([*VALUES, "buffered"], decode_keys=True)
+        assert not_found == ["n"]
+        assert found == {**{k: v for k, v in VALUES.items() if k != "n"}, "buffered": [1, 2]}
+        ours["mine"] = {"x": 1}
+        del ours["none"]
+    with peer.LmdbObjectStore(path, key_encoding="utf-8", readonly=True) as theirs:
+        assert theirs.get_many(["mine", "none", "user:1"], decode_keys=True) == (
+            {"mine": {"x": 1}, "user:1": VALUES["user:1"]},
+            ["none"],
+        )
+
+
+def test_raw_file_contents_are_the_peers_highest_protocol_pickles(tmp_path):
+    pylmdb = pytest.importorskip("lmdb")
+    if pylmdb is lmdb:
+        pytest.skip("py-lmdb is not installed (lmdb is zlmdb.lmdb here)")
+    path = str(tmp_path / "db")
+    with LmdbObjectStore(path, key_encoding="utf-8") as db:
+        db.put_many(VALUES)
+    env = pylmdb.open(path, readonly=True)
+    try:
+        with env.begin() as txn:
+            raw = {bytes(k): bytes(v) for k, v in txn.cursor()}
+    finally:
+        env.close()
+    assert raw == {k.encode(): pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for k, v in VALUES.items()}
