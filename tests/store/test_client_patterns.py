@@ -546,3 +546,40 @@ def test_raw_file_contents_are_the_peers_highest_protocol_pickles(tmp_path):
     finally:
         env.close()
     assert raw == {k.encode(): pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for k, v in VALUES.items()}
+
+
+# -- the peer's private error helpers, which subclasses override --------------------------------
+
+
+def test_the_peers_error_helpers_exist_and_subclasses_can_override_them(tmp_path):
+    class Store(LmdbObjectStore):
+        def _key_not_found_error(self, key):
+            return KeyError(f"no such record: {self._format_key_for_display(key)}")
+
+        def _unpickle_error(self, key, context, original_error):
+            return ValueError(f"corrupt {context} record {key!r}")
+
+    with Store(str(tmp_path / "db"), key_encoding="utf-8") as db:
+        assert db._format_key_for_display(b"\xff\xfe") == "0xfffe"
+        assert db._format_key_for_display("user:1") == "'user:1'"
+        with pytest.raises(KeyError, match="no such record: 'nope'"):
+            db["nope"]
+        with pytest.raises(KeyError, match="no such record: 'nope'"):
+            del db["nope"]
+        db.write_buffer[b"bad"] = b"not a pickle"
+        with pytest.raises(ValueError, match=r"corrupt buffered record b'bad'"):
+            db.get(b"bad")
+        db.write_buffer.clear()
+        with db.env.begin(write=True) as txn:
+            txn.put(b"bad", b"not a pickle")
+        with pytest.raises(ValueError, match=r"corrupt DB record b'bad'"):
+            db.get(b"bad")
+        with pytest.raises(ValueError, match=r"corrupt DB record b'bad'"):
+            db.get_many([b"bad"])
+    with LmdbObjectStore(str(tmp_path / "db")) as db:  # the defaults: the peer's messages
+        error = db._unpickle_error(b"k", "DB", EOFError("x"))
+        assert isinstance(error, RuntimeError) and str(error) == "Failed to unpickle DB key 'k': x"
+        assert str(db._key_not_found_error(b"k")) == "\"Key not found: 'k'\""
+        with pytest.raises(RuntimeError, match="Failed to unpickle DB key 'bad'") as info:
+            db.get(b"bad")
+        assert isinstance(info.value.__cause__, pickle.UnpicklingError)

@@ -703,9 +703,27 @@ class LmdbObjectStore(MutableMapping):
         try:
             return self._loads(data)
         except Exception as exc:
-            raise RuntimeError(
-                f"Failed to {self._decode_verb} {where} key {display_key(key)}: {exc}"
-            ) from exc
+            raise self._unpickle_error(key, where, exc) from exc
+
+    # lmdb-object-store's error helpers, kept with their names and signatures: subclasses
+    # override them to change the errors the store raises.
+
+    def _format_key_for_display(self, key: Any) -> str:
+        """Return ``key`` as error messages show it (see :func:`._keys.display_key`)."""
+        return display_key(key)
+
+    def _key_not_found_error(self, key: Any) -> KeyError:
+        """Return the ``KeyError`` raised for a missing ``key`` (``db[k]``, ``del db[k]``,
+        ``pop``)."""
+        return KeyError(f"Key not found: {self._format_key_for_display(key)}")
+
+    def _unpickle_error(self, key: Any, context: str, original_error: Exception) -> Exception:
+        """Return the error raised when the value of ``key`` cannot be deserialized;
+        ``context`` is ``"buffered"`` or ``"DB"``. The store raises it ``from`` the original."""
+        return RuntimeError(
+            f"Failed to {self._decode_verb} {context} key "
+            f"{self._format_key_for_display(key)}: {original_error}"
+        )
 
     def _active_tx(self) -> Optional[_envs.WriteTransaction]:
         tx = self._shared.tx
@@ -1600,12 +1618,12 @@ class LmdbObjectStore(MutableMapping):
     def __getitem__(self, key: Any) -> Any:
         value = self.get(key, _MISSING)
         if value is _MISSING:
-            raise KeyError(f"Key not found: {display_key(key)}")
+            raise self._key_not_found_error(key)
         return value
 
     def __delitem__(self, key: Any) -> None:
         if not self.exists(key, flush=False):
-            raise KeyError(f"Key not found: {display_key(key)}")
+            raise self._key_not_found_error(key)
         self.delete(key)
 
     def __contains__(self, key: object) -> bool:
@@ -1875,7 +1893,7 @@ class LmdbObjectStore(MutableMapping):
             value = self.get(key, _MISSING)
             if value is _MISSING:
                 if default is _MISSING:
-                    raise KeyError(f"Key not found: {display_key(key)}")
+                    raise self._key_not_found_error(key)
                 return default
             self.delete(key)
             return value
