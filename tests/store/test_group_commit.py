@@ -203,7 +203,7 @@ def test_replaced_flush_is_called_by_a_read_miss(store):
         assert txn.get(b"x") is not None
 
 
-def test_read_miss_of_a_queued_store_leaves_its_buffer_to_the_queued_commit(store, monkeypatch):
+def test_read_miss_of_a_queued_store_hands_its_buffer_to_the_queued_commit(store, monkeypatch):
     held = HeldCommit(monkeypatch)
     store.put(b"a", 1)
     store.get(b"other")  # hands {a} over; the committer's commit of it is held
@@ -212,8 +212,12 @@ def test_read_miss_of_a_queued_store_leaves_its_buffer_to_the_queued_commit(stor
     store.get(b"other")  # hands {b} over and queues the store again
     assert store._queued and store._handed
     store.put(b"c", 3)
-    assert store.get(b"other") is None  # queued already: c stays buffered, for that commit
-    assert store.write_buffer and store.get(b"c") == 3 and store.exists(b"c")
+    assert store.get(b"other") is None  # queued already: c joins the handed-over batch
+    assert not store.write_buffer and store._handed == {
+        b"b": pickle.dumps(2, 5),
+        b"c": pickle.dumps(3, 5),
+    }
+    assert store.get(b"c") == 3 and store.exists(b"c")
     held.release.set()
     with store.condition:  # no flush: the committer's next commit takes b and c
         assert store.condition.wait_for(

@@ -203,6 +203,8 @@ class Environment:
         Error: the path cannot be opened (``what`` is the path, ``code`` the errno), the
             environment is already open in this process, or ``lib_version`` names an engine
             this build lacks; subclasses of :class:`Error` for LMDB failures.
+        OSError: ``subdir=True`` and the directory cannot be created (as py-lmdb:
+            ``FileNotFoundError`` for a missing parent, ``NotADirectoryError``, ...).
     """
 
     def __init__(
@@ -281,8 +283,8 @@ class Environment:
                     os.mkdir(path_str, mode)
                 except FileExistsError:
                     pass
-                except OSError as exc:
-                    raise Error(path_str, exc.errno or errno.EIO) from None
+                # Any other OSError propagates as it is (FileNotFoundError for a missing
+                # parent, NotADirectoryError, PermissionError), as py-lmdb's open raises it.
             data_path = os.path.join(path_str, "data.mdb")
             lock_path = os.path.join(path_str, "lock.mdb")
         else:

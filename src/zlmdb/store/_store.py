@@ -274,13 +274,13 @@ def _committer_loop(shared: _envs.SharedEnv) -> None:
                 return
             store = shared.queue.pop(0)
             store._queued = False
-            # A read miss that found the store queued left its buffer to this commit
-            # (LmdbObjectStore._queued_unlocked) rather than handing it over.
-            if store._closing or store._is_closed or not (store._handed or store.write_buffer):
+            if store._closing or store._is_closed or not store._handed:
                 shared.condition.notify_all()  # nothing to commit: waiters may go on
                 continue  # a flush, put_many or close() took (or takes) the entries
         try:
-            store._flush()
+            # What the read misses handed over, not what was buffered since: as with
+            # lmdb-object-store, those stay in the buffer until the next flush point.
+            store._flush(handed_only=True)
         except BaseException as exc:  # noqa: BLE001 - recorded; the next flush raises it
             with lock:
                 store._async_error = exc
@@ -515,6 +515,7 @@ class LmdbObjectStore(MutableMapping):
         "_is_closed",
         "_loads",
         "_max_key_size",
+        "_partial",
         "_pickle_protocol",
         "_plain_key",
         "_queued",
@@ -522,6 +523,7 @@ class LmdbObjectStore(MutableMapping):
         "_readonly",
         "_serializer",
         "_shared",
+        "_siblings",
         "_taken",
         "autoflush_on_read",
         "batch_size",
@@ -616,6 +618,7 @@ class LmdbObjectStore(MutableMapping):
         # per environment, so in order): the last one taken, and the last one committed.
         self._taken = 0
         self._committed = 0
+        self._partial = 0  # the last batch taken without the buffer (handed_only)
         self._readers = 0
         self._readonly = bool(lmdb_kwargs.get("readonly", False))
 
@@ -644,8 +647,12 @@ class LmdbObjectStore(MutableMapping):
         self.lock = shared.lock
         self.condition = shared.condition
         self._max_key_size = shared.max_key_size
+        self._siblings = False  # other stores share the environment (_wait_for_siblings)
         with shared.lock:
             shared.stores.add(self)
+            if len(shared.stores) > 1:
+                for store in shared.stores:
+                    store._siblings = True
         self._finalizer = weakref.finalize(
             self,
             _finalize,
@@ -696,9 +703,27 @@ class LmdbObjectStore(MutableMapping):
         try:
             return self._loads(data)
         except Exception as exc:
-            raise RuntimeError(
-                f"Failed to {self._decode_verb} {where} key {display_key(key)}: {exc}"
-            ) from exc
+            raise self._unpickle_error(key, where, exc) from exc
+
+    # lmdb-object-store's error helpers, kept with their names and signatures: subclasses
+    # override them to change the errors the store raises.
+
+    def _format_key_for_display(self, key: Any) -> str:
+        """Return ``key`` as error messages show it (see :func:`._keys.display_key`)."""
+        return display_key(key)
+
+    def _key_not_found_error(self, key: Any) -> KeyError:
+        """Return the ``KeyError`` raised for a missing ``key`` (``db[k]``, ``del db[k]``,
+        ``pop``)."""
+        return KeyError(f"Key not found: {self._format_key_for_display(key)}")
+
+    def _unpickle_error(self, key: Any, context: str, original_error: Exception) -> Exception:
+        """Return the error raised when the value of ``key`` cannot be deserialized;
+        ``context`` is ``"buffered"`` or ``"DB"``. The store raises it ``from`` the original."""
+        return RuntimeError(
+            f"Failed to {self._decode_verb} {context} key "
+            f"{self._format_key_for_display(key)}: {original_error}"
+        )
 
     def _active_tx(self) -> Optional[_envs.WriteTransaction]:
         tx = self._shared.tx
@@ -750,11 +775,13 @@ class LmdbObjectStore(MutableMapping):
     def _write(self, apply: Callable[[Any], None]) -> None:
         _run_write(self._shared, self._db, self.max_map_size, apply)
 
-    def _flush(self) -> None:
+    def _flush(self, handed_only: bool = False) -> None:
         """Commit the buffer in one write transaction (no closed/readonly checks).
 
-        Returns once everything buffered when it was called is committed. The commit runs
-        outside the lock when the caller does not hold it: the entries move to
+        Returns once everything buffered when it was called is committed (with
+        ``handed_only``, the background committer's call: only what read misses handed
+        over; the buffer is left for the next flush point). The commit runs outside the
+        lock when the caller does not hold it: the entries move to
         ``_inflight`` (reads still see them), other threads keep buffering and reading, and
         writes that arrive meanwhile go into the next commit (group commit).
 
@@ -777,13 +804,22 @@ class LmdbObjectStore(MutableMapping):
             # What was buffered when we were called goes into the next batch taken (also
             # entries put into write_buffer directly); what is in flight is the last one.
             handed = self._handed
+            if handed_only:
+                buffer = {}  # left alone: this commit neither takes nor clears it
             if buffer or handed:
                 target = self._taken + 1
             elif self._inflight is not None:
                 target = self._taken
             else:
                 return
-            while self._committed < target:
+            while True:
+                if self._committed >= target:
+                    if handed_only or not buffer or self._partial < target:
+                        break
+                    # A background commit of the handed-over entries only was taken after
+                    # we were called: what we found buffered still has to be committed.
+                    target = self._taken + 1
+                    continue
                 if shared.committing and shared.write_owner != _get_ident():
                     self.condition.wait()  # another flush commits; ours may be in it
                     continue
@@ -798,9 +834,12 @@ class LmdbObjectStore(MutableMapping):
                 buffer.clear()
                 handed.clear()
                 puts_only = not self._deletes_buffered
-                self._deletes_buffered = False
+                if not handed_only:  # else the buffer may still hold the deletes
+                    self._deletes_buffered = False
                 self._taken += 1
                 number = self._taken
+                if handed_only and self.write_buffer:
+                    self._partial = number  # this batch leaves buffered entries behind
                 shared.committing = True
                 state = lock._release_save()  # type: ignore[attr-defined]
                 if state[0] > 1:
@@ -829,8 +868,8 @@ class LmdbObjectStore(MutableMapping):
                         # without the lock (_pending_unlocked) must find it in one or the
                         # other. Newer writes to the same keys win.
                         for key, value in batch.items():
-                            if key not in buffer and key not in handed:
-                                buffer[key] = value
+                            if key not in self.write_buffer and key not in handed:
+                                self.write_buffer[key] = value
                         if not puts_only:
                             self._deletes_buffered = True
                     shared.committing = False
@@ -860,18 +899,9 @@ class LmdbObjectStore(MutableMapping):
                 value = self._inflight.get(key, _MISSING)
         return value
 
-    def _queued_unlocked(self, buffer: Dict[bytes, Any]) -> bool:
-        """May a read miss leave the (non-empty) ``buffer`` to the committer without taking
-        the lock? Yes when this store is already queued for it and a hand-over is allowed
-        (see :meth:`_can_hand_off`): the committer's flush of this store, not yet started,
-        takes the buffer along with what was handed over. Read without the lock, the flag
-        is a hint: a read that sees it just after the committer took the store leaves the
-        buffer to the next read miss or flush, which is all the hand-over promises."""
-        return self._queued and self._async_error is None and b"" not in buffer
-
     def _pending_unlocked(self, norm: bytes) -> Any:
-        """A single-key read with no hand-over to make (the buffer empty, or its store
-        queued for the committer: :meth:`_queued_unlocked`) and no other thread's
+        """A single-key read with no hand-over to make (the buffer empty; a read that finds
+        entries buffered takes the lock and hands them over) and no other thread's
         ``transaction()`` open (those reads still wait for the block), without taking the
         lock: the value of ``norm`` buffered, handed to the committer or being committed,
         else ``_MISSING`` (read LMDB).
@@ -1201,9 +1231,11 @@ class LmdbObjectStore(MutableMapping):
             if self._closing or self._is_closed:
                 raise _closed_error()
             value = _MISSING
-        # The lock only when there is a hand-over to make (see _pending_unlocked), or when
-        # another thread's transaction() is open (reads wait for the block).
-        elif tx is not None or (buffer and not self._queued_unlocked(buffer)):
+        # The lock only when entries are buffered (a miss hands them over, so the buffer is
+        # empty when the read returns, as after lmdb-object-store's flush; see
+        # _pending_unlocked), or when another thread's transaction() is open (reads wait
+        # for the block).
+        elif tx is not None or buffer:
             with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
@@ -1216,6 +1248,8 @@ class LmdbObjectStore(MutableMapping):
             if value is self._DELETION_SENTINEL:
                 return default
             return self._decode(norm, value, "buffered")
+        if self._siblings:
+            self._wait_for_siblings()
         # Not counted as an in-flight reader: Environment.get copies the value inside one C
         # call, which close() and map resizes wait for; nothing of the map escapes.
         try:
@@ -1251,9 +1285,7 @@ class LmdbObjectStore(MutableMapping):
             if self._closing or self._is_closed:
                 raise _closed_error()
             value = _MISSING
-        elif tx is not None or (
-            buffer and (flush is not None or not self._queued_unlocked(buffer))
-        ):
+        elif tx is not None or buffer:
             with self.lock:  # not acquire(); try: a signal in between would leave it held
                 if self._closing or self._is_closed:
                     raise _closed_error()
@@ -1267,6 +1299,8 @@ class LmdbObjectStore(MutableMapping):
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
             return value is not self._DELETION_SENTINEL
+        if self._siblings:
+            self._wait_for_siblings()
         try:
             return self._env_exists(norm, self._db)  # one call into C, no copy
         except lmdb.MapResizedError:
@@ -1317,6 +1351,8 @@ class LmdbObjectStore(MutableMapping):
         else:
             with self.lock:
                 self._ensure_open()
+                if self._siblings:
+                    self._wait_for_siblings()
                 direct = not self.write_buffer and not self._handed and self._inflight is None
                 if direct:
                     self._enter_read_locked()
@@ -1558,7 +1594,11 @@ class LmdbObjectStore(MutableMapping):
             finalizer = self._finalizer
             if finalizer is not None:
                 finalizer.detach()
-            self._shared.stores.discard(self)
+            stores = self._shared.stores
+            stores.discard(self)
+            if len(stores) == 1:
+                for store in stores:
+                    store._siblings = False
             _envs.release(self._shared)
             self._is_closed = True
         if flush_error is not None and strict:
@@ -1578,12 +1618,12 @@ class LmdbObjectStore(MutableMapping):
     def __getitem__(self, key: Any) -> Any:
         value = self.get(key, _MISSING)
         if value is _MISSING:
-            raise KeyError(f"Key not found: {display_key(key)}")
+            raise self._key_not_found_error(key)
         return value
 
     def __delitem__(self, key: Any) -> None:
         if not self.exists(key, flush=False):
-            raise KeyError(f"Key not found: {display_key(key)}")
+            raise self._key_not_found_error(key)
         self.delete(key)
 
     def __contains__(self, key: object) -> bool:
@@ -1613,6 +1653,35 @@ class LmdbObjectStore(MutableMapping):
         self._ensure_open()
         if self._pending() and not self._readonly:
             self._flush()
+        if self._siblings:
+            self._wait_for_siblings()
+
+    def _wait_for_siblings(self) -> None:
+        """Wait until no other store of this (sub-)database has entries handed to the
+        committer or being committed (another store's read miss published them: with
+        lmdb-object-store that miss committed them at once, so a read here must see
+        them). Another store's buffer stays its own. Only called when several stores share
+        the environment (``_siblings``; a store garbage collected without ``close()`` leaves
+        it set on the others, which only costs them this check).
+
+        Raises:
+            lmdb.Error: this store was closed meanwhile.
+        """
+        db = self._db
+        with self.lock:
+            while True:
+                for store in list(self._shared.stores):
+                    if (
+                        store is not self
+                        and store._db == db
+                        and (store._handed or store._inflight is not None)
+                        and not store._is_closed
+                    ):
+                        break
+                else:
+                    return
+                self.condition.wait()
+                self._ensure_open()
 
     def __len__(self) -> int:
         """Return the number of keys (the buffer is flushed first).
@@ -1824,7 +1893,7 @@ class LmdbObjectStore(MutableMapping):
             value = self.get(key, _MISSING)
             if value is _MISSING:
                 if default is _MISSING:
-                    raise KeyError(f"Key not found: {display_key(key)}")
+                    raise self._key_not_found_error(key)
                 return default
             self.delete(key)
             return value
