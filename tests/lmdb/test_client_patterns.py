@@ -11,6 +11,7 @@ zlmdb reproduces it on a real LMDB file.
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import struct
@@ -131,6 +132,33 @@ def test_buffers_values_copied_with_bytes(lm, tmp_path):
 
 
 # --- pickling and copying (DataLoader spawn, dataset copies) -----------------------------------
+
+
+def test_handles_cannot_be_pickled_or_copied(lm, tmp_path):
+    env = lm.open(str(tmp_path / "p"), max_dbs=1)
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+    txn = env.begin()
+    cur = txn.cursor()
+    db = env.open_db()
+    for obj, name in (
+        (env, "Environment"),
+        (txn, "Transaction"),
+        (cur, "Cursor"),
+        (db, "_Database"),
+    ):
+        with pytest.raises(TypeError, match=f"cannot pickle '{name}' object"):
+            pickle.dumps(obj)
+        with pytest.raises(TypeError, match=f"cannot pickle '{name}' object"):
+            copy.copy(obj)
+        with pytest.raises(TypeError, match=f"cannot pickle '{name}' object"):
+            copy.deepcopy(obj)
+    # a failed copy must not have produced a second owner of the same handles
+    assert cur.first() and txn.get(b"k") == b"v"
+    txn.abort()
+    with env.begin() as txn2:
+        assert txn2.get(b"k") == b"v"
+    env.close()
 
 
 class _LazyDataset:

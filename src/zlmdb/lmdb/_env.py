@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer, as_path
+from ._util import as_buffer, as_path, refuse_pickle
 
 MAIN_DBI = 1
 # The GIL-keeping forms (see _helpers.c); they answer ZL_WOULD_WAIT during a resize, and
@@ -151,6 +151,9 @@ class _Database:
 
     __slots__ = ("_env", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
 
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
+
     def __init__(self, env: Environment, name: Optional[bytes], dbi: int, flags: int) -> None:
         self._env = env
         self._name = name
@@ -204,6 +207,9 @@ class Environment:
             environment is already open in this process, or ``lib_version`` names an engine
             this build lacks; subclasses of :class:`Error` for LMDB failures.
     """
+
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 from . import _errors
 from ._errors import closed_error, error_for, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer
+from ._util import as_buffer, refuse_pickle
 
 _get = lib.zl_get
 _get_default = lib.zl_get_default
@@ -128,6 +128,9 @@ class Transaction:
         "_mv",
         "__weakref__",
     )
+
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
 
     def __init__(
         self,

@@ -53,3 +53,17 @@ def as_path(path: Any) -> str:
         path = os.fsdecode(os.fspath(path))
         return path
     raise TypeError(f"path must be str or bytes, not {type(path).__name__}")
+
+
+def refuse_pickle(self: Any, *args: Any) -> Any:
+    """``__reduce_ex__`` of the handle classes: they own LMDB state and cannot be copied.
+
+    ``pickle``, ``copy.copy`` and ``copy.deepcopy`` all go through ``__reduce_ex__``; without
+    this a shallow copy would share the C handle and a second ``close()`` or ``__del__``
+    would free it twice.
+
+    Raises:
+        TypeError: always, with the message py-lmdb gives (``cannot pickle 'Environment'
+            object``).
+    """
+    raise TypeError(f"cannot pickle {type(self).__name__!r} object")
