@@ -645,3 +645,169 @@ def test_second_write_txn_same_thread_refused(lm, tmp_path):
     txn.abort()
     env.begin(write=True).abort()
     env.close()
+
+
+# --- worker processes: fork and multiprocessing ------------------------------------------------
+
+
+def _in_child(fn):
+    """Run ``fn`` in a forked child; return ``('ok', result)`` or ``('exc', type, message)``."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            os.close(read_end)
+            try:
+                outcome = ("ok", fn())
+            except BaseException as exc:
+                outcome = ("exc", type(exc).__name__, str(exc))
+            os.write(write_end, pickle.dumps(outcome))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    return pickle.loads(b"".join(chunks))
+
+
+fork_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@fork_only
+def test_fork_worker_reads_inherited_readonly_env(lm, tmp_path):
+    path = str(tmp_path / "ds")
+    _fill_samples(lm, path, count=5)
+    env = lm.open(path, readonly=True, lock=False, readahead=False, meminit=False)
+
+    def worker():
+        with env.begin() as txn:
+            return [pickle.loads(txn.get(b"image-000000003"))["index"], txn.stat()["entries"]]
+
+    assert _in_child(worker) == ("ok", [3, 6])
+    with env.begin() as txn:
+        assert txn.get(b"num-samples") == b"5"
+    env.close()
+
+
+@fork_only
+def test_fork_child_cannot_reopen_an_env_the_parent_holds(lm, tmp_path):
+    path = str(tmp_path / "held")
+    _fill_samples(lm, path, count=2)
+    env = lm.open(path, readonly=True, lock=False)
+    outcome = _in_child(lambda: lm.open(path, readonly=True, lock=False).stat())
+    assert outcome[:2] == ("exc", "Error") and "is already open in this process" in outcome[2]
+    env.close()
+    # the usual fix: the parent closes before forking and each worker opens its own
+    outcome = _in_child(
+        lambda: lm.open(path, readonly=True, lock=False).begin().get(b"num-samples")
+    )
+    assert outcome == ("ok", b"2")
+
+
+@fork_only
+def test_fork_child_dropping_inherited_objects_leaves_parent_intact(lm, tmp_path):
+    env = lm.open(str(tmp_path / "inh"))
+    with env.begin(write=True) as txn:
+        for i in range(10):
+            txn.put(b"%d" % i, b"v")
+    txn = env.begin()
+    cur = txn.cursor()
+    assert cur.first()
+    readers_before = env.readers()
+    holder = {"txn": txn, "cur": cur}
+
+    def child_drops():
+        import gc
+
+        holder.clear()
+        gc.collect()
+        return "dropped"
+
+    assert _in_child(child_drops) == ("ok", "dropped")
+    assert env.readers() == readers_before
+    if lm is zlmdb.lmdb:
+        # py-lmdb's close() in the child aborts the inherited read txn and so frees the
+        # parent's reader slot in the shared lock file; zlmdb's leaves LMDB alone
+        def child_closes():
+            env.close()
+            return "closed"
+
+        assert _in_child(child_closes) == ("ok", "closed")
+        assert env.readers() == readers_before
+    assert cur.key() == b"0" and txn.get(b"5") == b"v"
+    assert list(cur.iternext(values=False))[-1] == b"9"
+    txn.abort()
+    with env.begin(write=True) as wtxn:
+        wtxn.put(b"after", b"fork")
+    with env.begin() as rtxn:
+        assert rtxn.get(b"after") == b"fork"
+    env.close()
+
+
+@fork_only
+def test_fork_child_reads_through_locked_env(lm, tmp_path):
+    env = lm.open(str(tmp_path / "locked"))
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+
+    def worker():
+        with env.begin() as txn:
+            return txn.get(b"k")
+
+    assert _in_child(worker) == ("ok", b"v")
+    with env.begin(write=True) as txn:
+        txn.put(b"k2", b"v2")
+    assert env.stat()["entries"] == 2
+    env.close()
+
+
+def _pool_read(args):
+    module, path, key = args
+    import importlib
+
+    lmod = importlib.import_module(module)
+    env = lmod.open(path, readonly=True, lock=False)
+    try:
+        with env.begin() as txn:
+            return pickle.loads(txn.get(key))["label"]
+    finally:
+        env.close()
+
+
+def _pool_write_in_read_txn(args):
+    module, path = args
+    import importlib
+
+    lmod = importlib.import_module(module)
+    env = lmod.open(path, readonly=True, lock=False)
+    try:
+        with env.begin() as txn:
+            txn.put(b"k", b"v")
+    finally:
+        env.close()
+
+
+@fork_only
+def test_multiprocessing_pool_workers_open_their_own_env(lm, tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "pool")
+    _fill_samples(lm, path, count=6)
+    ctx = multiprocessing.get_context("fork")
+    keys = [f"image-{i:09d}".encode() for i in range(6)]
+    with ctx.Pool(2) as pool:
+        labels = pool.map(_pool_read, [(lm.__name__, path, k) for k in keys])
+        assert labels == [0, 1, 2, 0, 1, 2]
+        # an lmdb exception raised in a worker arrives in the parent as the same class
+        with pytest.raises(lm.ReadonlyError, match="mdb_put: Permission denied"):
+            pool.apply(_pool_write_in_read_txn, ((lm.__name__, path),))
