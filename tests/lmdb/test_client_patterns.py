@@ -114,6 +114,43 @@ def test_single_file_without_lock_makes_no_lock_file(lm, tmp_path):
     env.close()
 
 
+def test_loader_never_closing_its_read_txns(lm, tmp_path):
+    """``env.begin().get(key)`` per sample, the transaction left to the garbage collector.
+
+    On PyPy the collector frees such transactions late, so their reader slots must be
+    reclaimed when the reader table is full rather than raising ``ReadersFullError``.
+    """
+    path = str(tmp_path / "leaky")
+    _fill_samples(lm, path, count=3)
+    env = lm.open(path, max_readers=4, readonly=True)
+    for i in range(600):
+        assert pickle.loads(env.begin(write=False).get(b"image-%09d" % (i % 3)))["index"] == i % 3
+        cur = env.begin(buffers=True).cursor()
+        assert cur.first()
+    env.close()
+
+
+def test_reader_table_really_full_still_raises(lm, tmp_path):
+    path = str(tmp_path / "full-readers")
+    _fill_samples(lm, path, count=1)
+    env = lm.open(path, max_readers=1, max_dbs=1)
+    db = env.open_db()
+    held = []
+    with pytest.raises(
+        lm.ReadersFullError, match=r"Please use a larger Environment\(max_readers=\)"
+    ):
+        for i in range(1000):
+            held.append(env.begin(db=db) if i % 2 else env.begin(buffers=True))
+    assert 0 < len(held) < 1000
+    with pytest.raises(lm.ReadersFullError):
+        env.begin()
+    held.pop().abort()
+    assert env.begin().get(b"num-samples") == b"1"
+    for txn in held:
+        txn.abort()
+    env.close()
+
+
 def test_buffers_values_copied_with_bytes(lm, tmp_path):
     env = lm.open(str(tmp_path / "buf"))
     with env.begin(write=True) as txn:

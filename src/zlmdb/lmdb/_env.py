@@ -698,12 +698,20 @@ class Environment:
         return Transaction(self, db, parent, write, buffers)
 
     def _begin_failed(self, e: Any, flags: int) -> Any:
-        """A GIL-keeping read begin failed: wait out a resize in the waiting form, or raise."""
-        if lib.zl_last_error() == _WOULD_WAIT:
+        """A GIL-keeping read begin failed: wait out a resize in the waiting form, reclaim
+        the reader slots of dropped transactions when the reader table is full, or raise."""
+        err = lib.zl_last_error()
+        if err == _WOULD_WAIT:
             t = _txn_new(e, _NULL, flags)
             if t:
                 return t
-        raise error_for("mdb_txn_begin", lib.zl_last_error())
+            err = lib.zl_last_error()
+        if err == lib.MDB_READERS_FULL:
+            t = read_txn_after_collect(e, flags)
+            if t:
+                return t
+            err = lib.zl_last_error()
+        raise error_for("mdb_txn_begin", err)
 
     def open_db(
         self,
@@ -839,7 +847,7 @@ def stat_dict(st: Any) -> Dict[str, int]:
 
 
 from ._cursor import drop_closed_blocks  # noqa: E402
-from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
+from ._txn import Transaction, read_txn_after_collect  # noqa: E402  (needs this module)
 
 _txn_new = lib.zl_txn_new
 _txn_new_read = lib.zl_txn_new_read

@@ -95,6 +95,20 @@ def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
     ffi.release(t)
 
 
+def read_txn_after_collect(e: Any, flags: int) -> Any:
+    """Retry a read ``begin()`` that found the reader table full, after a garbage collection.
+
+    Every live read transaction holds a reader slot until Python drops it. A transaction that
+    was dropped without ``commit()``/``abort()`` (``env.begin().get(key)``) frees its slot only
+    when the collector frees it, which on PyPy happens late: collecting here hands those slots
+    back. Returns the new C transaction or NULL (``zl_last_error()`` then says why).
+    """
+    import gc
+
+    gc.collect()
+    return lib.zl_txn_new(e, _NULL, flags)
+
+
 class Transaction:
     """A transaction; normally created with :meth:`Environment.begin`.
 
@@ -173,7 +187,12 @@ class Transaction:
             pt = _NULL
         t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
         if t == _NULL:
-            raise error_for("mdb_txn_begin", lib.zl_last_error())
+            err = lib.zl_last_error()
+            if err == lib.MDB_READERS_FULL and not write:
+                t = read_txn_after_collect(e, _TXN_NOCOPY if buffers else 0)
+                err = lib.zl_last_error()
+            if t == _NULL:
+                raise error_for("mdb_txn_begin", err)
         if db._dbi != MAIN_DBI:  # zl_get_default's database (C starts with the main one)
             t.dbi = db._dbi
         self._t = _gc(t, _drop) if GC_OWNS else t
