@@ -674,6 +674,35 @@ def test_read_txn_used_from_another_thread(lm, tmp_path):
     env.close()
 
 
+def test_write_txn_abandoned_by_an_exception(lm, tmp_path):
+    """A writer that lets a failed batch's transaction go without ``abort()``.
+
+    Dropping it aborts it; on PyPy that happens only when the collector frees it, so the next
+    ``begin(write=True)`` on the thread must not report the abandoned one as still open.
+    """
+    env = lm.open(str(tmp_path / "abandon"), max_dbs=1)
+    db = env.open_db(b"rows")
+
+    def write_batch(n, fail):
+        txn = env.begin(write=True, db=db) if n % 4 == 1 else env.begin(write=True)
+        txn.put(b"row-%d" % n, b"x", db=db)
+        if fail:
+            raise ValueError("bad row")
+        txn.commit()
+
+    written = 0
+    for n in range(40):
+        try:
+            write_batch(n, n % 2 == 1)
+            written += 1
+        except ValueError:
+            pass
+    assert written == 20
+    with env.begin(db=db) as txn:
+        assert txn.stat()["entries"] == 20 and txn.get(b"row-1") is None
+    env.close()
+
+
 def test_second_write_txn_same_thread_refused(lm, tmp_path):
     env = lm.open(str(tmp_path / "busy"))
     txn = env.begin(write=True)

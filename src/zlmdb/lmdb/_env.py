@@ -677,7 +677,7 @@ class Environment:
             elif not self._readonly:
                 t = _txn_new(e, _NULL, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
                 if not t:
-                    raise error_for("mdb_txn_begin", lib.zl_last_error())
+                    t = self._begin_failed(e, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
             else:
                 return Transaction(self, db, parent, write, buffers)  # raises ReadonlyError
             txn = _new_object(Transaction)
@@ -698,16 +698,17 @@ class Environment:
         return Transaction(self, db, parent, write, buffers)
 
     def _begin_failed(self, e: Any, flags: int) -> Any:
-        """A GIL-keeping read begin failed: wait out a resize in the waiting form, reclaim
-        the reader slots of dropped transactions when the reader table is full, or raise."""
+        """A begin failed: wait out a resize in the waiting form (GIL-keeping read begins),
+        reclaim what dropped transactions hold (reader slots, this thread's write lock) when
+        that is the reason, or raise."""
         err = lib.zl_last_error()
         if err == _WOULD_WAIT:
             t = _txn_new(e, _NULL, flags)
             if t:
                 return t
             err = lib.zl_last_error()
-        if err == lib.MDB_READERS_FULL:
-            t = read_txn_after_collect(e, flags)
+        if err == (lib.ZL_BUSY_SAME_THREAD if flags & _TXN_WRITE else lib.MDB_READERS_FULL):
+            t = txn_after_collect(e, flags)
             if t:
                 return t
             err = lib.zl_last_error()
@@ -847,7 +848,7 @@ def stat_dict(st: Any) -> Dict[str, int]:
 
 
 from ._cursor import drop_closed_blocks  # noqa: E402
-from ._txn import Transaction, read_txn_after_collect  # noqa: E402  (needs this module)
+from ._txn import Transaction, txn_after_collect  # noqa: E402  (needs this module)
 
 _txn_new = lib.zl_txn_new
 _txn_new_read = lib.zl_txn_new_read

@@ -95,18 +95,27 @@ def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
     ffi.release(t)
 
 
-def read_txn_after_collect(e: Any, flags: int) -> Any:
-    """Retry a read ``begin()`` that found the reader table full, after a garbage collection.
+def txn_after_collect(e: Any, flags: int) -> Any:
+    """Retry a ``begin()`` that failed for want of something a dropped transaction holds.
 
-    Every live read transaction holds a reader slot until Python drops it. A transaction that
-    was dropped without ``commit()``/``abort()`` (``env.begin().get(key)``) frees its slot only
-    when the collector frees it, which on PyPy happens late: collecting here hands those slots
-    back. Returns the new C transaction or NULL (``zl_last_error()`` then says why).
+    A transaction dropped without ``commit()``/``abort()`` (``env.begin().get(key)``, or a
+    write transaction left behind by an exception) keeps its reader slot, or this thread's
+    write lock, until the garbage collector frees it, which on PyPy happens late. Called when
+    a read ``begin()`` found the reader table full or a write ``begin()`` found this thread's
+    write transaction still open: one collection hands those back (a dropped write
+    transaction is aborted, as when it is freed at once). Returns the new C transaction or
+    NULL (``zl_last_error()`` then says why).
     """
     import gc
 
     gc.collect()
     return lib.zl_txn_new(e, _NULL, flags)
+
+
+def _retry_worth(err: int, write: int) -> bool:
+    if write:
+        return err == lib.ZL_BUSY_SAME_THREAD
+    return err == lib.MDB_READERS_FULL
 
 
 class Transaction:
@@ -185,11 +194,12 @@ class Transaction:
             pt = parent._t
         else:
             pt = _NULL
-        t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
+        flags = (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0)
+        t = lib.zl_txn_new(e, pt, flags)
         if t == _NULL:
             err = lib.zl_last_error()
-            if err == lib.MDB_READERS_FULL and not write:
-                t = read_txn_after_collect(e, _TXN_NOCOPY if buffers else 0)
+            if pt == _NULL and _retry_worth(err, write):
+                t = txn_after_collect(e, flags)
                 err = lib.zl_last_error()
             if t == _NULL:
                 raise error_for("mdb_txn_begin", err)
