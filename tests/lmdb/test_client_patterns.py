@@ -105,6 +105,34 @@ def test_dataset_single_file_subdir_false(lm, tmp_path):
         lm.open(str(tmp_path / "missing.lmdb"), subdir=False, readonly=True)
 
 
+def test_sizes_computed_with_numpy(lm, tmp_path):
+    """Converters size the map from array sizes: ``map_size`` etc. arrive as numpy ints."""
+    np = pytest.importorskip("numpy")
+    images = np.zeros((8, 16, 16, 3), dtype=np.uint8)
+    map_size = images.nbytes * np.int64(64)
+    assert type(map_size) is not int
+    env = lm.open(
+        str(tmp_path / "np"), map_size=map_size, max_dbs=np.int32(2), max_readers=np.uint16(8)
+    )
+    assert env.info()["map_size"] == int(map_size) and env.max_readers() == 8
+    db = env.open_db(b"fixed", dupsort=True, dupfixed=True)
+    with env.begin(write=True) as txn:
+        for i, image in enumerate(images):
+            txn.put(b"%03d" % i, image)  # a C-contiguous array is a buffer
+            txn.put(b"k", struct.pack("<I", i), db=db)
+        restored = np.frombuffer(txn.get(b"007"), dtype=np.uint8).reshape(16, 16, 3)
+        assert restored.shape == (16, 16, 3) and not restored.any()
+        got = txn.cursor(db).getmulti([b"k"], dupdata=True, dupfixed_bytes=np.int64(4))
+        assert len(got) == 8
+    env.set_mapsize(np.int64(2) * map_size)
+    assert env.info()["map_size"] == 2 * int(map_size)
+    with pytest.raises(TypeError):
+        env.set_mapsize(float(map_size))
+    with pytest.raises(TypeError):
+        lm.open(str(tmp_path / "float"), map_size=1e9)
+    env.close()
+
+
 def test_single_file_without_lock_makes_no_lock_file(lm, tmp_path):
     env = lm.open(str(tmp_path / "one.mdb"), subdir=False, lock=False)
     with env.begin(write=True) as txn:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer, as_path, refuse_pickle
+from ._util import as_buffer, as_int, as_path, refuse_pickle
 
 MAIN_DBI = 1
 # The GIL-keeping forms (see _helpers.c); they answer ZL_WOULD_WAIT during a resize, and
@@ -57,8 +57,7 @@ def check_lib_version(lib_version: Optional[int]) -> Optional[int]:
     """
     if lib_version is None:
         return None
-    if not isinstance(lib_version, int):
-        raise TypeError(f"lib_version must be an int, not {type(lib_version).__name__}")
+    lib_version = as_int(lib_version, "lib_version")
     if lib_version < 0:
         raise OverflowError("Integer argument must be >= 0")
     if lib_version not in ENGINE_VERSIONS:
@@ -234,6 +233,11 @@ class Environment:
         self._e = None
         self._file_keys: List[Any] = []
         engine = check_lib_version(lib_version)
+        map_size = as_int(map_size, "map_size")
+        max_readers = as_int(max_readers, "max_readers")
+        max_dbs = as_int(max_dbs, "max_dbs")
+        max_spare_txns = as_int(max_spare_txns, "max_spare_txns")
+        mode = as_int(mode, "mode")
         for name, value in (
             ("map_size", map_size),
             ("max_readers", max_readers),
@@ -241,8 +245,6 @@ class Environment:
             ("max_spare_txns", max_spare_txns),
             ("mode", mode),
         ):
-            if not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
             if value < 0:
                 raise OverflowError(f"{name} must not be negative")
         self._path = as_path(path)
@@ -520,8 +522,7 @@ class Environment:
             InvalidParameterError: a write transaction is active.
             Error: the environment is closed.
         """
-        if not isinstance(map_size, int):
-            raise TypeError("map_size must be an int")
+        map_size = as_int(map_size, "map_size")
         if map_size < 0:
             raise OverflowError("map_size must not be negative")
         rc = lib.zl_env_set_mapsize(self._live(), map_size)
@@ -554,8 +555,7 @@ class Environment:
             Error: writing failed (``what='mdb_env_copyfd3'``), or closed env.
         """
         e = self._live()
-        if not isinstance(fd, int):
-            raise TypeError("fd must be an int")
+        fd = as_int(fd, "fd")
         if fd < 0 or fd > 0x7FFFFFFF:
             raise OverflowError("fd must be a non-negative C int")
         t = self._copy_txn(compact, txn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Tuple
 
 from ._ffi import ffi
@@ -67,3 +68,20 @@ def refuse_pickle(self: Any, *args: Any) -> Any:
             object``).
     """
     raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+
+def as_int(value: Any, name: str) -> int:
+    """Return an integer argument as ``int``: ``int`` itself or any object with ``__index__``.
+
+    py-lmdb accepts numpy integers (``map_size=np.int64(...)``, common when a size is computed
+    from array sizes), so this does too.
+
+    Raises:
+        TypeError: ``value`` is not an integer (``float``, ``str``, ...).
+    """
+    if type(value) is int:
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
