@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from ._errors import IncompatibleError, closed_error, error_for
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer
+from ._util import as_buffer, as_int, refuse_pickle
 
 _op = lib.zl_cursor_op
 _current = lib.zl_cursor_current
@@ -191,6 +191,9 @@ class Cursor:
         "_wkv",
         "__weakref__",
     )
+
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
 
     def __init__(self, db: Any, txn: Any) -> None:
         self._c = None
@@ -705,8 +708,9 @@ class Cursor:
             BadValsizeError: an empty key.
         """
         if dupfixed_bytes is not None:
-            if isinstance(dupfixed_bytes, bool) or not isinstance(dupfixed_bytes, int):
+            if isinstance(dupfixed_bytes, bool):
                 raise TypeError("dupfixed_bytes must be an int")
+            dupfixed_bytes = as_int(dupfixed_bytes, "dupfixed_bytes")
             if dupfixed_bytes < 0:
                 raise OverflowError("Integer argument must be >= 0")
         if (dupfixed_bytes or keyfixed) and not dupdata:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer, as_path
+from ._util import as_buffer, as_int, as_path, refuse_pickle
 
 MAIN_DBI = 1
 # The GIL-keeping forms (see _helpers.c); they answer ZL_WOULD_WAIT during a resize, and
@@ -57,8 +57,7 @@ def check_lib_version(lib_version: Optional[int]) -> Optional[int]:
     """
     if lib_version is None:
         return None
-    if not isinstance(lib_version, int):
-        raise TypeError(f"lib_version must be an int, not {type(lib_version).__name__}")
+    lib_version = as_int(lib_version, "lib_version")
     if lib_version < 0:
         raise OverflowError("Integer argument must be >= 0")
     if lib_version not in ENGINE_VERSIONS:
@@ -151,6 +150,9 @@ class _Database:
 
     __slots__ = ("_env", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
 
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
+
     def __init__(self, env: Environment, name: Optional[bytes], dbi: int, flags: int) -> None:
         self._env = env
         self._name = name
@@ -207,6 +209,9 @@ class Environment:
             ``FileNotFoundError`` for a missing parent, ``NotADirectoryError``, ...).
     """
 
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
+
     def __init__(
         self,
         path: Any,
@@ -230,6 +235,11 @@ class Environment:
         self._e = None
         self._file_keys: List[Any] = []
         engine = check_lib_version(lib_version)
+        map_size = as_int(map_size, "map_size")
+        max_readers = as_int(max_readers, "max_readers")
+        max_dbs = as_int(max_dbs, "max_dbs")
+        max_spare_txns = as_int(max_spare_txns, "max_spare_txns")
+        mode = as_int(mode, "mode")
         for name, value in (
             ("map_size", map_size),
             ("max_readers", max_readers),
@@ -237,8 +247,6 @@ class Environment:
             ("max_spare_txns", max_spare_txns),
             ("mode", mode),
         ):
-            if not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
             if value < 0:
                 raise OverflowError(f"{name} must not be negative")
         self._path = as_path(path)
@@ -516,8 +524,7 @@ class Environment:
             InvalidParameterError: a write transaction is active.
             Error: the environment is closed.
         """
-        if not isinstance(map_size, int):
-            raise TypeError("map_size must be an int")
+        map_size = as_int(map_size, "map_size")
         if map_size < 0:
             raise OverflowError("map_size must not be negative")
         rc = lib.zl_env_set_mapsize(self._live(), map_size)
@@ -550,8 +557,7 @@ class Environment:
             Error: writing failed (``what='mdb_env_copyfd3'``), or closed env.
         """
         e = self._live()
-        if not isinstance(fd, int):
-            raise TypeError("fd must be an int")
+        fd = as_int(fd, "fd")
         if fd < 0 or fd > 0x7FFFFFFF:
             raise OverflowError("fd must be a non-negative C int")
         t = self._copy_txn(compact, txn)
@@ -673,7 +679,7 @@ class Environment:
             elif not self._readonly:
                 t = _txn_new(e, _NULL, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
                 if not t:
-                    raise error_for("mdb_txn_begin", lib.zl_last_error())
+                    t = self._begin_failed(e, _TXN_WRITE | (_TXN_NOCOPY if buffers else 0))
             else:
                 return Transaction(self, db, parent, write, buffers)  # raises ReadonlyError
             txn = _new_object(Transaction)
@@ -694,12 +700,21 @@ class Environment:
         return Transaction(self, db, parent, write, buffers)
 
     def _begin_failed(self, e: Any, flags: int) -> Any:
-        """A GIL-keeping read begin failed: wait out a resize in the waiting form, or raise."""
-        if lib.zl_last_error() == _WOULD_WAIT:
+        """A begin failed: wait out a resize in the waiting form (GIL-keeping read begins),
+        reclaim what dropped transactions hold (reader slots, this thread's write lock) when
+        that is the reason, or raise."""
+        err = lib.zl_last_error()
+        if err == _WOULD_WAIT:
             t = _txn_new(e, _NULL, flags)
             if t:
                 return t
-        raise error_for("mdb_txn_begin", lib.zl_last_error())
+            err = lib.zl_last_error()
+        if err == (lib.ZL_BUSY_SAME_THREAD if flags & _TXN_WRITE else lib.MDB_READERS_FULL):
+            t = txn_after_collect(e, flags)
+            if t:
+                return t
+            err = lib.zl_last_error()
+        raise error_for("mdb_txn_begin", err)
 
     def open_db(
         self,
@@ -835,7 +850,7 @@ def stat_dict(st: Any) -> Dict[str, int]:
 
 
 from ._cursor import drop_closed_blocks  # noqa: E402
-from ._txn import Transaction  # noqa: E402  (Transaction needs Environment's module)
+from ._txn import Transaction, txn_after_collect  # noqa: E402  (needs this module)
 
 _txn_new = lib.zl_txn_new
 _txn_new_read = lib.zl_txn_new_read

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 from . import _errors
 from ._errors import closed_error, error_for, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
-from ._util import as_buffer
+from ._util import as_buffer, refuse_pickle
 
 _get = lib.zl_get
 _get_default = lib.zl_get_default
@@ -95,6 +95,29 @@ def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
     ffi.release(t)
 
 
+def txn_after_collect(e: Any, flags: int) -> Any:
+    """Retry a ``begin()`` that failed for want of something a dropped transaction holds.
+
+    A transaction dropped without ``commit()``/``abort()`` (``env.begin().get(key)``, or a
+    write transaction left behind by an exception) keeps its reader slot, or this thread's
+    write lock, until the garbage collector frees it, which on PyPy happens late. Called when
+    a read ``begin()`` found the reader table full or a write ``begin()`` found this thread's
+    write transaction still open: one collection hands those back (a dropped write
+    transaction is aborted, as when it is freed at once). Returns the new C transaction or
+    NULL (``zl_last_error()`` then says why).
+    """
+    import gc
+
+    gc.collect()
+    return lib.zl_txn_new(e, _NULL, flags)
+
+
+def _retry_worth(err: int, write: int) -> bool:
+    if write:
+        return err == lib.ZL_BUSY_SAME_THREAD
+    return err == lib.MDB_READERS_FULL
+
+
 class Transaction:
     """A transaction; normally created with :meth:`Environment.begin`.
 
@@ -128,6 +151,9 @@ class Transaction:
         "_mv",
         "__weakref__",
     )
+
+    #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
+    __reduce_ex__ = __reduce__ = refuse_pickle
 
     def __init__(
         self,
@@ -168,9 +194,15 @@ class Transaction:
             pt = parent._t
         else:
             pt = _NULL
-        t = lib.zl_txn_new(e, pt, (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0))
+        flags = (_TXN_WRITE if write else 0) | (_TXN_NOCOPY if buffers else 0)
+        t = lib.zl_txn_new(e, pt, flags)
         if t == _NULL:
-            raise error_for("mdb_txn_begin", lib.zl_last_error())
+            err = lib.zl_last_error()
+            if pt == _NULL and _retry_worth(err, write):
+                t = txn_after_collect(e, flags)
+                err = lib.zl_last_error()
+            if t == _NULL:
+                raise error_for("mdb_txn_begin", err)
         if db._dbi != MAIN_DBI:  # zl_get_default's database (C starts with the main one)
             t.dbi = db._dbi
         self._t = _gc(t, _drop) if GC_OWNS else t

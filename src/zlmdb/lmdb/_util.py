@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Tuple
 
 from ._ffi import ffi
@@ -53,3 +54,34 @@ def as_path(path: Any) -> str:
         path = os.fsdecode(os.fspath(path))
         return path
     raise TypeError(f"path must be str or bytes, not {type(path).__name__}")
+
+
+def refuse_pickle(self: Any, *args: Any) -> Any:
+    """``__reduce_ex__`` of the handle classes: they own LMDB state and cannot be copied.
+
+    ``pickle``, ``copy.copy`` and ``copy.deepcopy`` all go through ``__reduce_ex__``; without
+    this a shallow copy would share the C handle and a second ``close()`` or ``__del__``
+    would free it twice.
+
+    Raises:
+        TypeError: always, with the message py-lmdb gives (``cannot pickle 'Environment'
+            object``).
+    """
+    raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+
+def as_int(value: Any, name: str) -> int:
+    """Return an integer argument as ``int``: ``int`` itself or any object with ``__index__``.
+
+    py-lmdb accepts numpy integers (``map_size=np.int64(...)``, common when a size is computed
+    from array sizes), so this does too.
+
+    Raises:
+        TypeError: ``value`` is not an integer (``float``, ``str``, ...).
+    """
+    if type(value) is int:
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
