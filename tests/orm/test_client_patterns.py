@@ -34,6 +34,8 @@ classes from ``Schema.__annotations__``, as cfxdb's schemas are written.)
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import uuid
 import zlib
@@ -750,3 +752,26 @@ def test_timestamp_helpers_of_upstream_types_module():
     assert _types.bytes_to_dt(data) == np.datetime64(1, "ns")
     assert len(_types._random_string()) == 27
     assert isinstance(zlmdb.MapUuidCbor.new_key(), uuid.UUID)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "zlmdb._types.dt_to_bytes(numpy.datetime64(1, 'ns'))",
+        "zlmdb._pmap.PersistentMap",
+        "zlmdb._database.Database",
+        "zlmdb._transaction.TransactionStats",
+        "zlmdb._schema.Schema",
+        "zlmdb._errors.NullValueConstraint",
+    ],
+)
+def test_upstream_private_modules_are_attributes_after_a_bare_import(expression):
+    # upstream's __init__ imports these, so client code reaches them without importing them;
+    # a fresh interpreter, so that no earlier import of the submodule hides a missing one
+    code = f"import numpy, zlmdb; print(repr({expression}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_unknown_private_names_still_raise_attribute_error():
+    assert not hasattr(zlmdb, "_no_such_module")
