@@ -775,3 +775,16 @@ def test_upstream_private_modules_are_attributes_after_a_bare_import(expression)
 
 def test_unknown_private_names_still_raise_attribute_error():
     assert not hasattr(zlmdb, "_no_such_module")
+
+
+def test_upstream_types_module_constants_and_clock():
+    from zlmdb import _pmap, _types
+
+    before = _types.time_ns()
+    assert isinstance(before, int) and before > 1_500_000_000 * 10**9
+    assert _types.HAS_NUMPY is True
+    assert (_types.CHAR_GROUPS, _types.CHARS_PER_GROUP, _types.GROUP_SEP) == (4, 6, "-")
+    groups = _types._random_string().split(_types.GROUP_SEP)
+    assert [len(g) for g in groups] == [_types.CHARS_PER_GROUP] * _types.CHAR_GROUPS
+    assert all(c in _types.CHARSET for g in groups for c in g)
+    assert isinstance(_pmap.HAS_SNAPPY, bool)
