@@ -788,3 +788,42 @@ def test_upstream_types_module_constants_and_clock():
     assert [len(g) for g in groups] == [_types.CHARS_PER_GROUP] * _types.CHAR_GROUPS
     assert all(c in _types.CHARSET for g in groups for c in g)
     assert isinstance(_pmap.HAS_SNAPPY, bool)
+
+
+_RESET_REGISTRY = """
+import zlmdb
+
+@zlmdb.table("a1b2c3d4-0000-4000-8000-000000000001", marshal=repr, parse=eval)
+class Before(zlmdb.MapUuidCbor):
+    pass
+
+assert zlmdb.TABLES_BY_UUID[Before._zlmdb_oid] is Before
+zlmdb.TABLES_BY_UUID = {}  # what cfxdb's test modules do before defining their tables
+
+@zlmdb.table("a1b2c3d4-0000-4000-8000-000000000001", marshal=str, parse=str)
+class After(zlmdb.MapUuidCbor):
+    pass
+
+assert After is not None and After._zlmdb_marshal is str
+assert list(zlmdb.TABLES_BY_UUID.values()) == [After]
+print("ok")
+"""
+
+
+def test_rebinding_tables_by_uuid_starts_a_new_registry():
+    # in a fresh interpreter: the rebinding must not leak into this test run's registry
+    out = subprocess.run([sys.executable, "-c", _RESET_REGISTRY], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_the_same_uuid_with_other_hooks_still_conflicts_without_a_reset():
+    @zlmdb.table("a1b2c3d4-0000-4000-8000-000000000002", marshal=repr, parse=eval)
+    class First(zlmdb.MapUuidCbor):
+        pass
+
+    with pytest.raises(zlmdb.TableDefinitionError):
+
+        @zlmdb.table("a1b2c3d4-0000-4000-8000-000000000002", marshal=str, parse=str)
+        class Second(zlmdb.MapUuidCbor):
+            pass
