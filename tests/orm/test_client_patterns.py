@@ -32,6 +32,7 @@ Patterns and where they come from:
 classes from ``Schema.__annotations__``, as cfxdb's schemas are written.)
 """
 
+import logging
 import os
 import pickle
 import subprocess
@@ -827,3 +828,62 @@ def test_the_same_uuid_with_other_hooks_still_conflicts_without_a_reset():
         @zlmdb.table("a1b2c3d4-0000-4000-8000-000000000002", marshal=str, parse=str)
         class Second(zlmdb.MapUuidCbor):
             pass
+
+
+# -- db.log: upstream hands out a txaio logger, and clients log through it -------------------
+
+
+def test_database_log_takes_txaio_style_calls(tmp_path, caplog):
+    # crossbar's event store: self.log = db.log; self.log.info("... {cnt} ...", cnt=cnt)
+    with zlmdb.Database(str(tmp_path / "p")) as db:
+        log = db.log
+        with caplog.at_level(logging.DEBUG, logger="zlmdb"):
+            log.info("Starting store ..")
+            log.debug("processed {cnt} records in {duration_ms} ms", cnt=3, duration_ms=7)
+            log.warn("writer hit {errs} errors", errs=1)
+            log.error("{klass}: session {session} not in store", klass="Store", session=42)
+            log.trace("not shown at DEBUG {x}", x=1)
+            try:
+                raise ValueError("bad record")
+            except ValueError:
+                log.failure()
+                log.failure("could not store {what}", what="event")
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "zlmdb"]
+    assert messages == [
+        (logging.INFO, "Starting store .."),
+        (logging.DEBUG, "processed 3 records in 7 ms"),
+        (logging.WARNING, "writer hit 1 errors"),
+        (logging.ERROR, "Store: session 42 not in store"),
+        (logging.ERROR, "bad record"),
+        (logging.ERROR, "could not store event"),
+    ]
+    failures = [r for r in caplog.records if r.getMessage() == "bad record"]
+    assert failures[0].exc_info[0] is ValueError
+
+
+def test_database_log_also_takes_logging_style_calls_and_bad_formats(tmp_path, caplog):
+    with zlmdb.Database(str(tmp_path / "p")) as db:
+        with caplog.at_level(logging.INFO, logger="zlmdb"):
+            db.log.info("opened %s with %d tables", "db", 2)
+            db.log.info("missing {field}", other=1)  # never raises
+            db.log.info("literal {braces} kept")
+    assert [r.getMessage() for r in caplog.records if r.name == "zlmdb"] == [
+        "opened db with 2 tables",
+        "missing {field} {'other': 1}",
+        "literal {braces} kept",
+    ]
+
+
+def test_database_log_is_the_callers_logger_when_given(tmp_path):
+    class Recorder:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, fmt, **kw):
+            self.lines.append(fmt.format(**kw))
+
+    recorder = Recorder()
+    with zlmdb.Database(str(tmp_path / "p"), log=recorder) as db:
+        assert db.log is recorder
+        db.log.info("{n} tables", n=0)
+    assert recorder.lines == ["0 tables"]
