@@ -298,6 +298,15 @@ def test_select_with_limit_and_reverse(router_db):
     assert nothing == [None, None]
 
 
+def test_flatbuffers_cast_reads_from_a_buffer_transaction(router_db):
+    db, schema = router_db
+    with db.begin(buffers=True) as txn:
+        realms = [s.realm for s in schema.sessions.select(txn, return_keys=False)]
+        rec = schema.sessions[txn, OIDS[4]]
+        assert (rec.oid, rec.session) == (OIDS[4], 1000)
+    assert realms == [f"realm{i}" for i in range(6)]
+
+
 def test_contains_and_missing_keys_read_as_none(router_db):
     db, schema = router_db
     with db.begin() as txn:
