@@ -896,3 +896,24 @@ def test_database_log_is_the_callers_logger_when_given(tmp_path):
         assert db.log is recorder
         db.log.info("{n} tables", n=0)
     assert recorder.lines == ["0 tables"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MapOidCbor",
+        "MapOidOidOid",
+        "MapOid3FlatBuffers",
+        "MapOidTimestampOid",
+        "MapOidTimestampStringOid",
+        "MapOidStringOid",
+        "MapStringOidOid",
+        "MapUuidCbor",
+    ],
+)
+def test_new_key_takes_upstreams_secure_flag(name):
+    # upstream's OID key mixins have new_key(secure=False)
+    kind = getattr(zlmdb, name)
+    for secure in (True, False):
+        key = kind.new_key(secure=secure)
+        assert kind.__new__(kind)._serialize_key(key)
