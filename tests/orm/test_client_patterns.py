@@ -694,6 +694,31 @@ def test_a_failing_block_aborts_the_transaction(tmp_path):
             assert tab[txn, 7] is None
 
 
+def test_a_transaction_object_is_entered_again_for_each_batch(tmp_path):
+    # upstream begins a new LMDB transaction on every __enter__ of the same object
+    tab = zlmdb.MapOidCbor(5, marshal=_identity, unmarshal=_identity)
+    stats = zlmdb.TransactionStats()
+    with zlmdb.Database(str(tmp_path / "p")) as db:
+        txn = db.begin(write=True, stats=stats)
+        ids = []
+        for batch in range(3):
+            with txn:
+                for i in range(4):
+                    tab[txn, batch * 10 + i] = {"batch": batch}
+                ids.append(txn.id())
+        assert stats.puts == 12
+        assert ids[0] < ids[1] < ids[2]
+        with db.begin() as reader:
+            assert tab.count(reader) == 12
+            assert tab[reader, 23] == {"batch": 2}
+        with pytest.raises(zlmdb.lmdb.Error):
+            tab[txn, 99] = {}  # between batches it is not open
+        with pytest.raises(zlmdb.lmdb.Error):
+            with txn:
+                with txn:  # but never twice at once
+                    pass
+
+
 def test_nested_read_transaction_sees_only_committed_data(tmp_path):
     tab = zlmdb.MapOidCbor(5, marshal=_identity, unmarshal=_identity)
     with zlmdb.Database(str(tmp_path / "p"), open_now=False) as db:

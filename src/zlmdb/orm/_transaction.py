@@ -142,12 +142,15 @@ class Transaction:
     def __enter__(self) -> Transaction:
         """Begin the LMDB transaction.
 
+        A finished transaction object can be entered again, as with upstream: each ``with``
+        block is a new LMDB transaction (same mode, same ``stats``).
+
         Raises:
-            zlmdb.lmdb.Error: the transaction was already entered, or the database is closed.
+            zlmdb.lmdb.Error: the transaction is open already, or the database is closed.
             zlmdb.lmdb.ReadonlyError: a write transaction on a read-only database.
         """
-        if self._state != _NEW:
-            raise lmdb.Error("transaction already used: begin a new one with Database.begin()")
+        if self._state == _OPEN:
+            raise lmdb.Error("transaction is already open: nested 'with' on the same transaction")
         env = self._db._env
         if env is None:
             self._db._live_env()  # raises zlmdb.lmdb.Error
