@@ -942,3 +942,45 @@ def test_new_key_takes_upstreams_secure_flag(name):
     for secure in (True, False):
         key = kind.new_key(secure=secure)
         assert kind.__new__(kind)._serialize_key(key)
+
+
+# -- page layout: stats() as upstream's one put per record gives it ------------------------------
+
+
+def _layout(env):
+    stat = env.stat()
+    return {k: stat[k] for k in ("depth", "branch_pages", "leaf_pages", "overflow_pages")}
+
+
+def test_buffered_writes_split_pages_as_one_put_per_record(tmp_path):
+    # cfxdb's test_dbstats asserts the exact page count and "free" after 10,000 inserts:
+    # the ORM's write buffer must leave the B-tree as single puts in the same order would
+    records = [
+        (i, {"name": f"user-{(i * 7919) % 5000:05d}", "pad": "x" * (300 + i % 50)})
+        for i in range(5000)
+    ]
+    users = zlmdb.MapOidCbor(1, marshal=_identity, unmarshal=_identity)
+    by_name = zlmdb.MapStringOid(2)
+    users.attach_index("by_name", by_name, lambda u: u["name"])
+    with zlmdb.Database(str(tmp_path / "orm"), maxsize=2**27) as db:
+        with db.begin(write=True) as txn:
+            for oid, user in records:
+                users[txn, oid] = user
+        orm_layout = _layout(db._env)
+        orm_pages = db.stats()["pages"]
+        engine = db._env.lib_version()[0]  # the raw copy in the same LMDB file format
+        with db.begin() as txn:
+            pairs = list(txn._txn.cursor().iternext())
+    # the same records, one put each, in the order the table and its index write them
+    env = zlmdb.lmdb.open(str(tmp_path / "raw"), map_size=2**27, lib_version=engine)
+    by_key = dict(pairs)
+    with env.begin(write=True) as txn:
+        for oid, user in records:
+            key = b"\x00\x01" + oid.to_bytes(8, "big")
+            txn.put(key, by_key[key])
+            index_key = b"\x00\x02" + user["name"].encode()
+            txn.put(index_key, by_key[index_key])
+    raw_layout = _layout(env)
+    env.close()
+    assert orm_layout == raw_layout
+    assert orm_pages == raw_layout["branch_pages"] + raw_layout["leaf_pages"]
