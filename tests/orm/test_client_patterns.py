@@ -984,3 +984,58 @@ def test_buffered_writes_split_pages_as_one_put_per_record(tmp_path):
     env.close()
     assert orm_layout == raw_layout
     assert orm_pages == raw_layout["branch_pages"] + raw_layout["leaf_pages"]
+
+
+# -- a custom key hook that stores several spellings alike ----------------------------------------
+
+
+class CaselessNames(zlmdb.MapStringCbor):
+    """Keys fold case on the way in (a user-written _serialize_key), as in upstream's docs."""
+
+    def _serialize_key(self, key):
+        return key.lower().encode("utf8")
+
+    def _deserialize_key(self, data):
+        return bytes(data).decode("utf8")
+
+
+@pytest.fixture
+def caseless(tmp_path):
+    db = zlmdb.Database(str(tmp_path / "caseless"))
+    names = CaselessNames(1, marshal=_identity, unmarshal=_identity)
+    by_tag = zlmdb.MapStringString(2)
+    names.attach_index("by_tag", by_tag, lambda v: v["tag"])
+    with db.begin(write=True) as txn:
+        names[txn, "Hello"] = {"tag": "h"}
+        names[txn, "WORLD"] = {"tag": "w"}
+    yield db, names, by_tag
+    db.close()
+
+
+def test_custom_key_hook_reads_and_ranges(caseless):
+    db, names, by_tag = caseless
+    with db.begin() as txn:
+        assert names[txn, "HELLO"] == {"tag": "h"}
+        assert list(names.select(txn, return_values=False)) == ["hello", "world"]
+        assert names.count(txn, prefix="hel") == 1
+        # the index value is the key as the caller spelled it
+        assert list(by_tag.select(txn)) == [("h", "Hello"), ("w", "WORLD")]
+
+
+def test_custom_key_hook_delete_under_another_spelling_removes_the_index_record(caseless):
+    db, names, by_tag = caseless
+    with db.begin(write=True) as txn:
+        del names[txn, "hello"]
+    with db.begin() as txn:
+        assert list(names.select(txn, return_values=False)) == ["world"]
+        assert list(by_tag.select(txn)) == [("w", "WORLD")]
+
+
+def test_custom_key_hook_update_under_another_spelling_is_the_same_record(caseless):
+    db, names, by_tag = caseless
+    with db.begin(write=True) as txn:
+        names[txn, "HELLO"] = {"tag": "h", "v": 2}  # same record: no unique conflict
+        names[txn, "world"] = {"tag": "x"}  # index key moves: the old one goes
+    with db.begin() as txn:
+        assert names[txn, "hello"] == {"tag": "h", "v": 2}
+        assert list(by_tag.select(txn)) == [("h", "HELLO"), ("x", "world")]
