@@ -21,12 +21,21 @@ def _load_surface() -> Any:
     return importlib.import_module("zlmdb._surface")
 
 
+#: upstream's private submodules that its users reach as attributes after a bare
+#: ``import zlmdb`` (upstream's ``__init__`` imports them all): ``zlmdb._types.dt_to_bytes``.
+_SUBMODULES = frozenset(("_database", "_errors", "_pmap", "_schema", "_transaction", "_types"))
+
+
 def __getattr__(name: str) -> Any:
-    """Load the ORM surface on first use of one of its names.
+    """Load the ORM surface on first use of one of its names (or one of upstream's private
+    submodules, e.g. ``zlmdb._pmap``).
 
     Raises:
         AttributeError: ``name`` is not a public name of zlmdb.
     """
+    if name in _SUBMODULES:
+        # importing a submodule binds it as an attribute of this package
+        return importlib.import_module(f"zlmdb.{name}")
     if name.startswith("_") and name != "__all__":
         raise AttributeError(f"module 'zlmdb' has no attribute {name!r}")
     surface = _load_surface()

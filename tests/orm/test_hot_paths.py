@@ -49,12 +49,11 @@ def test_begin_normalizes_truthy_flags(db):
         assert txn._raw is not None
 
 
-def test_begun_transaction_refuses_a_second_enter(db):
+def test_open_transaction_refuses_a_second_enter(db):
     txn = db.begin()
     with txn:
-        pass
-    with pytest.raises(lmdb.Error):
-        txn.__enter__()
+        with pytest.raises(lmdb.Error):
+            txn.__enter__()
 
 
 @pytest.mark.parametrize("key", EDGE_KEYS)

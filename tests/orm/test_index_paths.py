@@ -268,7 +268,7 @@ def test_transaction_on_a_closed_database_raises(tmp_path):
         txn.__enter__()
 
 
-def test_transaction_ends_cleanly_and_cannot_be_reused(db):
+def test_transaction_ends_cleanly_and_is_unusable_until_entered_again(db):
     plain = zlmdb.MapOidCbor(8, marshal=_ident, unmarshal=_ident)
     users, _, _ = make_tables()
     txn = db.begin(write=True)
@@ -276,10 +276,17 @@ def test_transaction_ends_cleanly_and_cannot_be_reused(db):
         plain[txn, 1] = {"a": 1}
         users[txn, 1] = rec(1, "ada")  # fills the slot tops
         assert txn._tops
+        with pytest.raises(lmdb.Error):
+            txn.__enter__()  # already open
     assert txn._raw is None and txn._pending is None and txn._tops == {}
     with pytest.raises(lmdb.Error):
         plain[txn, 2] = {}
-    with pytest.raises(lmdb.Error):
-        txn.__enter__()
     with db.begin() as rtxn:
         assert plain[rtxn, 1] == {"a": 1} and users[rtxn, 1] == rec(1, "ada")
+    # as with upstream, entering the finished object again begins a new transaction
+    with txn:
+        assert txn._tops == {}
+        plain[txn, 2] = {"b": 2}
+        users[txn, 2] = rec(2, "bob")
+    with db.begin() as rtxn:
+        assert plain[rtxn, 2] == {"b": 2} and users[rtxn, 2] == rec(2, "bob")

@@ -82,6 +82,7 @@ _M_DUPDATA = lib.ZL_MULTI_DUPDATA
 _M_VALUES = lib.ZL_MULTI_VALUES
 _M_KEYFIXED = lib.ZL_MULTI_KEYFIXED
 _M_MARSHAL_IN = lib.ZL_MULTI_MARSHAL_IN
+_M_NOSORT = lib.ZL_MULTI_NOSORT
 _M_MARSHAL_OUT = lib.ZL_MULTI_MARSHAL_OUT
 _M_FORMAT = lib.ZL_MULTI_FORMAT
 _M_RECORDS = lib.ZL_MULTI_RECORDS
@@ -624,18 +625,31 @@ class Cursor:
                 (a full map, too many dirty pages) LMDB lets the transaction only be aborted;
                 which of the items were written before it is unspecified.
         """
+        return self._put_many(items, put_flags(dupdata, overwrite, append, self._dupsort), 0)
+
+    def _put_in_input_order(self, items: Iterable) -> Tuple[int, int]:
+        """:meth:`putmulti` with its defaults, always putting the items in input order with
+        plain puts (no sorting, no ``MDB_APPEND``): the pages LMDB then splits are those of
+        putting the items one by one, which the ORM's buffered writes need so that a
+        database's page layout (``stat()``) is the one upstream zlmdb's single puts give.
+
+        Raises:
+            the errors of :meth:`putmulti`.
+        """
+        return self._put_many(items, put_flags(True, True, False, self._dupsort), _M_NOSORT)
+
+    def _put_many(self, items: Iterable, flags: int, mode: int) -> Tuple[int, int]:
         if self._blk is not None:
             self._resync()
         if type(items) is not list:
             items = list(items)
-        flags = put_flags(dupdata, overwrite, append, self._dupsort)
         c = self._c
         rc = _NOT_PLAIN
         if _MARSHAL_IN and items:
             # One C pass over the objects; anything but 2-tuples of bytes is ZL_NOT_PLAIN.
             m = _marshalled(items)
             if m is not None:
-                rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN)
+                rc = _putmulti(c, m, len(m), _NULL, 0, flags, _M_MARSHAL_IN | mode)
         if rc == _NOT_PLAIN:
             if not _BLOCKS:  # PyPy: one loop the JIT compiles
                 data, offs = _pack_plain_pairs(items)
@@ -651,7 +665,7 @@ class Cursor:
                 if c is not None and not lib.zl_txn_alive(self.txn._t):
                     raise closed_error()
                 return 0, 0
-            rc = _putmulti(c, data, 0, ffi.new("size_t[]", offs), n, flags, 0)
+            rc = _putmulti(c, data, 0, ffi.new("size_t[]", offs), n, flags, mode)
         if rc:
             raise error_for(f"mdb_cursor_put() element #{c.mfailed}", rc)
         return c.mconsumed, c.madded

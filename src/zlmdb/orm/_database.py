@@ -20,6 +20,7 @@ import cbor2
 
 from .. import lmdb
 from ..lmdb._env import detect_engine
+from ._log import TxaioStyleLogger
 from ._pmap import PersistentMap
 from ._transaction import _NEW as _TXN_NEW
 from ._transaction import NO_TOPS, Transaction, TransactionStats
@@ -41,6 +42,8 @@ _LOCK_RETRY_DELAYS = (0.0, 0.01, 0.02)
 # our own messages always go to logging (a caller's `log` may be a txaio logger, whose
 # methods take format keywords, not %-arguments)
 _LOG = logging.getLogger("zlmdb")
+# what Database.log is without a `log` argument: callers use it as upstream's txaio logger
+_DEFAULT_LOG = TxaioStyleLogger(_LOG)
 
 
 def _lock_byte_held_by_other(dbpath: str) -> bool:
@@ -232,8 +235,11 @@ class Database:
     the object is collected). ``maxsize`` is the map size in bytes. With ``open_now=False``
     the environment opens on ``__enter__``. ``lib_version`` names the LMDB file format,
     ``"0.9"`` or ``"1.0"``: omitted, an existing database opens in its own format and a new
-    one is created as LMDB 1.0 (as upstream zlmdb does). ``log`` is a logger (default: the
-    ``zlmdb`` :mod:`logging` logger). A path may be open only once per process.
+    one is created as LMDB 1.0 (as upstream zlmdb does). ``log`` is kept as ``db.log`` for
+    the caller's use (zlmdb's own messages go to the ``zlmdb`` :mod:`logging` logger);
+    without it, ``db.log`` is a :class:`~zlmdb.orm._log.TxaioStyleLogger` over that logger,
+    which takes upstream's txaio-style calls (``db.log.info("{n} rows", n=3)``,
+    ``db.log.failure()``) as well as %-style ones. A path may be open only once per process.
 
     Raises:
         ValueError: ``lib_version`` is not None, "0.9" or "1.0" (checked before anything is
@@ -268,7 +274,8 @@ class Database:
                 f'invalid lib_version {lib_version!r}: must be "0.9" or "1.0" (or omitted)'
             )
         self._requested_lib_version = lib_version
-        self.log = log if log is not None else _LOG
+        #: the ``log`` given, else a txaio-style adapter over the ``zlmdb`` logging logger
+        self.log = log if log is not None else _DEFAULT_LOG
         self._context = context
         self._tempdir: Optional[tempfile.TemporaryDirectory] = None
         if dbpath:

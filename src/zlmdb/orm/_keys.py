@@ -39,6 +39,9 @@ _unpack_le_q = struct.Struct("<q").unpack
 CHARSET = "345679ACEFGHJKLMNPQRSTUVWXY"
 
 
+_SECURE_RANDOM = random.SystemRandom()
+
+
 def random_string() -> str:
     """Return a random key like ``"CAQH-...-..."``: 4 groups of 6 unambiguous characters."""
     rng = random.SystemRandom()
@@ -344,11 +347,24 @@ class KeyCodec:
                 self.encode = self._encode_tuple
             self.decode = self._decode_separated if separator else self._decode_tuple
 
-    def new_key(self) -> Any:
-        """Return a random key of this codec's type."""
-        if self.arity == 1:
-            return self.parts[0].new()
-        return tuple(p.new() for p in self.parts)
+    def new_key(self, secure: bool = False) -> Any:
+        """Return a random key of this codec's type.
+
+        ``secure=True`` (upstream's flag of its OID key mixins, accepted by every key type
+        here) draws the OID parts from the operating system's random source; UUID and bytes
+        parts always come from it.
+
+        Raises:
+            nothing.
+        """
+        if secure:
+            values = tuple(
+                _SECURE_RANDOM.randint(0, MAX_OID) if p.size == 8 and p.name == "Oid" else p.new()
+                for p in self.parts
+            )
+        else:
+            values = tuple(p.new() for p in self.parts)
+        return values[0] if self.arity == 1 else values
 
     def _check_tuple(self, key: Any) -> None:
         if not isinstance(key, tuple):

@@ -214,9 +214,18 @@ def _points_to(
     raw: lmdb.Transaction,
     index_key: bytes,
     index_data: bytes,
+    table: Optional[PersistentMap] = None,
+    index_map: Optional[PersistentMap] = None,
+    full_key: Optional[bytes] = None,
 ) -> bool:
+    """Whether the index record ``index_key`` points to the table record whose index value
+    is ``index_data`` (and whose full table key is ``full_key``)."""
     current = _lookup(pending, raw, index_key)
-    return current is not None and current == index_data
+    if current is None:
+        return False
+    if current == index_data:
+        return True
+    return table is not None and table._same_record(index_map, current, full_key)
 
 
 def _flushing(txn: Transaction, records: Iterator[Any]) -> Iterator[Any]:
@@ -697,7 +706,9 @@ class PersistentMap(MutableMapping):
             if old_value is not None:
                 for index in self._indexes.values():
                     index_key, index_data = self._index_record(index, key, old_value)
-                    if index_key is not None and _points_to(pending, raw, index_key, index_data):
+                    if index_key is not None and _points_to(
+                        pending, raw, index_key, index_data, self, index._pmap, full_key
+                    ):
                         _delete(txn, raw, index_key)
         _delete(txn, raw, full_key)
 
@@ -1014,14 +1025,18 @@ class PersistentMap(MutableMapping):
                 if current is None:
                     puts.append((new_key, index_data, index_prefix))
                 elif current != index_data:
-                    if index._unique and self._index_target_exists(txn, raw, pmap, current):
+                    if (
+                        index._unique
+                        and self._index_target_exists(txn, raw, pmap, current)
+                        and not self._same_record(pmap, current, full_key)
+                    ):
                         raise UniqueValueConstraint(
                             f'unique index "{qual(self)}::{index._name}" already has key '
                             f"{index._fkey(value)!r} for another record"
                         )
                     puts.append((new_key, index_data, index_prefix))
             if old_key is not None and old_key != new_key:
-                if _points_to(pending, raw, old_key, index_data):
+                if _points_to(pending, raw, old_key, index_data, self, pmap, full_key):
                     if deletes is None:
                         deletes = []
                     deletes.append(old_key)
@@ -1091,6 +1106,19 @@ class PersistentMap(MutableMapping):
         tops[prefix] = top
         txn._fast = None  # from now on every put maintains the tops (_stage)
         return top
+
+    def _same_record(self, pmap: Any, index_data: Any, full_key: Optional[bytes]) -> bool:
+        """Whether the index value ``index_data`` (of index map ``pmap``) names the record
+        stored under ``full_key`` although its bytes differ from what this put computed: the
+        record was written under another spelling of the same key, which this table's key
+        hooks store alike (a custom ``_serialize_key`` that folds case, ``(n,)`` for ``n``).
+        Only reached when the bytes differ, so the common paths pay nothing."""
+        if pmap is None or full_key is None:
+            return False
+        try:
+            return self._full_key(pmap._decode(index_data)) == full_key
+        except (TypeError, ValueError, AttributeError, UnicodeDecodeError):
+            return False
 
     def _index_target_exists(
         self, txn: Transaction, raw: lmdb.Transaction, pmap: PersistentMap, index_data: Any

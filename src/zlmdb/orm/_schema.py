@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
@@ -14,6 +15,19 @@ TABLES_BY_UUID: Dict[uuid.UUID, type] = {}
 TABLES_LOCK = threading.Lock()
 
 _COMPRESSIONS = (None, PersistentMap.COMPRESS_ZLIB, PersistentMap.COMPRESS_SNAPPY)
+
+
+def _registry() -> Dict[uuid.UUID, type]:
+    """The registry ``@table`` uses: ``zlmdb.TABLES_BY_UUID`` as the package has it now.
+
+    Upstream's decorator looks the name up in its package on every call, so clients start
+    afresh with ``zlmdb.TABLES_BY_UUID = {}`` (cfxdb's test modules do, before defining
+    tables whose UUIDs other modules used with other hooks); rebinding it here works the same.
+    """
+    package = sys.modules.get("zlmdb")
+    current = package.__dict__.get("TABLES_BY_UUID") if package is not None else None
+    return current if isinstance(current, dict) else TABLES_BY_UUID
+
 
 T = TypeVar("T", bound=type)
 
@@ -58,8 +72,9 @@ def table(
 
     ``marshal``/``parse`` (JSON/CBOR maps) or ``build``/``cast`` (FlatBuffers maps) are
     passed to the map when :meth:`Database.attach_table` creates it; ``compress`` likewise.
-    The class is registered in :data:`TABLES_BY_UUID`. Decorating again with the same UUID
-    and the same arguments re-registers the (new) class.
+    The class is registered in ``zlmdb.TABLES_BY_UUID`` (rebinding that name to a new dict
+    starts a new registry, as with upstream). Decorating again with the same UUID and the
+    same arguments re-registers the (new) class.
 
     Raises:
         TypeError: ``oid`` neither a UUID nor a string; a hook not callable; the decorated
@@ -75,7 +90,8 @@ def table(
         if not isinstance(klass, type):
             raise TypeError(f"@table decorates classes, not {type(klass).__name__}")
         with TABLES_LOCK:
-            known = TABLES_BY_UUID.get(oid)
+            registry = _registry()
+            known = registry.get(oid)
             if known is not None:
                 same = (
                     known._zlmdb_marshal == marshal
@@ -94,7 +110,7 @@ def table(
             klass._zlmdb_build = build
             klass._zlmdb_cast = cast
             klass._zlmdb_compress = compress
-            TABLES_BY_UUID[oid] = klass
+            registry[oid] = klass
         return klass
 
     return decorate
@@ -177,4 +193,4 @@ class Schema:
 def registered_table(oid: Union[str, uuid.UUID]) -> Optional[Type[PersistentMap]]:
     """Return the class registered for ``oid`` with ``@table``, or None."""
     with TABLES_LOCK:
-        return TABLES_BY_UUID.get(_as_uuid(oid))
+        return _registry().get(_as_uuid(oid))

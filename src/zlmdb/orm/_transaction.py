@@ -63,7 +63,9 @@ class Transaction:
 
     Write buffering: a write transaction keeps the records that tables put in a buffer
     (``_pending``, full key -> bytes) and hands them to LMDB in blocks of :data:`FLUSH_AT`
-    with one ``putmulti`` call, and at commit. The tables read through the buffer, so a
+    with one ``putmulti`` call, and at commit, in the order they were put and with plain
+    puts (no sorting, no ``MDB_APPEND``), so that LMDB splits its pages as for upstream's
+    one put per record and the file's page layout (``Database.stats()``) is upstream's. The tables read through the buffer, so a
     transaction sees its own writes as before; reaching the LMDB transaction from outside
     (``_txn``, :meth:`get`, :meth:`put`, :meth:`delete`) writes the buffer first. A
     :class:`zlmdb.lmdb.MapFullError` can therefore surface at a later put or at commit
@@ -142,12 +144,15 @@ class Transaction:
     def __enter__(self) -> Transaction:
         """Begin the LMDB transaction.
 
+        A finished transaction object can be entered again, as with upstream: each ``with``
+        block is a new LMDB transaction (same mode, same ``stats``).
+
         Raises:
-            zlmdb.lmdb.Error: the transaction was already entered, or the database is closed.
+            zlmdb.lmdb.Error: the transaction is open already, or the database is closed.
             zlmdb.lmdb.ReadonlyError: a write transaction on a read-only database.
         """
-        if self._state != _NEW:
-            raise lmdb.Error("transaction already used: begin a new one with Database.begin()")
+        if self._state == _OPEN:
+            raise lmdb.Error("transaction is already open: nested 'with' on the same transaction")
         env = self._db._env
         if env is None:
             self._db._live_env()  # raises zlmdb.lmdb.Error
@@ -166,9 +171,12 @@ class Transaction:
         if exc_type is None and pending:
             try:
                 if len(pending) < _DIRECT:  # _flush() inlined for small transactions
-                    while pending:  # (popitem: no view and iterator to make)
+                    if len(pending) == 1:  # (popitem: no view and iterator to make)
                         key, data = pending.popitem()
                         txn.put(key, data)
+                    else:  # in put order (see _flush)
+                        for key, data in pending.items():
+                            txn.put(key, data)
                 else:
                     self._flush()
             except BaseException:
@@ -211,7 +219,9 @@ class Transaction:
         cursor = self._cursor
         if cursor is None:
             cursor = self._cursor = raw.cursor()
-        cursor.putmulti(pending.items())
+        # in the order the tables put them, with plain puts: LMDB then splits its pages as
+        # for upstream's one put per record, so stat() (pages, free) matches upstream's
+        cursor._put_in_input_order(pending.items())
 
     def _put_records(self, records: List[Tuple[bytes, bytes]]) -> None:
         """Put ``records`` (full key, stored bytes), in order (a later record of a key wins),
