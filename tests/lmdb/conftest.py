@@ -19,6 +19,7 @@ ENGINE_MODULES = {
     "test_lmdb_cursor",
     "test_lmdb_env",
     "test_lmdb_threads",
+    "test_thread_stress",
     "test_lmdb_txn",
     "test_multi",
     "test_tool",

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
+from ._errors import StaleDbiError as _StaleDbi
 from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, as_int, as_path, refuse_pickle
 
@@ -741,7 +742,10 @@ class Environment:
             NotFoundError: missing and ``create=False``.
             ReadonlyError: creating it in a read-only environment or transaction.
             IncompatibleError: the name is an ordinary key of the main database.
-            Error: the environment is closed.
+            Error: the environment is closed; with ``txn``: another transaction of this
+                thread that opened or deleted a named database is still live, or ``txn``
+                began before such a transaction ended (LMDB allows one at a time; without
+                ``txn`` another thread's is waited for).
         """
         self._live()
         if key is None:
@@ -773,8 +777,12 @@ class Environment:
             if not name or len(name) > self.max_key_size() - self._engine:
                 raise error_for("mdb_dbi_open", lib.MDB_BAD_VALSIZE)
         if txn is None:
-            with self.begin(write=not self._readonly) as own:
-                return self._open_dbi(own, name, flags)
+            while True:  # a new transaction when another one's open ended meanwhile
+                with self.begin(write=not self._readonly) as own:
+                    try:
+                        return self._open_dbi(own, name, flags)
+                    except _StaleDbi:
+                        own.abort()
         return self._open_dbi(txn, name, flags)
 
     def _open_dbi(self, txn: Transaction, name: Optional[bytes], flags: int) -> _Database:
@@ -806,30 +814,37 @@ class Environment:
         """Return the names of the named databases, sorted.
 
         Raises:
-            Error: the environment is closed.
+            Error: the environment is closed; with ``txn``, as :meth:`open_db` with ``txn``.
         """
         self._live()
-        own = txn is None
-        if own:
-            txn = self.begin()
-        try:
-            names = []
-            cur = txn.cursor(self._main_db)
-            for key, value in cur.iternext():
-                if len(value) != 48:  # sizeof(MDB_db): only such records can be databases
-                    continue
-                name = bytes(key)
-                if b"\0" in name.rstrip(b"\0"):
-                    continue
-                probe = name.rstrip(b"\0")
-                out = ffi.new("unsigned int *")
-                rc = lib.zl_dbi_open(txn._t, probe, 0, out)
-                if rc == 0 or rc == lib.MDB_DBS_FULL:
-                    names.append(probe)
-            return sorted(names)
-        finally:
-            if own:
-                txn.abort()
+        if txn is not None:
+            return self._dbs_in(txn)
+        while True:  # a new transaction when another one's open ended meanwhile
+            own = self.begin()
+            try:
+                return self._dbs_in(own)
+            except _StaleDbi:
+                pass
+            finally:
+                own.abort()
+
+    def _dbs_in(self, txn: Any) -> List[bytes]:
+        names = []
+        cur = txn.cursor(self._main_db)
+        for key, value in cur.iternext():
+            if len(value) != 48:  # sizeof(MDB_db): only such records can be databases
+                continue
+            name = bytes(key)
+            if b"\0" in name.rstrip(b"\0"):
+                continue
+            probe = name.rstrip(b"\0")
+            out = ffi.new("unsigned int *")
+            rc = lib.zl_dbi_open(txn._t, probe, 0, out)
+            if rc == 0 or rc == lib.MDB_DBS_FULL:
+                names.append(probe)
+            elif rc in (lib.ZL_DBI_STALE, lib.ZL_DBI_BUSY, lib.ZL_CLOSED):
+                raise error_for("mdb_dbi_open", rc)
+        return sorted(names)
 
 
 def _errors_unicode() -> str:

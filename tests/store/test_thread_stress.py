@@ -1,0 +1,126 @@
+"""The store under 8 threads at once (run on free-threaded CPython too): every operation
+kind mixed against a dict model per thread, with read misses handing the buffer to the
+committer, and two stores (two named databases) sharing one environment."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from zlmdb.store import LmdbObjectStore
+
+THREADS = 8
+
+
+def run_threads(targets) -> list:
+    errors: list = []
+
+    def wrap(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as exc:  # reported to the test
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def mixed_worker(store: LmdbObjectStore, n: int, model: dict, ops: int) -> None:
+    rnd = random.Random(1000 + n)
+
+    def key(i: int) -> bytes:
+        return b"s%d-%03d" % (n, i)
+
+    for i in range(ops):
+        k = key(rnd.randrange(80))
+        op = rnd.random()
+        if op < 0.30:
+            store.put(k, (n, i))
+            model[k] = (n, i)
+        elif op < 0.40:
+            store.delete(k)
+            model.pop(k, None)
+        elif op < 0.45:
+            batch = {key(rnd.randrange(80)): (n, i, j) for j in range(5)}
+            store.put_many(batch)
+            model.update(batch)
+        elif op < 0.50:
+            assert store.pop(k, None) == model.pop(k, None)
+        elif op < 0.70:
+            assert store.get(k) == model.get(k)
+        elif op < 0.80:
+            assert store.exists(k) == (k in model)
+        elif op < 0.90:
+            wanted = [key(rnd.randrange(80)) for _ in range(6)]
+            found, missing = store.get_many(wanted)
+            assert found == {w: model[w] for w in wanted if w in model}
+            assert missing == [w for w in wanted if w not in model]
+        elif op < 0.95:
+            store.get(b"miss-%d-%d" % (n, i))  # a read miss: hands the buffer over
+        else:
+            store.flush()
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_eight_threads_all_operations_against_dict_models(tmp_path, batch_size) -> None:
+    store = LmdbObjectStore(str(tmp_path / "db"), batch_size=batch_size)
+    models = [dict() for _ in range(THREADS)]
+    workers = [lambda n=n: mixed_worker(store, n, models[n], 600) for n in range(THREADS)]
+    assert run_threads(workers) == []
+    expected: dict = {}
+    for model in models:
+        expected.update(model)
+    assert dict(store.items()) == expected
+    assert len(store) == len(expected)
+    store.close()
+    reopened = LmdbObjectStore(str(tmp_path / "db"))
+    assert dict(reopened.items()) == expected
+    reopened.close()
+
+
+def test_two_named_stores_on_one_environment_from_eight_threads(tmp_path) -> None:
+    path = str(tmp_path / "db")
+    stores = [LmdbObjectStore(path, batch_size=5, name="a", max_dbs=4)]
+    stores.append(LmdbObjectStore(path, batch_size=5, name="b", max_dbs=4))
+    assert stores[0].env is stores[1].env  # one environment per data file
+    models = [dict() for _ in range(THREADS)]
+    workers = [lambda n=n: mixed_worker(stores[n % 2], n, models[n], 400) for n in range(THREADS)]
+    assert run_threads(workers) == []
+    for which, store in enumerate(stores):
+        expected: dict = {}
+        for n in range(which, THREADS, 2):
+            expected.update(models[n])
+        assert dict(store.items()) == expected
+    for store in stores:
+        store.close()
+
+
+def test_stores_opened_on_named_databases_from_several_threads(tmp_path) -> None:
+    path = str(tmp_path / "db")
+    first = LmdbObjectStore(path, name="seed", max_dbs=THREADS + 2)
+    got: dict = {}
+    barrier = threading.Barrier(THREADS)
+
+    def opener(n: int) -> None:
+        barrier.wait()
+        store = LmdbObjectStore(path, name=f"n{n}", max_dbs=THREADS + 2)
+        store.put(b"who", n)
+        store.flush()
+        got[n] = store
+
+    assert run_threads([lambda n=n: opener(n) for n in range(THREADS)]) == []
+    for n, store in got.items():
+        assert store.get(b"who") == n
+        assert len(store) == 1
+    for store in got.values():
+        store.close()
+    first.close()
