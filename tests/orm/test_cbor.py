@@ -11,6 +11,7 @@ import fractions
 import math
 import sys
 import uuid
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import cbor2
@@ -33,8 +34,13 @@ def same(a: Any, b: Any) -> bool:
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     if type(a) in (list, tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, Mapping):  # dicts and cbor2's frozendict keys; keys compared with
+        # same() too, in order: two NaN objects are not == (nor equal as keys of a mapping)
+        return len(a) == len(b) and all(
+            same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items())
+        )
+    if isinstance(a, (set, frozenset)):  # unordered: each element matched by one of b's
+        return len(a) == len(b) and all(any(same(x, y) for y in b) for x in a)
     return bool(a == b)
 
 
