@@ -427,29 +427,6 @@ def test_two_stores_on_one_path_in_one_process(tmp_path):
         assert again.get_many([b"k", b"j"]) == ({b"k": 1, b"j": 2}, [])
 
 
-def test_a_second_store_on_the_path_sees_what_a_read_miss_of_the_first_published(tmp_path):
-    # With lmdb-object-store (on py-lmdb 1.x, which allows two opens in a process) a read
-    # miss of store a commits a's buffer at once, so store b reads it right after. Here the
-    # miss hands the entries to the background committer; b's reads wait for that commit.
-    path = str(tmp_path / "db")
-    a = LmdbObjectStore(path, key_encoding="utf-8")
-    b = LmdbObjectStore(path, key_encoding="utf-8")
-    try:
-        for i in range(20):
-            a[f"k{i}"] = i
-            assert a.get("miss") is None  # publishes k{i}
-            a[f"private{i}"] = i  # buffered after the miss: a's own until a flush point
-            assert b.get(f"k{i}") == i, i
-            assert b.exists(f"k{i}") and f"k{i}" in b and b[f"k{i}"] == i
-            assert b.get_many([f"k{i}", f"private{i}"]) == ({f"k{i}".encode(): i}, [f"private{i}"])
-            assert b.get(f"private{i}") is None and f"private{i}" not in b
-            a.flush()
-        assert len(b) == 40 and sorted(b.keys(decode_keys=True))[:2] == ["k0", "k1"]
-    finally:
-        b.close()
-        a.close()
-
-
 def test_threads_writing_and_reading_one_store(make_store):
     db = make_store(batch_size=50, key_encoding="utf-8")
     errors = []

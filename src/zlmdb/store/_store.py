@@ -523,7 +523,6 @@ class LmdbObjectStore(MutableMapping):
         "_readonly",
         "_serializer",
         "_shared",
-        "_siblings",
         "_taken",
         "autoflush_on_read",
         "batch_size",
@@ -647,12 +646,8 @@ class LmdbObjectStore(MutableMapping):
         self.lock = shared.lock
         self.condition = shared.condition
         self._max_key_size = shared.max_key_size
-        self._siblings = False  # other stores share the environment (_wait_for_siblings)
         with shared.lock:
             shared.stores.add(self)
-            if len(shared.stores) > 1:
-                for store in shared.stores:
-                    store._siblings = True
         self._finalizer = weakref.finalize(
             self,
             _finalize,
@@ -1248,8 +1243,6 @@ class LmdbObjectStore(MutableMapping):
             if value is self._DELETION_SENTINEL:
                 return default
             return self._decode(norm, value, "buffered")
-        if self._siblings:
-            self._wait_for_siblings()
         # Not counted as an in-flight reader: Environment.get copies the value inside one C
         # call, which close() and map resizes wait for; nothing of the map escapes.
         try:
@@ -1299,8 +1292,6 @@ class LmdbObjectStore(MutableMapping):
             value = self._flush_then_buffered(norm)
         if value is not _MISSING:
             return value is not self._DELETION_SENTINEL
-        if self._siblings:
-            self._wait_for_siblings()
         try:
             return self._env_exists(norm, self._db)  # one call into C, no copy
         except lmdb.MapResizedError:
@@ -1351,8 +1342,6 @@ class LmdbObjectStore(MutableMapping):
         else:
             with self.lock:
                 self._ensure_open()
-                if self._siblings:
-                    self._wait_for_siblings()
                 direct = not self.write_buffer and not self._handed and self._inflight is None
                 if direct:
                     self._enter_read_locked()
@@ -1594,11 +1583,7 @@ class LmdbObjectStore(MutableMapping):
             finalizer = self._finalizer
             if finalizer is not None:
                 finalizer.detach()
-            stores = self._shared.stores
-            stores.discard(self)
-            if len(stores) == 1:
-                for store in stores:
-                    store._siblings = False
+            self._shared.stores.discard(self)
             _envs.release(self._shared)
             self._is_closed = True
         if flush_error is not None and strict:
@@ -1653,35 +1638,6 @@ class LmdbObjectStore(MutableMapping):
         self._ensure_open()
         if self._pending() and not self._readonly:
             self._flush()
-        if self._siblings:
-            self._wait_for_siblings()
-
-    def _wait_for_siblings(self) -> None:
-        """Wait until no other store of this (sub-)database has entries handed to the
-        committer or being committed (another store's read miss published them: with
-        lmdb-object-store that miss committed them at once, so a read here must see
-        them). Another store's buffer stays its own. Only called when several stores share
-        the environment (``_siblings``; a store garbage collected without ``close()`` leaves
-        it set on the others, which only costs them this check).
-
-        Raises:
-            lmdb.Error: this store was closed meanwhile.
-        """
-        db = self._db
-        with self.lock:
-            while True:
-                for store in list(self._shared.stores):
-                    if (
-                        store is not self
-                        and store._db == db
-                        and (store._handed or store._inflight is not None)
-                        and not store._is_closed
-                    ):
-                        break
-                else:
-                    return
-                self.condition.wait()
-                self._ensure_open()
 
     def __len__(self) -> int:
         """Return the number of keys (the buffer is flushed first).
