@@ -90,41 +90,6 @@ def test_named_dbs_created_concurrently_hold_their_own_records(env_path) -> None
     env.close()
 
 
-def test_opening_a_db_in_a_txn_older_than_another_open_raises(tmp_path) -> None:
-    path = str(tmp_path / "e")
-    make_named(path, 2)
-    env = lmdb.open(path, readonly=True, max_dbs=4)
-    old = env.begin()
-    first = env.open_db(b"db00", create=False)  # its own transaction, ended
-    with pytest.raises(lmdb.Error, match="began before"):
-        env.open_db(b"db01", txn=old, create=False)
-    old.abort()
-    second = env.open_db(b"db01", create=False)
-    with env.begin() as txn:
-        assert txn.get(b"who", db=first) == b"db00"
-        assert txn.get(b"who", db=second) == b"db01"
-    env.close()
-
-
-def test_opening_a_db_while_this_threads_opening_txn_lives_raises(tmp_path) -> None:
-    path = str(tmp_path / "e")
-    make_named(path, 2)
-    env = lmdb.open(path, readonly=True, max_dbs=4)
-    holder = env.begin()
-    first = env.open_db(b"db00", txn=holder, create=False)
-    with pytest.raises(lmdb.Error, match="still active"):
-        env.open_db(b"db01", create=False)  # would wait for `holder`, on this thread
-    waited: list = []
-    other = threading.Thread(target=lambda: waited.append(env.open_db(b"db01", create=False)))
-    other.start()  # another thread waits until `holder` ends
-    holder.commit()
-    other.join()
-    with env.begin() as txn:
-        assert txn.get(b"who", db=first) == b"db00"
-        assert txn.get(b"who", db=waited[0]) == b"db01"
-    env.close()
-
-
 @pytest.fixture
 def env_path(tmp_path) -> str:
     return str(tmp_path / "shared")

@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _errors
 from ._errors import Error, closed_error, error_for, sentence_error
-from ._errors import StaleDbiError as _StaleDbi
 from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, as_int, as_path, refuse_pickle
 
@@ -306,6 +305,9 @@ class Environment:
         self._main_db = _Database(self, None, MAIN_DBI, 0)
         self._dbs: Dict[bytes, _Database] = {}
         self._dbs_lock = threading.RLock()  # __del__ of a txn may re-enter
+        # open_db()/dbs() without txn=: their own transactions register names one at a time
+        # (see _open_own). Re-entrant for the same reason as _dbs_lock.
+        self._dbi_lock = threading.RLock()
         with _open_files_lock:
             for key in _file_ids(data_path, lock_path, True):
                 ref = _open_files.get(key)
@@ -742,10 +744,7 @@ class Environment:
             NotFoundError: missing and ``create=False``.
             ReadonlyError: creating it in a read-only environment or transaction.
             IncompatibleError: the name is an ordinary key of the main database.
-            Error: the environment is closed; with ``txn``: another transaction of this
-                thread that opened or deleted a named database is still live, or ``txn``
-                began before such a transaction ended (LMDB allows one at a time; without
-                ``txn`` another thread's is waited for).
+            Error: the environment is closed.
         """
         self._live()
         if key is None:
@@ -777,13 +776,28 @@ class Environment:
             if not name or len(name) > self.max_key_size() - self._engine:
                 raise error_for("mdb_dbi_open", lib.MDB_BAD_VALSIZE)
         if txn is None:
-            while True:  # a new transaction when another one's open ended meanwhile
-                with self.begin(write=not self._readonly) as own:
-                    try:
-                        return self._open_dbi(own, name, flags)
-                    except _StaleDbi:
-                        own.abort()
+            return self._open_own(name, flags)
         return self._open_dbi(txn, name, flags)
+
+    def _open_own(self, name: Optional[bytes], flags: int) -> _Database:
+        """open_db() without ``txn``: in a transaction of its own, registering the name while
+        no other such open (or :meth:`dbs` probe) of this environment is.
+
+        LMDB registers a new name in the first slot its transaction's view of the open
+        databases (taken at begin) shows free, so two transactions opening different names
+        at once could both take one slot, and one handle would read the other's database.
+        Read transactions (read-only environments) begin inside the lock, so each sees the
+        names the previous one published; write transactions are exclusive already and take
+        the lock after beginning (a thread holding it never waits for the write lock, so
+        this cannot deadlock with a thread that holds a write transaction).
+        """
+        if self._readonly:
+            with self._dbi_lock:
+                with self.begin() as own:
+                    return self._open_dbi(own, name, flags)
+        with self.begin(write=True) as own:
+            with self._dbi_lock:
+                return self._open_dbi(own, name, flags)
 
     def _open_dbi(self, txn: Transaction, name: Optional[bytes], flags: int) -> _Database:
         out = ffi.new("unsigned int[2]")
@@ -814,17 +828,15 @@ class Environment:
         """Return the names of the named databases, sorted.
 
         Raises:
-            Error: the environment is closed; with ``txn``, as :meth:`open_db` with ``txn``.
+            Error: the environment is closed.
         """
         self._live()
         if txn is not None:
             return self._dbs_in(txn)
-        while True:  # a new transaction when another one's open ended meanwhile
+        with self._dbi_lock:  # its probes register names: one at a time, as _open_own
             own = self.begin()
             try:
                 return self._dbs_in(own)
-            except _StaleDbi:
-                pass
             finally:
                 own.abort()
 
@@ -842,8 +854,6 @@ class Environment:
             rc = lib.zl_dbi_open(txn._t, probe, 0, out)
             if rc == 0 or rc == lib.MDB_DBS_FULL:
                 names.append(probe)
-            elif rc in (lib.ZL_DBI_STALE, lib.ZL_DBI_BUSY, lib.ZL_CLOSED):
-                raise error_for("mdb_dbi_open", rc)
         return sorted(names)
 
 

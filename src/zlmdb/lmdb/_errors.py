@@ -202,12 +202,6 @@ CODE_TO_CLASS: dict = {
 }
 
 
-class StaleDbiError(Error):
-    """A named database opened or deleted in a transaction older than another one's open
-    or delete of a named database (an :class:`Error`; ``Environment.open_db`` and ``dbs``
-    without ``txn`` retry in a new transaction instead)."""
-
-
 def closed_error() -> Error:
     """The error every method of a closed environment, finished txn or closed cursor raises."""
     return Error(CLOSED_MESSAGE)
@@ -222,23 +216,6 @@ def error_for(what: str, code: int) -> Error:
             Error,
             "Attempt to start a write transaction while another write transaction is active "
             "on the same thread. This would deadlock.",
-            _errno.EBUSY,
-        )
-    if code == lib.ZL_DBI_BUSY:
-        return sentence_error(
-            Error,
-            "Attempt to open or delete a named database while another transaction of this "
-            "thread that opened or deleted one is still active (LMDB allows one such "
-            "transaction at a time per environment). Finish that transaction first, or use "
-            "it for this call. This would deadlock.",
-            _errno.EBUSY,
-        )
-    if code == lib.ZL_DBI_STALE:
-        return sentence_error(
-            StaleDbiError,
-            "Attempt to open or delete a named database in a transaction that began before "
-            "another transaction that opened or deleted one ended (LMDB's view of the open "
-            "databases is taken when a transaction begins). Use a new transaction.",
             _errno.EBUSY,
         )
     if code == lib.ZL_NESTED_READONLY:

@@ -16,17 +16,6 @@
  *  - Write transactions of one environment are exclusive inside the process (a condition
  *    variable, so that lock=False environments and same-thread deadlocks are handled):
  *    a second thread waits, the same thread gets ZL_BUSY_SAME_THREAD.
- *  - Opening (or deleting) a named database is exclusive in the same way: LMDB keeps the
- *    names of open databases in one table per environment, which mdb_dbi_open fills from
- *    the transaction's view of it, so it "must not be called from multiple concurrent
- *    transactions in the same process", and a transaction that used it must end before
- *    another one may (two read transactions would otherwise register different names in
- *    the same slot, and both handles would read one of the databases). The first such call
- *    makes its top-level transaction the environment's dbi owner until it ends; another
- *    thread's call waits for that, one on the owner's thread gets ZL_DBI_BUSY. LMDB's view
- *    of that table is taken when a transaction begins, so a transaction that began before
- *    an owner ended (its view may miss what the owner published) gets ZL_DBI_STALE instead
- *    of registering a name over one it does not see.
  *  - Nothing here relies on the GIL: cffi releases it around every call, and free-threaded
  *    CPython runs this code unchanged.
  */
@@ -117,8 +106,6 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607 /* a *_try call met a resize in progress: call the waiting one */
 #define ZL_VIA_SIZE -30608   /* zl_get_via: the first value has not the wanted length */
-#define ZL_DBI_BUSY -30609   /* a database open while this thread's dbi owner is live */
-#define ZL_DBI_STALE -30610  /* a database open in a txn older than the last owner's end */
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -186,9 +173,6 @@ struct zl_env {
     size_t mapsize;
     zl_txn *freetxns;        /* freed zl_txn structs kept for the next begin (linked by next) */
     unsigned int nfreetxns;
-    zl_txn *dbi_owner;       /* the top-level txn that opened/deleted a named db, until it ends */
-    zl_thread_t dbi_thread;  /* the thread that made it the owner */
-    volatile long dbi_gen;   /* owners ended so far (each may have changed LMDB's dbi table) */
 };
 
 struct zl_txn {
@@ -219,7 +203,6 @@ struct zl_txn {
     long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
     volatile long slot;      /* CPython: offset of this struct's slot in the copy arena, or 0 */
     volatile long slot_told; /* zl_get returned the slot's offset once in this transaction */
-    long dbi_gen;            /* env->dbi_gen before LMDB took this txn's view of the dbi table */
     char kbuf[ZL_KEYBUF];    /* PyPy: zl_getk's key, copied in by Python (see zl_getk) */
 };
 
@@ -814,7 +797,6 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     MDB_txn *txn = NULL;
     int rc = 0, own_writer = 0;
     int write = (flags & ZL_TXN_WRITE) != 0;
-    long dbi_gen;
 
     if (parent && !write)
         return ZL_NESTED_READONLY;
@@ -857,8 +839,6 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     }
 
     pid = zl_getpid();
-    /* Before LMDB copies its dbi table view (begin or renew): see dbi_claim. */
-    dbi_gen = zl_atomic_load(&e->dbi_gen);
     /* A reset read txn of this process is renewed under the lock (renewing one that holds
      * its reader slot takes no LMDB lock), so taking it and linking the txn is one section.
      * A forked child never touches the parent's spares. */
@@ -901,7 +881,6 @@ int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out)
     t->dbi = 1; /* MAIN_DBI; Python sets another default db before handing the txn out */
     t->map = e->map;
     t->mapsize = e->mapsize;
-    t->dbi_gen = dbi_gen;
     zl_atomic_add(&e->refcnt, 1);
     if (parent) {
         zl_atomic_add(&parent->refcnt, 1);
@@ -1001,11 +980,6 @@ static int txn_end(zl_txn *t, int commit)
         zl_mutex_lock(&e->mtx);
     }
     t->txn = NULL;
-    if (e->dbi_owner == t) { /* LMDB has published or closed its database handles */
-        e->dbi_owner = NULL;
-        zl_atomic_add(&e->dbi_gen, 1);
-        zl_cond_broadcast(&e->cond);
-    }
 
     if (t->parent) {
         if (t->parent->child == t)
@@ -1100,55 +1074,10 @@ int zl_txn_id(zl_txn *t, size_t *id)
     return 0;
 }
 
-/* Make t's top-level transaction the environment's dbi owner (see the top of this file),
- * waiting while another thread's transaction is: 0, ZL_CLOSED (t or the environment ended
- * meanwhile) or ZL_DBI_BUSY (the owner is this thread's: waiting would never end). The
- * wait holds no busy count, so ending t (from any thread), a resize or a close never waits
- * for it; the owner's end (under the mutex, like the check here) wakes it. */
-static int dbi_claim(zl_txn *t)
-{
-    zl_env *e = t->env;
-    zl_txn *root;
-    int rc = 0;
-    TXN_ENTER(t); /* t, and through it its parents, stay allocated while we look */
-    root = t;
-    while (root->parent)
-        root = root->parent;
-    zl_atomic_add(&root->refcnt, 1);
-    TXN_LEAVE(t);
-    zl_mutex_lock(&e->mtx);
-    for (;;) {
-        if (e->closing || zl_atomic_load(&t->state) != ZL_LIVE ||
-            zl_atomic_load(&root->state) != ZL_LIVE) {
-            rc = ZL_CLOSED;
-            break;
-        }
-        if (!e->dbi_owner && root->dbi_gen != e->dbi_gen) {
-            rc = ZL_DBI_STALE;
-            break;
-        }
-        if (!e->dbi_owner || e->dbi_owner == root) {
-            e->dbi_owner = root;
-            e->dbi_thread = zl_self();
-            break;
-        }
-        if (zl_same_thread(e->dbi_thread, zl_self())) {
-            rc = ZL_DBI_BUSY;
-            break;
-        }
-        zl_cond_wait(&e->cond, &e->mtx);
-    }
-    zl_mutex_unlock(&e->mtx);
-    txn_unref(root);
-    return rc;
-}
-
 int zl_dbi_open(zl_txn *t, const char *name, unsigned int flags, unsigned int *dbi)
 {
     int rc;
     MDB_dbi d;
-    if (name && (rc = dbi_claim(t)) != 0) /* the main database (NULL) needs no slot */
-        return rc;
     TXN_ENTER(t);
     rc = TE(t)->dbi_open(t->txn, name, flags, &d);
     if (!rc) {
@@ -1182,8 +1111,6 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
     int rc;
     zl_cursor *c, *next;
     zl_env *e = t->env;
-    if (del && dbi > 1 && (rc = dbi_claim(t)) != 0) /* deleting frees the db's name slot */
-        return rc;
     TXN_ENTER(t);
     /* LMDB frees the db's cursors on delete; ours are closed first so none dangles. */
     zl_mutex_lock(&e->mtx);

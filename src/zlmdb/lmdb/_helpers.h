@@ -10,8 +10,6 @@
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607
 #define ZL_VIA_SIZE -30608
-#define ZL_DBI_BUSY -30609
-#define ZL_DBI_STALE -30610
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
