@@ -226,3 +226,77 @@ def test_read_miss_of_a_queued_store_hands_its_buffer_to_the_queued_commit(store
         assert store.condition.wait_for(lambda: store._inflight is None, 60)
     with store.env.begin() as txn:
         assert [pickle.loads(txn.get(k)) for k in (b"a", b"b", b"c")] == [1, 2, 3]
+
+
+def test_put_many_waiting_for_a_failing_commit_is_not_overwritten_by_its_batch(store, monkeypatch):
+    # The committer's commit of {k: old} is held, then fails and puts k back into the buffer;
+    # a put_many that waited for it must write after those entries, not under them.
+    held = HeldCommit(monkeypatch, fail=True)
+    store.put(b"k", "old")
+    store.get(b"other")  # hands {k} over
+    assert held.entered.wait(60)
+    waiting = threading.Event()
+    errors = []
+
+    def writer():
+        with store.lock:
+            waiting.set()
+            try:
+                store.put_many({b"k": "new"})
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert waiting.wait(60)
+    with store.lock:  # acquired once the writer waits for the held commit
+        pass
+    held.release.set()
+    thread.join(60)
+    assert errors == []
+    assert store[b"k"] == "new"
+    store.flush()
+    with store.env.begin() as txn:
+        assert pickle.loads(txn.get(b"k")) == "new"
+
+
+class _PausingDict(dict):
+    """A dict whose truth test pauses the one thread named ``reader`` once, between a
+    lock-free read's look at the buffer and its look at the batch in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.Event()
+        self.resume = threading.Event()
+
+    def __len__(self) -> int:
+        if threading.current_thread().name == "reader" and not self.inside.is_set():
+            self.inside.set()
+            assert self.resume.wait(60)
+        return super().__len__()
+
+
+def test_read_without_the_lock_sees_the_batch_a_failing_commit_puts_back(store, monkeypatch):
+    # get() looks at the buffer (empty: k is being committed), then, paused here, the commit
+    # fails and moves k back into the buffer and clears the batch in flight; the read finds
+    # no batch in flight and LMDB without k, and must read again instead of missing k.
+    handed = _PausingDict()
+    monkeypatch.setattr(store, "_handed", handed)
+    held = HeldCommit(monkeypatch, fail=True)
+    store.put(b"k", "v")
+    store.get(b"other")  # hands {k} over; the committer's commit of it is held
+    assert held.entered.wait(60)
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("k", store.get(b"k")), name="reader")
+    reader.start()
+    assert handed.inside.wait(60)
+    held.release.set()
+    with store.condition:
+        assert store.condition.wait_for(
+            lambda: store._async_error is not None and store._inflight is None, 60
+        )
+    assert store._requeued == 1 and b"k" in store.write_buffer
+    handed.resume.set()
+    reader.join(60)
+    assert got == {"k": "v"}
+    assert store.exists(b"k") and store[b"k"] == "v"

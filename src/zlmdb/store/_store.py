@@ -618,6 +618,9 @@ class LmdbObjectStore(MutableMapping):
         self._taken = 0
         self._committed = 0
         self._partial = 0  # the last batch taken without the buffer (handed_only)
+        # Failed commits so far: each moved its batch back into the buffer, the one move
+        # against the stages' order, which a read without the lock re-checks (see get()).
+        self._requeued = 0
         self._readers = 0
         self._readonly = bool(lmdb_kwargs.get("readonly", False))
 
@@ -809,10 +812,13 @@ class LmdbObjectStore(MutableMapping):
                 return
             while True:
                 if self._committed >= target:
-                    if handed_only or not buffer or self._partial < target:
+                    if handed_only or self._partial < target:
                         break
                     # A background commit of the handed-over entries only was taken after
-                    # we were called: what we found buffered still has to be committed.
+                    # we were called and left entries in the buffer: what we found buffered
+                    # may be among them, still buffered or handed over since (an empty
+                    # buffer proves nothing: a read miss may have moved it to _handed), so
+                    # commit what is pending now, or return below if nothing is.
                     target = self._taken + 1
                     continue
                 if shared.committing and shared.write_owner != _get_ident():
@@ -867,6 +873,7 @@ class LmdbObjectStore(MutableMapping):
                                 self.write_buffer[key] = value
                         if not puts_only:
                             self._deletes_buffered = True
+                        self._requeued += 1  # before the in-flight batch goes (see get())
                     shared.committing = False
                     self._inflight = None
                     self.condition.notify_all()
@@ -909,8 +916,10 @@ class LmdbObjectStore(MutableMapping):
         into the buffer before clearing the in-flight batch), and the read looks at the
         stages in that same order. So a write that completed before the read, found in no
         earlier stage, is in a later one when the read looks there; a write running
-        concurrently may or may not be seen, as with the lock. Each look is one dict
-        lookup or attribute read, which is atomic on every interpreter.
+        concurrently may or may not be seen, as with the lock. The one move backwards, a
+        failed commit's, counts ``_requeued`` before it clears the in-flight batch, and
+        ``get()``/``exists()`` read again when the count changed while they looked. Each
+        look is one dict lookup or attribute read, which is atomic on every interpreter.
 
         Raises:
             lmdb.Error: the store is closed.
@@ -1220,6 +1229,7 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return self._tx_get(tx, norm, default)
+        requeued = self._requeued
         buffer = self.write_buffer
         if tx is None and not buffer and not self._handed and self._inflight is None:
             # Nothing pending in any stage (looked at in _pending_unlocked's order): LMDB.
@@ -1249,6 +1259,10 @@ class LmdbObjectStore(MutableMapping):
             raw = self._env_get(norm, _MISSING, self._db)
         except lmdb.MapResizedError:
             raw = self._read_after_resize(norm)
+        if self._requeued != requeued:
+            # A commit failed while we looked, moving its batch back into the buffer after
+            # we had looked there and before we looked at the batch in flight: read again.
+            return self.get(key, default)
         if raw is _MISSING:
             return default
         try:
@@ -1272,6 +1286,7 @@ class LmdbObjectStore(MutableMapping):
         if tx is not None and tx.owner == _get_ident():
             self._ensure_open()
             return tx.txn.get(norm, None, db=self._db) is not None
+        requeued = self._requeued
         buffer = self.write_buffer
         if tx is None and not buffer and not self._handed and self._inflight is None:
             # Nothing pending in any stage (looked at in _pending_unlocked's order): LMDB.
@@ -1293,9 +1308,12 @@ class LmdbObjectStore(MutableMapping):
         if value is not _MISSING:
             return value is not self._DELETION_SENTINEL
         try:
-            return self._env_exists(norm, self._db)  # one call into C, no copy
+            found = self._env_exists(norm, self._db)  # one call into C, no copy
         except lmdb.MapResizedError:
-            return self._read_after_resize(norm) is not _MISSING
+            found = self._read_after_resize(norm) is not _MISSING
+        if self._requeued != requeued:
+            return self.exists(key, flush=flush)  # a commit failed meanwhile (see get())
+        return found
 
     # -- many keys ---------------------------------------------------------------------------
 
@@ -1491,8 +1509,11 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            if self.write_buffer or self._handed:
-                self._flush()  # also what a read miss handed over: older than items
+            if self._pending():
+                # Also what a read miss handed over and what is being committed: older than
+                # items. A commit that fails puts its batch back into the buffer, so writing
+                # items after waiting for it alone would let those entries overwrite them.
+                self._flush()
             _wait_writers_idle(self._shared)
             self._ensure_open()
             # Encoded once, before the transaction, so a retry after map growth replays them.
