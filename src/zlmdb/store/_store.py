@@ -1114,11 +1114,20 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            for store in list(shared.stores):
-                if store._pending() and not store._closing and not store._is_closed:
+            # Every store's pending writes first (the block reads LMDB, not the buffers);
+            # the flushes and the wait release the lock, so look again until none is left.
+            while True:
+                pending = [
+                    store
+                    for store in list(shared.stores)
+                    if store._pending() and not store._closing and not store._is_closed
+                ]
+                for store in pending:
                     store._flush()
-            _wait_writers_idle(shared)
-            self._ensure_open()
+                _wait_writers_idle(shared)
+                self._ensure_open()
+                if not pending:
+                    break
             tx = _envs.WriteTransaction(_get_ident(), _begin_write(shared, self._db, buffers=True))
             shared.tx = tx
             committed = False
@@ -1509,13 +1518,17 @@ class LmdbObjectStore(MutableMapping):
         with self.lock:
             self._ensure_open()
             self._ensure_writable()
-            if self._pending():
-                # Also what a read miss handed over and what is being committed: older than
-                # items. A commit that fails puts its batch back into the buffer, so writing
-                # items after waiting for it alone would let those entries overwrite them.
-                self._flush()
-            _wait_writers_idle(self._shared)
-            self._ensure_open()
+            # Also what a read miss handed over and what is being committed: older than
+            # items. A commit that fails puts its batch back into the buffer, so writing
+            # items after only waiting for it would let those entries overwrite them; and
+            # the waits release the lock, so look again until nothing is pending.
+            while True:
+                if self._pending():
+                    self._flush()
+                _wait_writers_idle(self._shared)
+                self._ensure_open()
+                if not self._pending():
+                    break
             # Encoded once, before the transaction, so a retry after map growth replays them.
             pairs = self._encode_items(items, check_sizes=False)
 
