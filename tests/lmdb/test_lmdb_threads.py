@@ -7,6 +7,7 @@ import os
 import threading
 
 import pytest
+from threadutil import run_threads
 
 import zlmdb.lmdb as lmdb
 
@@ -17,26 +18,6 @@ def fill(env: lmdb.Environment, n: int = 200, size: int = 64) -> None:
     with env.begin(write=True) as txn:
         for i in range(n):
             txn.put(b"%05d" % i, b"v" * size)
-
-
-def run_threads(targets) -> list:
-    errors: list = []
-
-    def wrap(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:  # reported to the test
-                errors.append(exc)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 def test_env_close_on_another_thread_turns_reads_into_closed_errors(env) -> None:

@@ -7,31 +7,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from threadutil import run_threads
 
 import zlmdb.lmdb as lmdb
 
 CLOSED = "Attempt to operate on closed/deleted/dropped object."
 THREADS = 8
-
-
-def run_threads(targets) -> list:
-    errors: list = []
-
-    def wrap(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:  # reported to the test
-                errors.append(exc)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 def make_named(path: str, n: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from threadutil import run_threads
 
 import zlmdb
 from zlmdb._writers import BackgroundWriter
@@ -25,26 +26,6 @@ class Schema(zlmdb.Schema):
         self.by_name = zlmdb.MapStringOid(2)
         self.items.attach_index("by_name", self.by_name, lambda v: v["name"])
         self.counters = zlmdb.MapStringCbor(3, marshal=same, unmarshal=same)
-
-
-def run_threads(targets) -> list:
-    errors: list = []
-
-    def wrap(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:  # reported to the test
-                errors.append(exc)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 @pytest.fixture

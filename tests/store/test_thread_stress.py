@@ -9,30 +9,11 @@ import random
 import threading
 
 import pytest
+from threadutil import run_threads
 
 from zlmdb.store import LmdbObjectStore
 
 THREADS = 8
-
-
-def run_threads(targets) -> list:
-    errors: list = []
-
-    def wrap(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:  # reported to the test
-                errors.append(exc)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 def mixed_worker(store: LmdbObjectStore, n: int, model: dict, ops: int) -> None:
