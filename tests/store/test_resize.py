@@ -92,3 +92,61 @@ def test_write_after_another_process_grew_the_map(tmp_path, run_child):
         store.put_many({b"after": b"2"})
         assert store.env.info()["map_size"] >= 64 * MIB
         assert store[b"after"] == b"2"
+
+
+def test_flush_does_not_write_while_another_threads_write_grows_the_map(tmp_path, monkeypatch):
+    # A put_many fills the map; growing it waits for a reader with the lock released. A
+    # flush of another thread then took its batch, began its own write, filled the map too
+    # and waited for that resize; when the put_many finished it reset the writer (the one
+    # slot it had saved and restored), and the flush waited for itself forever. Now every
+    # write holds the environment's write slot, so the flush waits for the put_many first.
+    import threading
+
+    import zlmdb.store._store as store_module
+
+    store = LmdbObjectStore(str(tmp_path / "db"), map_size=MIB, serializer="raw")
+    real_resize = store_module._resize_map
+    resizing = threading.Event()
+
+    def resize(shared, size):
+        resizing.set()
+        return real_resize(shared, size)
+
+    monkeypatch.setattr(store_module, "_resize_map", resize)
+    real_commit = store_module._commit_buffer
+    flushing = threading.Event()
+
+    def commit(*args, **kwargs):
+        flushing.set()
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_commit_buffer", commit)
+    with store.lock:
+        store._enter_read_locked()  # an open read (as get_many's): the resize waits for it
+    errors = []
+
+    def run(fn):
+        def target():
+            try:
+                fn()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        return thread
+
+    writer = run(lambda: store.put_many({b"p%02d" % i: b"p" * 100_000 for i in range(20)}))
+    assert resizing.wait(60)
+    for i in range(20):
+        store.put(b"f%02d" % i, b"f" * 100_000)
+    flusher = run(store.flush)
+    assert flushing.wait(60)
+    store._exit_read()
+    writer.join(60)
+    flusher.join(60)
+    assert not writer.is_alive() and not flusher.is_alive()
+    assert errors == []
+    assert len(store) == 40
+    assert store[b"p19"] == b"p" * 100_000 and store[b"f19"] == b"f" * 100_000
+    store.close()

@@ -79,10 +79,14 @@ class SharedEnv:
         self.resizing = False  # a map resize waits for readers; new readers wait for it
         self.tx: Optional[WriteTransaction] = None
         # A flush commits outside ``lock`` (so readers and writers of the buffers go on during
-        # its fsync); ``committing`` makes every other write wait for it, ``write_owner`` is
-        # the thread holding the store machinery's write transaction.
+        # its fsync); ``committing`` (a flush took a batch and commits it) makes every other
+        # flush wait for it. ``write_owner`` is the thread holding the write slot, taken under
+        # ``lock`` by every write transaction of the store machinery (_run_write), re-entrant
+        # (``write_depth``): a write that waits to grow the map releases ``lock``, and
+        # another thread's write must not begin meanwhile (nor take over the slot's owner).
         self.committing = False
         self.write_owner = 0
+        self.write_depth = 0
         # Buffers of stores garbage collected on the thread that was committing: written
         # by that thread once its own commit is done.
         self.orphans: list = []

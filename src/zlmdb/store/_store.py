@@ -81,9 +81,12 @@ def _resize_map(shared: _envs.SharedEnv, size: int) -> None:
     """
     with shared.lock:
         me = _get_ident()
-        # Let another resize finish, and a flush committing outside the lock (LMDB refuses
-        # to resize while a write transaction is open; our own was aborted by the caller).
-        while shared.resizing or (shared.committing and shared.write_owner != me):
+        # Let another resize finish, and a flush committing outside the lock or another
+        # thread's write (LMDB refuses to resize while a write transaction is open; the
+        # caller's own was aborted by it).
+        while shared.resizing or (
+            shared.write_owner != me and (shared.committing or shared.write_owner)
+        ):
             shared.condition.wait()
         shared.resizing = True
         try:
@@ -132,14 +135,20 @@ def _run_write(
     shared: _envs.SharedEnv, db: Any, max_map_size: Optional[int], apply: Callable[[Any], None]
 ) -> None:
     """Run ``apply(txn)`` in one write transaction and commit; grow the map and retry on
-    MapFullError. The caller holds ``shared.lock``.
+    MapFullError. Holds the environment's write slot (``shared.write_owner``) throughout,
+    waiting for another thread's write to end first: growing the map waits for readers with
+    the lock released, and no other write may begin (or commit) in between.
 
     Raises:
         lmdb.MapFullError: the map cannot grow (``max_map_size``).
         whatever ``apply`` raises (the transaction is aborted).
     """
     me = _get_ident()
-    previous, shared.write_owner = shared.write_owner, me
+    with shared.lock:
+        while shared.write_owner not in (0, me) or (shared.resizing and shared.write_owner != me):
+            shared.condition.wait()
+        shared.write_owner = me
+        shared.write_depth += 1
     try:
         while True:
             txn = _begin_write(shared, db)
@@ -154,15 +163,20 @@ def _run_write(
                 txn.abort()
                 raise
     finally:
-        shared.write_owner = previous
-        if not previous and shared.orphans:
-            _drain_orphans(shared)
+        with shared.lock:
+            shared.write_depth -= 1
+            if not shared.write_depth:
+                shared.write_owner = 0
+                shared.condition.notify_all()
+                if shared.orphans:
+                    _drain_orphans(shared)
 
 
 def _wait_writers_idle(shared: _envs.SharedEnv) -> None:
-    """Wait until no flush is committing outside the lock (the caller holds the lock)."""
+    """Wait until no flush is committing outside the lock and no other thread's write runs
+    (the caller holds the lock)."""
     me = _get_ident()
-    while shared.committing and shared.write_owner != me:
+    while shared.write_owner != me and (shared.committing or shared.write_owner):
         shared.condition.wait()
 
 
