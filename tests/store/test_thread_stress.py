@@ -146,3 +146,95 @@ def test_stores_opened_on_named_databases_from_several_threads(tmp_path) -> None
     for store in got.values():
         store.close()
     first.close()
+
+
+class FlakyCommits:
+    """Wraps the store's commit step (real LMDB underneath): a seeded share of commits fail
+    with OSError before they write anything, as a disk error would."""
+
+    def __init__(self, monkeypatch, rate: float, seed: int) -> None:
+        import zlmdb.store._store as store_module
+
+        self.real = store_module._commit_buffer
+        self.rate = rate
+        self.rnd = random.Random(seed)
+        self.lock = threading.Lock()
+        self.enabled = True
+        self.failed = 0
+        monkeypatch.setattr(store_module, "_commit_buffer", self)
+
+    def __call__(self, *args, **kwargs):
+        with self.lock:
+            fail = self.enabled and self.rnd.random() < self.rate
+            self.failed += fail
+        if fail:
+            raise OSError("injected commit failure")
+        return self.real(*args, **kwargs)
+
+
+def faulty_worker(store: LmdbObjectStore, n: int, model: dict, ops: int, pops: bool) -> None:
+    """Like mixed_worker, while commits fail: a put/delete whose triggered flush fails is
+    still buffered; a failed put_many wrote nothing; a read that raises is not checked."""
+    rnd = random.Random(7000 + n)
+
+    def key(i: int) -> bytes:
+        return b"s%d-%03d" % (n, i)
+
+    for i in range(ops):
+        k = key(rnd.randrange(40))
+        op = rnd.random()
+        try:
+            if op < 0.25:
+                model[k] = (n, i)
+                store.put(k, (n, i))
+            elif op < 0.35:
+                model.pop(k, None)
+                store.delete(k)
+            elif op < 0.42:
+                batch = {key(rnd.randrange(40)): (n, i, j) for j in range(4)}
+                store.put_many(batch)
+                model.update(batch)
+            elif op < 0.47 and pops:  # only without triggered flushes: then pop raising
+                assert store.pop(k, None) == model.pop(k, None)  # means nothing was deleted
+            elif op < 0.65:
+                assert store.get(k) == model.get(k)
+            elif op < 0.75:
+                assert store.exists(k) == (k in model)
+            elif op < 0.85:
+                wanted = [key(rnd.randrange(40)) for _ in range(5)]
+                found, _ = store.get_many(wanted)
+                assert found == {w: model[w] for w in wanted if w in model}
+            elif op < 0.93:
+                store.get(b"miss-%d-%d" % (n, i))
+            else:
+                store.flush()
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_eight_threads_against_dict_models_while_commits_fail(
+    tmp_path, monkeypatch, caplog, batch_size
+) -> None:
+    # Found a deadlock (two writes growing the map at once) and checks the failure paths:
+    # batches put back into the buffer, put_many and reads around them.
+    import logging
+
+    caplog.set_level(logging.CRITICAL, logger="zlmdb.store")
+    flaky = FlakyCommits(monkeypatch, 0.3, seed=batch_size)
+    store = LmdbObjectStore(str(tmp_path / "db"), batch_size=batch_size, sync=False)
+    models = [dict() for _ in range(THREADS)]
+    pops = batch_size >= 1000
+    workers = [lambda n=n: faulty_worker(store, n, models[n], 3000, pops) for n in range(THREADS)]
+    assert run_threads(workers) == []
+    assert flaky.failed > 10
+    flaky.enabled = False
+    store.flush()
+    expected: dict = {}
+    for model in models:
+        expected.update(model)
+    assert dict(store.items()) == expected
+    store.close()
+    reopened = LmdbObjectStore(str(tmp_path / "db"))
+    assert dict(reopened.items()) == expected
+    reopened.close()
