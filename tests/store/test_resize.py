@@ -94,12 +94,29 @@ def test_write_after_another_process_grew_the_map(tmp_path, run_child):
         assert store[b"after"] == b"2"
 
 
-def test_flush_does_not_write_while_another_threads_write_grows_the_map(tmp_path, monkeypatch):
+def _big_transaction(store):
+    with store.transaction():
+        for i in range(20):
+            store.put(b"p%02d" % i, b"p" * 100_000)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda store: store.put_many({b"p%02d" % i: b"p" * 100_000 for i in range(20)}),
+        _big_transaction,
+    ],
+    ids=["put_many", "transaction"],
+)
+def test_flush_does_not_write_while_another_threads_write_grows_the_map(
+    tmp_path, monkeypatch, write
+):
     # A put_many fills the map; growing it waits for a reader with the lock released. A
     # flush of another thread then took its batch, began its own write, filled the map too
     # and waited for that resize; when the put_many finished it reset the writer (the one
-    # slot it had saved and restored), and the flush waited for itself forever. Now every
-    # write holds the environment's write slot, so the flush waits for the put_many first.
+    # slot it had saved and restored), and the flush waited for itself forever; a
+    # transaction() growing the map was rolled back by the flush's commit. Now every write
+    # holds the environment's write slot, so the flush waits for the other write first.
     import threading
 
     import zlmdb.store._store as store_module
@@ -136,7 +153,7 @@ def test_flush_does_not_write_while_another_threads_write_grows_the_map(tmp_path
         thread.start()
         return thread
 
-    writer = run(lambda: store.put_many({b"p%02d" % i: b"p" * 100_000 for i in range(20)}))
+    writer = run(lambda: write(store))
     assert resizing.wait(60)
     for i in range(20):
         store.put(b"f%02d" % i, b"f" * 100_000)

@@ -143,12 +143,7 @@ def _run_write(
         lmdb.MapFullError: the map cannot grow (``max_map_size``).
         whatever ``apply`` raises (the transaction is aborted).
     """
-    me = _get_ident()
-    with shared.lock:
-        while shared.write_owner not in (0, me) or (shared.resizing and shared.write_owner != me):
-            shared.condition.wait()
-        shared.write_owner = me
-        shared.write_depth += 1
+    _take_write_slot(shared)
     try:
         while True:
             txn = _begin_write(shared, db)
@@ -163,13 +158,30 @@ def _run_write(
                 txn.abort()
                 raise
     finally:
-        with shared.lock:
-            shared.write_depth -= 1
-            if not shared.write_depth:
-                shared.write_owner = 0
-                shared.condition.notify_all()
-                if shared.orphans:
-                    _drain_orphans(shared)
+        _release_write_slot(shared)
+
+
+def _take_write_slot(shared: _envs.SharedEnv) -> None:
+    """Become the thread writing the environment (re-entrant): wait for another thread's
+    write, or a map resize, to end."""
+    me = _get_ident()
+    with shared.lock:
+        while shared.write_owner not in (0, me) or (shared.resizing and shared.write_owner != me):
+            shared.condition.wait()
+        shared.write_owner = me
+        shared.write_depth += 1
+
+
+def _release_write_slot(shared: _envs.SharedEnv) -> None:
+    """End one _take_write_slot; the last one wakes waiting writers and writes the buffers
+    of stores collected meanwhile on this thread."""
+    with shared.lock:
+        shared.write_depth -= 1
+        if not shared.write_depth:
+            shared.write_owner = 0
+            shared.condition.notify_all()
+            if shared.orphans:
+                _drain_orphans(shared)
 
 
 def _wait_writers_idle(shared: _envs.SharedEnv) -> None:
@@ -1142,7 +1154,15 @@ class LmdbObjectStore(MutableMapping):
                 self._ensure_open()
                 if not pending:
                     break
-            tx = _envs.WriteTransaction(_get_ident(), _begin_write(shared, self._db, buffers=True))
+            # The write slot for the whole block: a map growth inside it waits for readers
+            # with the lock released, and no other write may begin meanwhile.
+            _take_write_slot(shared)
+            try:
+                txn = _begin_write(shared, self._db, buffers=True)
+            except BaseException:
+                _release_write_slot(shared)
+                raise
+            tx = _envs.WriteTransaction(_get_ident(), txn)
             shared.tx = tx
             committed = False
             try:
@@ -1160,6 +1180,7 @@ class LmdbObjectStore(MutableMapping):
                 shared.tx = None
                 if not committed:
                     tx.txn.abort()
+                _release_write_slot(shared)
 
     def _tx_get(self, tx: _envs.WriteTransaction, key: bytes, default: Any) -> Any:
         raw = tx.txn.get(key, None, db=self._db)
