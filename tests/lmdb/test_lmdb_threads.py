@@ -210,3 +210,55 @@ def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
     assert env.info()["map_size"] == 64 << 20
     with pytest.raises(lmdb.Error, match="closed"):
         holder.get(b"k")  # the resize aborted it
+
+
+@pytest.mark.parametrize("size", [10, 3000, 20_000], ids=["small", "copied", "held"])
+def test_threads_sharing_one_read_transaction_each_get_their_own_values(env, size) -> None:
+    # py-lmdb code shares a read transaction between threads (MDB_NOTLS). The value of a
+    # get() was handed back through the transaction (its copy slot, its value pointer), so
+    # a thread could return another thread's value: 7 of 8 threads did, on every build.
+    def value(i: int) -> bytes:
+        return (b"%05d" % i) * (size // 5)
+
+    with env.begin(write=True) as txn:
+        for i in range(300):
+            txn.put(b"k%05d" % i, value(i))
+    shared = env.begin()
+
+    def reader(n: int) -> None:
+        for r in range(3000):
+            i = (n * 37 + r) % 300
+            got = shared.get(b"k%05d" % i)
+            assert got == value(i), (i, bytes(got[:10]) if got else got)
+
+    try:
+        assert run_threads([lambda n=n: reader(n) for n in range(8)]) == []
+    finally:
+        shared.abort()
+
+
+def test_many_short_threads_reading_one_transaction(env) -> None:
+    # Each thread copies values through an arena slot of its own, given back when the thread
+    # ends; past the arena's 1024 slots (or when none is free) copies go through a buffer of
+    # the thread's own. 1100 threads one after another, each checking what it reads.
+    with env.begin(write=True) as txn:
+        for i in range(50):
+            txn.put(b"k%02d" % i, b"v%02d" % i)
+    shared = env.begin()
+    errors: list = []
+
+    def reader(n: int) -> None:
+        try:
+            for i in range(n % 50, 50):
+                assert shared.get(b"k%02d" % i) == b"v%02d" % i
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    try:
+        for n in range(1100):
+            thread = threading.Thread(target=reader, args=(n,))
+            thread.start()
+            thread.join()
+    finally:
+        shared.abort()
+    assert errors == []

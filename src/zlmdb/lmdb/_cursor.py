@@ -222,11 +222,11 @@ class Cursor:
 
     if not GC_OWNS:
 
-        def __del__(self) -> None:
+        def __del__(self, _release: Any = lib.zl_cursor_release) -> None:  # see Transaction
             c = self._c
             if c is not None:
                 self._c = None
-                lib.zl_cursor_release(c)
+                _release(c)
 
     def close(self) -> None:
         """Close the cursor; idempotent.

@@ -386,12 +386,15 @@ class Environment:
                 if ref is not None and ref() in (self, None):
                     del _open_files[key]
 
-    def __del__(self) -> None:
+    def __del__(self, _release: Any = lib.zl_env_release) -> None:  # see Transaction
         e = getattr(self, "_e", None)
         if e is not None:
             self._e = None
-            lib.zl_env_release(e)
-            self._forget_files()
+            _release(e)
+            try:
+                self._forget_files()
+            except (AttributeError, TypeError):  # interpreter exit: the registry is gone
+                pass
 
     def __enter__(self) -> Environment:
         return self
@@ -696,8 +699,6 @@ class Environment:
             txn._buffers = True if buffers else False
             txn._parent = None
             txn._opened = None
-            txn._sb = None
-            txn._kb = None
             txn._mv = None
             return txn
         return Transaction(self, db, parent, write, buffers)

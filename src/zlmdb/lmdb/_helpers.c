@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,12 +124,11 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
  * 511 bytes) can be handed over by copying them into it. */
 #define ZL_KEYBUF 512
 
-/* CPython: zl_get copies small values into a slot of one process-wide arena, so Python
- * keeps no per-transaction copy buffer of its own: the first copy in a transaction returns
- * the slot's offset plus the value's length (>= ZL_SLOT_SIZE, as offset 0 is never handed
- * out), later ones the plain length, and Python slices them out of a buffer object over
- * that slot, made once per slot. A zl_txn struct owns its slot until it is freed, so the
- * slot stays valid while Python holds the transaction. */
+/* CPython: zl_get copies small values into a slot of one process-wide arena, the calling
+ * thread's (taken at its first copy, given back when it ends), and returns the slot's
+ * offset plus the value's length (>= ZL_SLOT_SIZE, as offset 0 is never handed out);
+ * Python slices the value out of a buffer object over that slot, made once per slot. So
+ * two threads reading through one transaction at once each get their own value. */
 #define ZL_SLOT_SIZE 8192
 #define ZL_SLOTS 1024
 
@@ -314,6 +314,61 @@ static void slot_give(long off)
     do
         used = zl_atomic_load(word);
     while (!zl_atomic_cas(word, used, (long)((unsigned long)used & ~bit)));
+}
+#endif
+
+/* ---- this thread's zl_get results -----------------------------------------------------
+ *
+ * A read transaction may be used from several threads at once (py-lmdb code shares one:
+ * MDB_NOTLS), so what zl_get hands back must not live in the transaction: CPython gets the
+ * offset of this thread's arena slot in the return value, and everything else (a copy made
+ * without a slot, PyPy's copies, a held map pointer) is read back through zl_thread_vp /
+ * zl_thread_vl, which answer for the calling thread. PyPy also copies keys into this
+ * thread's key buffer (zl_thread_kbuf), not the transaction's. */
+static ZL_TLS char *zl_tvp;
+static ZL_TLS size_t zl_tvl;
+static ZL_TLS char *zl_tcopy; /* copies made without an arena slot (always on PyPy) */
+static ZL_TLS size_t zl_tcopy_cap;
+static ZL_TLS char zl_tkbuf[ZL_KEYBUF];
+
+char *zl_thread_vp(void) { return zl_tvp; }
+size_t zl_thread_vl(void) { return zl_tvl; }
+char *zl_thread_kbuf(void) { return zl_tkbuf; }
+
+#ifndef PYPY_VERSION
+static ZL_TLS long zl_tslot; /* this thread's arena slot: its offset, 0 not yet, -1 none */
+
+#ifndef _WIN32
+/* A thread that ends gives its slot back (and frees its copy buffer). On Windows they stay
+ * taken: threads past the arena's ZL_SLOTS then copy through zl_tcopy instead. */
+static pthread_key_t zl_tkey;
+static pthread_once_t zl_tkey_once = PTHREAD_ONCE_INIT;
+static int zl_tkey_ok;
+static void zl_thread_end(void *slot)
+{
+    if ((long)(intptr_t)slot > 1)
+        slot_give((long)(intptr_t)slot);
+    zl_tslot = 0;
+    free(zl_tcopy);
+    zl_tcopy = NULL;
+    zl_tcopy_cap = 0;
+}
+static void zl_tkey_make(void) { zl_tkey_ok = pthread_key_create(&zl_tkey, zl_thread_end) == 0; }
+#endif
+
+static long thread_slot(void)
+{
+    long s = zl_tslot;
+    if (s)
+        return s;
+    s = slot_take();
+    zl_tslot = s ? s : -1;
+#ifndef _WIN32
+    pthread_once(&zl_tkey_once, zl_tkey_make);
+    if (zl_tkey_ok)
+        pthread_setspecific(zl_tkey, (void *)(intptr_t)(s ? s : 1));
+#endif
+    return zl_tslot;
 }
 #endif
 
@@ -1158,47 +1213,29 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                                   (size_t)((char *)v.mv_data - t->map) + v.mv_size <= t->mapsize
                               ? (long long)((char *)v.mv_data - t->map)
                               : -1;
+            } else if (v.mv_size == 0) {
+                t->vp = zl_tvp = v.mv_data; /* empty values are not copied */
             } else if (v.mv_size <= ZL_COPY_MAX) {
-                char *dst;
 #ifndef PYPY_VERSION
-                /* CPython slices one buffer object over the arena: the result is the slot's
-                 * offset plus the length. Without a free slot: getbuf and a plain length. */
-                long slot = zl_atomic_load(&t->slot);
-                if (!slot && (slot = slot_take()) != 0 && !zl_atomic_cas(&t->slot, 0, slot)) {
-                    slot_give(slot); /* another thread gave this txn one meanwhile */
-                    slot = zl_atomic_load(&t->slot);
-                }
-                if (slot) {
+                /* CPython slices one buffer object per slot over the arena: the result is
+                 * this thread's slot offset plus the length (>= ZL_SLOT_SIZE). */
+                long slot = thread_slot();
+                if (slot > 0) {
                     memcpy(zl_arena + slot, v.mv_data, v.mv_size);
-                    t->vp = zl_arena + slot;
                     TXN_LEAVE(t);
-                    /* Tell the slot once per transaction; later copies return the length. */
-                    if (zl_atomic_load(&t->slot_told))
-                        return (long long)v.mv_size;
-                    zl_atomic_cas(&t->slot_told, 0, 1);
                     return (long long)slot + (long long)v.mv_size;
                 }
-                if (!t->getbuf && v.mv_size)
-                    t->getbuf = malloc(ZL_COPY_MAX);
-                dst = t->getbuf;
-#else
-                /* PyPy unpacks from t->vp. Only as much as the values need: transactions
-                 * are freed by its GC, so thousands of them may be alive at once, and a
-                 * 4 KiB buffer each made a read txn per get 2x slower (heap growth). */
-                dst = v.mv_size && grow((void **)&t->scratch, &t->scratch_cap, v.mv_size, 1)
-                          ? NULL
-                          : t->scratch;
 #endif
-                if (v.mv_size == 0) {
-                    t->vp = v.mv_data; /* empty values are not copied */
-                } else if (!dst) {
+                /* PyPy unpacks from zl_thread_vp(), as CPython does without a slot. */
+                if (grow((void **)&zl_tcopy, &zl_tcopy_cap, v.mv_size, 1)) {
                     rc = ZL_NO_MEMORY;
                 } else {
-                    memcpy(dst, v.mv_data, v.mv_size);
-                    t->vp = dst;
+                    memcpy(zl_tcopy, v.mv_data, v.mv_size);
+                    zl_tvp = zl_tcopy;
                 }
             } else {
-                t->vp = v.mv_data;
+                t->vp = zl_tvp = v.mv_data;
+                zl_tvl = v.mv_size;
                 return ZL_HELD; /* stays busy until zl_txn_unhold */
             }
         } else if (rc == MDB_BAD_VALSIZE && klen > t->env->maxkey) {
@@ -1217,15 +1254,16 @@ long long zl_get_default(zl_txn *t, const char *key, size_t klen)
     return zl_get(t, t->dbi, key, klen);
 }
 
-/* zl_get of the key that Python copied into t->kbuf. On PyPy a bytes argument to a char *
- * parameter costs ~400 instructions per call (a raw exchange buffer malloc'd and freed, the
- * string made non-movable and NUL-terminated); a slice assignment into a buffer over kbuf
- * plus this call costs a fraction of that. */
+/* zl_get of the key that Python copied into this thread's key buffer (zl_thread_kbuf; not
+ * the transaction's, which another thread may be using). On PyPy a bytes argument to a
+ * char * parameter costs ~400 instructions per call (a raw exchange buffer malloc'd and
+ * freed, the string made non-movable and NUL-terminated); a slice assignment into a buffer
+ * over the key buffer plus this call costs a fraction of that. */
 long long zl_getk(zl_txn *t, unsigned int dbi, size_t klen)
 {
     if (klen > ZL_KEYBUF)
         return -EINVAL;
-    return zl_get(t, dbi, t->kbuf, klen);
+    return zl_get(t, dbi, zl_tkbuf, klen);
 }
 
 /* End the hold a ZL_HELD result left on the transaction. */

@@ -42,26 +42,21 @@ _APPENDDUP = lib.MDB_APPENDDUP
 _HELD = lib.ZL_HELD
 _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
-#: CPython: zl_get copies a small value into the transaction's slot of one process-wide
-#: arena. The first copy in a transaction answers slot offset + length (>= ZL_SLOT_SIZE),
-#: later ones the length; get() slices a buffer object over the slot, made once per slot
-#: (cheaper than reading t.vp and calling ffi.unpack, and no object per transaction).
-#: PyPy never gets slots: its JIT makes ffi.unpack the cheaper.
-_SLOT_SHIFT = lib.ZL_SLOT_SIZE.bit_length() - 1
+#: CPython: zl_get copies a small value into the calling thread's slot of one process-wide
+#: arena and answers slot offset + length (>= ZL_SLOT_SIZE); get() slices a buffer object
+#: over the arena (cheaper than a second call for the pointer and
+#: ffi.unpack). Nothing of the result is kept in the transaction, so threads sharing one
+#: read transaction (py-lmdb code does) each get their own value. Without a slot (PyPy
+#: always: its JIT makes ffi.unpack the cheaper) the copy is at zl_thread_vp(), which
+#: answers for the calling thread; so is a held large value (zl_thread_vp/zl_thread_vl).
 _SLOT = lib.ZL_SLOT_SIZE
-_LEN_MASK = lib.ZL_SLOT_SIZE - 1
-_COPY_MAX = lib.ZL_COPY_MAX
+_SLOT_START = -lib.ZL_SLOT_SIZE  # n & _SLOT_START: the slot's offset in slot offset + length
 _ARENA = lib.zl_arena_base()
-_SLOT_BUFS: List[Any] = [None] * lib.ZL_SLOTS
-
-
-def _slot_buffer(n: int) -> Any:
-    """The buffer object over the arena slot a first copy of a transaction names."""
-    i = n >> _SLOT_SHIFT
-    sb = _SLOT_BUFS[i]
-    if sb is None:  # two threads may both make one: either serves
-        sb = _SLOT_BUFS[i] = _buffer(_ARENA + i * _SLOT, _COPY_MAX)
-    return sb
+# One buffer object over the whole arena (it touches no memory); None on PyPy (no arena).
+_ARENA_BUF = _buffer(_ARENA, lib.ZL_SLOTS * lib.ZL_SLOT_SIZE) if _ARENA != ffi.NULL else None
+_thread_vp = lib.zl_thread_vp
+_thread_vl = lib.zl_thread_vl
+_thread_kbuf = lib.zl_thread_kbuf
 
 
 # The LMDB call a failed replace()/pop() names, by zl_txn.stage.
@@ -146,8 +141,6 @@ class Transaction:
         "_buffers",
         "_parent",
         "_opened",
-        "_sb",
-        "_kb",
         "_mv",
         "__weakref__",
     )
@@ -214,17 +207,16 @@ class Transaction:
         self._buffers = True if buffers else False
         self._parent = parent
         self._opened: Optional[List[_Database]] = None
-        self._sb: Any = None  # CPython: buffer over this txn's arena slot (first copy)
-        self._kb: Any = None  # PyPy: buffer over the C struct's key buffer (first get)
         self._mv: Any = None  # read-only view of the map, made by the first buffers get()
 
     if not GC_OWNS:
-
-        def __del__(self) -> None:
+        # The C functions are bound as defaults: at interpreter exit a transaction left
+        # open may be collected after this module's globals were cleared.
+        def __del__(self, _drop: Any = _drop, _alive: Any = lib.zl_txn_alive) -> None:
             t = self._t
             if t is not None:
                 self._t = None
-                if self._opened and lib.zl_txn_alive(t):
+                if self._opened and _alive(t):
                     self._discard_opened()
                 _drop(t)  # zl_txn_release, keeping the GIL
 
@@ -366,10 +358,7 @@ class Transaction:
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         # _got() inlined (one frame less on CPython's hottest path):
-        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
-            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
-            if sb is not None:  # (never in a buffers=True txn)
-                return sb[:n]
+        if n >= 0:  # the value's length (+ the arena slot's offset)
             if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
                 if off >= 0:  # a slice of one view of the whole map, made once per txn
@@ -378,17 +367,16 @@ class Transaction:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
                 return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
-            if n >= _SLOT:  # CPython, the first copy: the slot's offset + the length
-                sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
-                return sb[: n & _LEN_MASK]
+            if n >= _SLOT:  # CPython: the copy is in this thread's arena slot
+                return _ARENA_BUF[n & _SLOT_START : n]
             if n == 0:  # empty values are not copied
                 return b""
-            return _unpack(t.vp, n)
+            return _unpack(_thread_vp(), n)  # copied for this thread, without a slot
         if n == _NOTFOUND:
             return default
         if n == _HELD:  # a large value, still in the map: copy it, then let go
             try:
-                return _unpack(t.vp, t.vl)
+                return _unpack(_thread_vp(), _thread_vl())
             finally:
                 lib.zl_txn_unhold(t)
         raise error_for("mdb_get", n if n <= -30000 else -n)
@@ -405,19 +393,16 @@ class Transaction:
                 TypeError: ``key`` is ``str``, ``None`` or not bytes-like.
                 Error: the transaction has ended.
             """
-            # PyPy's form: a bytes key is copied into the C struct's key buffer through a
-            # buffer object (kept in _kb; _sb is CPython's arena slot) and looked
-            # up by zl_getk, instead of being passed as a char * argument (see zl_getk).
-            # A transaction is used by one thread at a time, so one key buffer serves it.
+            # PyPy's form: a bytes key is copied into this thread's key buffer in C (not
+            # the transaction's: threads may share a read transaction) through a buffer
+            # object, and looked up by zl_getk, instead of being passed as a char *
+            # argument (see zl_getk).
             t = self._t
             if type(key) is bytes and 0 < len(key) <= _KEYBUF:
-                kb = self._kb
-                if kb is None:
-                    if t is None:
-                        raise closed_error()
-                    kb = self._kb = _buffer(t.kbuf)
+                if t is None:
+                    raise closed_error()
                 kn = len(key)
-                kb[0:kn] = key
+                _buffer(_thread_kbuf(), kn)[0:kn] = key
                 if db is None:
                     n = _getk(t, self._dbi, kn)
                 elif type(db) is _Database:
@@ -636,10 +621,7 @@ class Transaction:
         Raises:
             Error: the call's error code (e.g. the transaction has ended).
         """
-        if n >= 0:  # the value's length; the value (or its copy) is at t.vp
-            sb = self._sb  # CPython: a buffer over this txn's arena slot, which holds the copy
-            if sb is not None:  # (never in a buffers=True txn)
-                return sb[:n]
+        if n >= 0:  # the value's length (+ the arena slot's offset)
             if self._buffers:  # a read-only view: the map is mapped read-only
                 off = t.voff
                 if off >= 0:  # a slice of one view of the whole map, made once per txn
@@ -648,17 +630,16 @@ class Transaction:
                         mv = self._mv = memoryview(_buffer(t.map, t.mapsize)).toreadonly()
                     return mv[off : off + n]
                 return memoryview(_buffer(t.vp, n)).toreadonly()  # e.g. a dirty page
-            if n >= _SLOT:  # CPython, the first copy: the slot's offset + the length
-                sb = self._sb = _SLOT_BUFS[n >> _SLOT_SHIFT] or _slot_buffer(n)
-                return sb[: n & _LEN_MASK]
+            if n >= _SLOT:  # CPython: the copy is in this thread's arena slot
+                return _ARENA_BUF[n & _SLOT_START : n]
             if n == 0:  # empty values are not copied
                 return b""
-            return _unpack(t.vp, n)
+            return _unpack(_thread_vp(), n)  # copied for this thread, without a slot
         if n == _NOTFOUND:
             return default
         if n == _HELD:  # a large value, still in the map: copy it, then let go
             try:
-                return _unpack(t.vp, t.vl)
+                return _unpack(_thread_vp(), _thread_vl())
             finally:
                 lib.zl_txn_unhold(t)
         raise error_for("mdb_get", n if n <= -30000 else -n)
