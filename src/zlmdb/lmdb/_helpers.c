@@ -130,6 +130,14 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
  * Python slices the value out of a buffer object over that slot, made once per slot. So
  * two threads reading through one transaction at once each get their own value. */
 #define ZL_SLOT_SIZE 8192
+
+/* zl_get in a buffers=True (nocopy) transaction: a value in the map comes back as
+ * ZL_MAPPED | offset << ZL_MAPPED_LEN_BITS | length, when the offset is below 2^40 and the
+ * length below 2^22 (others through zl_thread_vp/zl_thread_vl). */
+#define ZL_MAPPED_LEN_BITS 22
+#define ZL_MAPPED (1LL << 62)
+#define ZL_MAPPED_OFF_LIMIT (1LL << 40)
+#define ZL_MAPPED_LEN_LIMIT (1LL << ZL_MAPPED_LEN_BITS)
 #define ZL_SLOTS 1024
 
 #define ZL_FILL_KEYS 1
@@ -1208,11 +1216,21 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
         if (rc == 0) {
             t->vl = v.mv_size;
             if (t->nocopy) {
-                t->vp = v.mv_data;
+                t->vp = zl_tvp = v.mv_data;
+                zl_tvl = v.mv_size;
                 t->voff = (char *)v.mv_data >= t->map && t->map &&
                                   (size_t)((char *)v.mv_data - t->map) + v.mv_size <= t->mapsize
                               ? (long long)((char *)v.mv_data - t->map)
                               : -1;
+                /* In the map: its offset and length in the result (ZL_MAPPED), as threads
+                 * may share a read transaction; else (a dirty page, a huge map or value)
+                 * Python reads zl_thread_vp(). */
+                if (t->voff >= 0 && t->voff < ZL_MAPPED_OFF_LIMIT &&
+                    v.mv_size < ZL_MAPPED_LEN_LIMIT) {
+                    long long r = ZL_MAPPED | (t->voff << ZL_MAPPED_LEN_BITS) | (long long)v.mv_size;
+                    TXN_LEAVE(t);
+                    return r;
+                }
             } else if (v.mv_size == 0) {
                 t->vp = zl_tvp = v.mv_data; /* empty values are not copied */
             } else if (v.mv_size <= ZL_COPY_MAX) {
