@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 from itertools import repeat, starmap
-from typing import Any, Callable, Deque, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Callable, Deque, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 __all__ = [
     "BackgroundWriter",
@@ -358,7 +358,9 @@ class BackgroundWriter:
     Errors: failed operations (see the module doc) are remembered. The next :meth:`put`, :meth:`delete`,
     :meth:`flush` or :meth:`close` (in whichever thread comes first) raises :class:`WriteError`
     for all failures since the last report; a ``put``/``delete`` that raises did *not* enqueue
-    its operation. The worker keeps writing later operations.
+    its operation. The worker keeps writing later operations. Should the worker thread itself
+    fail (an exception outside a batch's transaction, such as :class:`MemoryError`), the
+    operations it held and those queued are reported the same way and the writer closes.
 
     Shutdown: :meth:`close` (or context exit) writes everything already queued, stops the
     thread and then reports errors. Use it as ``with BackgroundWriter(db, table) as w: ...``.
@@ -404,6 +406,8 @@ class BackgroundWriter:
         self._errors: List[BaseException] = []
         self._closing = False
         self._stop = False  # _errors or _closing: a put must take the slow path
+        self._died: Optional[BaseException] = None  # what ended the worker thread early
+        self._in_flight: Sequence[_Op] = ()  # the worker's current batch (for _worker_failed)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _register(self)
@@ -428,7 +432,7 @@ class BackgroundWriter:
 
     @property
     def closed(self) -> bool:
-        """``True`` once :meth:`close` has begun."""
+        """``True`` once :meth:`close` has begun (or the worker thread failed)."""
         with self._cond:
             return self._closing
 
@@ -440,7 +444,7 @@ class BackgroundWriter:
 
         Raises:
             WriteError: an earlier batch failed (this operation was not queued).
-            WriterClosedError: the writer is closed.
+            WriterClosedError: the writer is closed (or its worker thread failed).
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
         # _enqueue inlined: the producers' hot path.
@@ -457,7 +461,7 @@ class BackgroundWriter:
 
         Raises:
             WriteError: an earlier batch failed (this operation was not queued).
-            WriterClosedError: the writer is closed.
+            WriterClosedError: the writer is closed (or its worker thread failed).
             queue.Full: the queue stayed full for ``timeout`` seconds.
         """
         self._enqueue((_DELETE, key, None), timeout)
@@ -475,7 +479,7 @@ class BackgroundWriter:
         """Raise pending errors, refuse when closing, wait while the queue is full."""
         self._raise_errors_locked()
         if self._closing:
-            raise WriterClosedError("put/delete on a closed BackgroundWriter")
+            self._raise_closed_locked()
         if len(self._queue) >= self._maxsize:
             has_room = self._cond.wait_for(
                 lambda: len(self._queue) < self._maxsize or self._closing or self._errors,
@@ -485,7 +489,15 @@ class BackgroundWriter:
                 raise queue.Full(f"BackgroundWriter queue full ({self._maxsize} operations)")
             self._raise_errors_locked()
             if self._closing:
-                raise WriterClosedError("put/delete on a closed BackgroundWriter")
+                self._raise_closed_locked()
+
+    def _raise_closed_locked(self) -> None:
+        if self._died is not None:
+            raise WriterClosedError(
+                "put/delete on a BackgroundWriter whose worker thread failed "
+                f"({type(self._died).__name__}: {self._died})"
+            )
+        raise WriterClosedError("put/delete on a closed BackgroundWriter")
 
     def _raise_errors_locked(self) -> None:
         if self._errors:
@@ -561,6 +573,12 @@ class BackgroundWriter:
         self.close()
 
     def _run(self) -> None:
+        try:
+            self._work_loop()
+        except BaseException as exc:  # reported to the caller, never dropped
+            self._worker_failed(exc)
+
+    def _work_loop(self) -> None:
         while True:
             with self._lock:
                 while not self._queue and not self._closing:
@@ -572,6 +590,7 @@ class BackgroundWriter:
                 count = min(len(self._queue), self._batch_size)
                 # popleft() count times by C-level loops (starmap over empty argument tuples)
                 batch = list(starmap(self._queue.popleft, repeat((), count)))
+                self._in_flight = batch
                 self._taken += count
                 self._cond.notify_all()  # room for blocked producers
             failed, errors = _apply(self._db, self._table, batch)
@@ -584,4 +603,23 @@ class BackgroundWriter:
                     self._errors.extend(errors)
                     self._failed_ops.extend(failed)
                     self._stop = True
+                self._in_flight = ()
                 self._cond.notify_all()
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        """The worker thread ends on an exception of its own (not one of a batch's transaction,
+        which _apply reports): without this, producers blocked on the full queue and flush()
+        would wait forever for it, and the batch it held would vanish unreported. Report that
+        batch and everything queued as failed with ``exc``, and close the writer."""
+        with self._cond:
+            # the batch in flight, unless the worker had counted it finished already
+            lost = list(self._in_flight) if self._finished < self._taken else []
+            lost.extend(self._queue)
+            self._taken += len(self._queue)
+            self._queue.clear()
+            self._finished = self._taken
+            self._failed_ops.extend(lost)
+            self._errors.append(exc)
+            self._died = exc
+            self._closing = self._stop = True
+            self._cond.notify_all()

@@ -331,3 +331,85 @@ def test_close_racing_with_producers_under_failing_commits(tmp_path, monkeypatch
         assert writer.written + len(run.reported) == run.accepted()
         assert writer.written == faults.committed_ops
         check_database(db, schema, model)
+
+
+# ----------------------------------------------------------------- the worker thread dies
+
+
+class DyingWorker:
+    """Stands in for ``_writers._apply`` (which catches whatever the commit raises): holds the
+    first batch until released, then raises MemoryError, an exception no code of the worker
+    catches, as an allocation failure while it takes or records a batch would."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, db: Any, table: Any, ops: List[Any]) -> Any:
+        self.entered.set()
+        assert self.release.wait(60), "test never released the worker"
+        raise MemoryError("injected: the worker fails outside the batch's try")
+
+
+def test_background_writer_worker_death_reports_its_operations_and_closes(tmp_path, monkeypatch):
+    dying = DyingWorker()
+    monkeypatch.setattr(_writers, "_apply", dying)
+    schema = Schema()
+    with zlmdb.Database(str(tmp_path / "db"), maxsize=16 * 1024 * 1024) as db:
+        writer = BackgroundWriter(db, schema.items, maxsize=2, batch_size=1)
+        writer.put(1, {"s": "1", "name": "a"})
+        assert dying.entered.wait(60)
+        writer.put(2, {"s": "2", "name": "b"})
+        writer.delete(3)  # the queue is full now
+        dying.release.set()
+        writer._thread.join()  # the worker is gone
+        # nothing is left waiting for a worker that will never come: the batch it held and
+        # the queued operations are reported, not lost
+        assert writer.pending == 0
+        with pytest.raises(WriteError) as info:
+            writer.flush(timeout=0)
+        assert [(op.kind, op.key) for op in info.value.operations] == [
+            ("put", 1),
+            ("put", 2),
+            ("delete", 3),
+        ]
+        assert isinstance(info.value.__cause__, MemoryError)
+        # a put no longer waits for room that will never come
+        with pytest.raises(WriterClosedError):
+            writer.put(4, {"s": "4", "name": "d"}, timeout=0)
+        assert writer.closed
+        assert writer.close() is True  # reported once, above
+        assert stored(db, schema) == ({}, {})
+
+
+def test_background_writer_worker_death_wakes_a_producer_blocked_on_a_full_queue(
+    tmp_path, monkeypatch
+):
+    dying = DyingWorker()
+    monkeypatch.setattr(_writers, "_apply", dying)
+    schema = Schema()
+    with zlmdb.Database(str(tmp_path / "db"), maxsize=16 * 1024 * 1024) as db:
+        writer = BackgroundWriter(db, schema.items, maxsize=1, batch_size=1)
+        writer.put(1, {"s": "1", "name": "a"})
+        assert dying.entered.wait(60)
+        writer.put(2, {"s": "2", "name": "b"})  # the queue is full now
+        outcome: List[BaseException] = []
+
+        def produce() -> None:
+            try:  # (the timeout only keeps a broken writer from hanging the test run)
+                writer.put(3, {"s": "3", "name": "c"}, timeout=60)
+                outcome.append(AssertionError("queued behind a dead worker"))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        while not writer._cond._waiters:  # until the producer waits for room (no sleep)
+            pass
+        dying.release.set()
+        producer.join()
+        assert len(outcome) == 1 and isinstance(outcome[0], WriteError), outcome
+        assert [op.key for op in outcome[0].operations] == [1, 2]
+        with pytest.raises(WriterClosedError):
+            writer.put(4, {"s": "4", "name": "d"})
+        assert writer.close() is True
