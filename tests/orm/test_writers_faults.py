@@ -250,7 +250,7 @@ def test_writers_under_failing_commits_match_thread_models(
             barrier.wait()
             drive(writer, db, schema, run, n, seed, pad, kind == "background")
 
-        assert run_threads([lambda n=n: thread(n) for n in range(THREADS)]) == []
+        thread_errors = run_threads([lambda n=n: thread(n) for n in range(THREADS)])
         faults.enabled = False
         try:
             writer.flush()
@@ -260,6 +260,7 @@ def test_writers_under_failing_commits_match_thread_models(
             writer.close()
         except WriteError as error:
             run.report(error)
+        assert thread_errors == []
         assert writer.closed
         assert writer.pending == 0
         model = run.expected()
