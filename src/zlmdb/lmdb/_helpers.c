@@ -345,18 +345,24 @@ char *zl_thread_kbuf(void) { return zl_tkbuf; }
 
 #ifndef PYPY_VERSION
 static ZL_TLS long zl_tslot; /* this thread's arena slot: its offset, 0 not yet, -1 none */
+#endif
 
+/* A thread that ends gives its slot back and frees its copy buffer (the key's value is the
+ * slot's offset, or 1 without a slot). On Windows they stay taken: threads past the
+ * arena's ZL_SLOTS then copy through zl_tcopy instead. */
 #ifndef _WIN32
-/* A thread that ends gives its slot back (and frees its copy buffer). On Windows they stay
- * taken: threads past the arena's ZL_SLOTS then copy through zl_tcopy instead. */
 static pthread_key_t zl_tkey;
 static pthread_once_t zl_tkey_once = PTHREAD_ONCE_INIT;
 static int zl_tkey_ok;
 static void zl_thread_end(void *slot)
 {
+#ifndef PYPY_VERSION
     if ((long)(intptr_t)slot > 1)
         slot_give((long)(intptr_t)slot);
     zl_tslot = 0;
+#else
+    (void)slot;
+#endif
     free(zl_tcopy);
     zl_tcopy = NULL;
     zl_tcopy_cap = 0;
@@ -364,6 +370,19 @@ static void zl_thread_end(void *slot)
 static void zl_tkey_make(void) { zl_tkey_ok = pthread_key_create(&zl_tkey, zl_thread_end) == 0; }
 #endif
 
+/* Ask for zl_thread_end at this thread's end (slot: its arena slot, or 0). */
+static void thread_register(long slot)
+{
+#ifndef _WIN32
+    pthread_once(&zl_tkey_once, zl_tkey_make);
+    if (zl_tkey_ok)
+        pthread_setspecific(zl_tkey, (void *)(intptr_t)(slot > 0 ? slot : 1));
+#else
+    (void)slot;
+#endif
+}
+
+#ifndef PYPY_VERSION
 static long thread_slot(void)
 {
     long s = zl_tslot;
@@ -371,11 +390,7 @@ static long thread_slot(void)
         return s;
     s = slot_take();
     zl_tslot = s ? s : -1;
-#ifndef _WIN32
-    pthread_once(&zl_tkey_once, zl_tkey_make);
-    if (zl_tkey_ok)
-        pthread_setspecific(zl_tkey, (void *)(intptr_t)(s ? s : 1));
-#endif
+    thread_register(s);
     return zl_tslot;
 }
 #endif
@@ -1245,6 +1260,10 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                 }
 #endif
                 /* PyPy unpacks from zl_thread_vp(), as CPython does without a slot. */
+#ifdef PYPY_VERSION
+                if (!zl_tcopy)
+                    thread_register(0); /* free the buffer when the thread ends */
+#endif
                 if (grow((void **)&zl_tcopy, &zl_tcopy_cap, v.mv_size, 1)) {
                     rc = ZL_NO_MEMORY;
                 } else {
