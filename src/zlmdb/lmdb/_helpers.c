@@ -202,16 +202,11 @@ struct zl_txn {
     int opened_dbi;          /* opened a database handle (zl_dbi_open) */
     long pid;
     unsigned long mutations;
-    char *scratch;           /* copy of an old value (replace/pop); PyPy: zl_get copies */
+    char *scratch;           /* copy of an old value (replace/pop) */
     size_t scratch_cap;
-    char *getbuf;            /* ZL_COPY_MAX bytes, never moved: zl_get's copies (Python keeps
-                              * one buffer object over it per transaction) */
     char *map;               /* = env->map / env->mapsize at begin (no resize while live) */
     size_t mapsize;
     long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
-    volatile long slot;      /* CPython: offset of this struct's slot in the copy arena, or 0 */
-    volatile long slot_told; /* zl_get returned the slot's offset once in this transaction */
-    char kbuf[ZL_KEYBUF];    /* PyPy: zl_getk's key, copied in by Python (see zl_getk) */
 };
 
 struct zl_cursor {
@@ -435,12 +430,7 @@ static void wait_drained(volatile long *busy)
 
 static void txn_free(zl_txn *t)
 {
-#ifndef PYPY_VERSION
-    if (t->slot)
-        slot_give(t->slot);
-#endif
     free(t->scratch);
-    free(t->getbuf);
     free(t);
 }
 
@@ -847,22 +837,19 @@ static void writer_release(zl_env *e)
     zl_mutex_unlock(&e->mtx);
 }
 
-/* A zeroed zl_txn (caller holds e->mtx): a kept one, whose copy buffers and arena slot
- * stay, or a new one. */
+/* A zeroed zl_txn (caller holds e->mtx): a kept one, whose scratch buffer stays, or a new
+ * one. */
 static zl_txn *txn_pop(zl_env *e)
 {
     zl_txn *t = e->freetxns;
     if (t) {
-        char *scratch = t->scratch, *getbuf = t->getbuf;
+        char *scratch = t->scratch;
         size_t scratch_cap = t->scratch_cap;
-        long slot = t->slot;
         e->freetxns = t->next;
         e->nfreetxns--;
-        memset(t, 0, offsetof(zl_txn, kbuf)); /* kbuf (the last field) needs no zeroing */
+        memset(t, 0, sizeof(*t));
         t->scratch = scratch;
         t->scratch_cap = scratch_cap;
-        t->getbuf = getbuf;
-        t->slot = slot;
         return t;
     }
     return calloc(1, sizeof(*t));

@@ -48,11 +48,9 @@ typedef struct zl_txn {
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
     unsigned int dbi; /* default database of zl_get_default (set once, before first use) */
-    char *getbuf;    /* CPython: ZL_COPY_MAX bytes where zl_get copies values; never moved */
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
     long long voff;  /* zl_get in a nocopy txn: the value's offset in the map, or -1 */
-    char kbuf[512];  /* ZL_KEYBUF bytes: the key of zl_getk (PyPy copies keys in here) */
     ...;
 } zl_txn;
 

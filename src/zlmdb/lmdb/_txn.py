@@ -19,7 +19,7 @@ _get_via = lib.zl_get_via
 _VIA_SIZE = lib.ZL_VIA_SIZE
 _getk = lib.zl_getk
 _KEYBUF = lib.ZL_KEYBUF
-#: PyPy: get() hands bytes keys over through the transaction's key buffer (see zl_getk).
+#: PyPy: get() hands bytes keys over through this thread's key buffer in C (see zl_getk).
 _KEY_COPY = sys.implementation.name == "pypy"
 _drop = lib.zl_txn_drop
 _commit_read = lib.zl_txn_commit_read
