@@ -547,6 +547,7 @@ class LmdbObjectStore(MutableMapping):
         "_queued",
         "_readers",
         "_readonly",
+        "_requeued",
         "_serializer",
         "_shared",
         "_taken",
