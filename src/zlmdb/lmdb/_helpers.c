@@ -206,7 +206,6 @@ struct zl_txn {
     size_t scratch_cap;
     char *map;               /* = env->map / env->mapsize at begin (no resize while live) */
     size_t mapsize;
-    long long voff;          /* zl_get with nocopy: offset of the value in the map, or -1 */
 };
 
 struct zl_cursor {
@@ -1200,10 +1199,11 @@ int zl_drop(zl_txn *t, unsigned int dbi, int del)
 static int check_value(zl_txn *t, const MDB_val *v);
 
 
-/* Look key up. Returns the value's length (the value, or its copy, is at t->vp), or
- * MDB_NOTFOUND, ZL_HELD (a large value still in the map: t->vp/t->vl, release with
- * zl_txn_unhold after copying), or another error code (LMDB's, or a negated errno).
- * Returning the length saves Python reading it from the struct. */
+/* Look key up. Returns, for the calling thread (see zl_thread_vp): CPython's arena slot
+ * offset + the length of the copy; in a nocopy txn ZL_MAPPED | map offset << 22 | length;
+ * else the length (the value, or its copy, at zl_thread_vp()); MDB_NOTFOUND; ZL_HELD (a
+ * large value still in the map, at zl_thread_vp()/zl_thread_vl(): release with
+ * zl_txn_unhold after copying); or another error code (LMDB's, or a negated errno). */
 long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
 {
     MDB_val k, v;
@@ -1216,25 +1216,23 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
         if (rc == 0 && v.mv_size > 2048)
             rc = check_value(t, &v);
         if (rc == 0) {
-            t->vl = v.mv_size;
             if (t->nocopy) {
-                t->vp = zl_tvp = v.mv_data;
-                zl_tvl = v.mv_size;
-                t->voff = (char *)v.mv_data >= t->map && t->map &&
-                                  (size_t)((char *)v.mv_data - t->map) + v.mv_size <= t->mapsize
-                              ? (long long)((char *)v.mv_data - t->map)
-                              : -1;
                 /* In the map: its offset and length in the result (ZL_MAPPED), as threads
                  * may share a read transaction; else (a dirty page, a huge map or value)
                  * Python reads zl_thread_vp(). */
-                if (t->voff >= 0 && t->voff < ZL_MAPPED_OFF_LIMIT &&
-                    v.mv_size < ZL_MAPPED_LEN_LIMIT) {
-                    long long r = ZL_MAPPED | (t->voff << ZL_MAPPED_LEN_BITS) | (long long)v.mv_size;
+                char *p = (char *)v.mv_data;
+                if (t->map && p >= t->map &&
+                    (size_t)(p - t->map) + v.mv_size <= t->mapsize &&
+                    (long long)(p - t->map) < ZL_MAPPED_OFF_LIMIT &&
+                    (long long)v.mv_size < ZL_MAPPED_LEN_LIMIT) {
+                    long long r = ZL_MAPPED | ((long long)(p - t->map) << ZL_MAPPED_LEN_BITS) |
+                                  (long long)v.mv_size;
                     TXN_LEAVE(t);
                     return r;
                 }
+                zl_tvp = p;
             } else if (v.mv_size == 0) {
-                t->vp = zl_tvp = v.mv_data; /* empty values are not copied */
+                zl_tvp = v.mv_data; /* empty values are not copied */
             } else if (v.mv_size <= ZL_COPY_MAX) {
 #ifndef PYPY_VERSION
                 /* CPython slices one buffer object per slot over the arena: the result is
@@ -1258,7 +1256,7 @@ long long zl_get(zl_txn *t, unsigned int dbi, const char *key, size_t klen)
                     zl_tvp = zl_tcopy;
                 }
             } else {
-                t->vp = zl_tvp = v.mv_data;
+                zl_tvp = v.mv_data;
                 zl_tvl = v.mv_size;
                 return ZL_HELD; /* stays busy until zl_txn_unhold */
             }

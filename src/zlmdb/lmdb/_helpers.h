@@ -44,13 +44,12 @@
 typedef struct zl_env zl_env;
 
 typedef struct zl_txn {
-    char *vp;        /* last value returned by zl_get / zl_replace / zl_pop */
+    char *vp;        /* the old value zl_replace / zl_pop hand back */
     size_t vl;
     int stage;       /* replace/pop: the call that failed (0 lookup, 1 delete, 2 put, 3 open) */
     unsigned int dbi; /* default database of zl_get_default (set once, before first use) */
     char *map;       /* the memory map while this txn lives */
     size_t mapsize;
-    long long voff;  /* zl_get in a nocopy txn: the value's offset in the map, or -1 */
     ...;
 } zl_txn;
 

@@ -43,20 +43,23 @@ _APPENDDUP = lib.MDB_APPENDDUP
 _HELD = lib.ZL_HELD
 _TXN_WRITE = lib.ZL_TXN_WRITE
 _TXN_NOCOPY = lib.ZL_TXN_NOCOPY
-#: CPython: zl_get copies a small value into the calling thread's slot of one process-wide
-#: arena and answers slot offset + length (>= ZL_SLOT_SIZE); get() slices a buffer object
-#: over the arena (cheaper than a second call for the pointer and
-#: ffi.unpack). Nothing of the result is kept in the transaction, so threads sharing one
-#: read transaction (py-lmdb code does) each get their own value. Without a slot (PyPy
-#: always: its JIT makes ffi.unpack the cheaper) the copy is at zl_thread_vp(), which
-#: answers for the calling thread; so is a held large value (zl_thread_vp/zl_thread_vl).
+#: Nothing of a get()'s result is kept in the transaction, so threads sharing one read
+#: transaction (py-lmdb code does) each get their own value. CPython: zl_get copies a small
+#: value into the calling thread's slot of one process-wide arena and answers slot offset
+#: + length (>= ZL_SLOT_SIZE); get() slices one buffer object over the arena (cheaper than
+#: a second call for the pointer and ffi.unpack). Other copies (PyPy always: its JIT makes
+#: ffi.unpack the cheaper) and held large values are at zl_thread_vp()/zl_thread_vl(),
+#: which answer for the calling thread.
 _SLOT = lib.ZL_SLOT_SIZE
 _SLOT_START = -lib.ZL_SLOT_SIZE  # n & _SLOT_START: the slot's offset in slot offset + length
 _ARENA = lib.zl_arena_base()
 # One buffer object over the whole arena (it touches no memory); None on PyPy (no arena).
 _ARENA_BUF = _buffer(_ARENA, lib.ZL_SLOTS * lib.ZL_SLOT_SIZE) if _ARENA != ffi.NULL else None
 _thread_vp = lib.zl_thread_vp
-# zl_get in a buffers=True transaction: ZL_MAPPED | map offset << 22 | length (see _helpers.c)
+_thread_vl = lib.zl_thread_vl
+_thread_kbuf = lib.zl_thread_kbuf
+#: zl_get in a buffers=True transaction: ZL_MAPPED (1 << 62) | map offset (< 2^40) <<
+#: ZL_MAPPED_LEN_BITS | length (see _helpers.c).
 _MAPPED_SHIFT = lib.ZL_MAPPED_LEN_BITS
 _MAPPED = 1 << 62
 _MAPPED_OFF = (1 << 40) - 1
@@ -67,8 +70,6 @@ _MAPPED_LEN = (1 << _MAPPED_SHIFT) - 1
 #: nor on free-threaded CPython, where threads sharing a transaction would slice one
 #: memoryview at once ("operation forbidden on released memoryview object" seen on 3.13t).
 _ONE_MAP_VIEW = not GC_OWNS and not sysconfig.get_config_var("Py_GIL_DISABLED")
-_thread_vl = lib.zl_thread_vl
-_thread_kbuf = lib.zl_thread_kbuf
 
 
 # The LMDB call a failed replace()/pop() names, by zl_txn.stage.
