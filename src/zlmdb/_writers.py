@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
 import queue
 import sys
 import threading
@@ -101,6 +102,21 @@ def _register(writer: Any) -> None:
 def _unregister(writer: Any) -> None:
     with _LIVE_WRITERS_LOCK:
         _LIVE_WRITERS.discard(writer)
+
+
+def _after_fork_in_child() -> None:
+    """``os.fork()`` with writers open: in the child, the operations they hold are the
+    parent's (the parent writes them; written again by the child at its exit, they would
+    overwrite what the parent wrote since), and the locks may have been held by threads
+    that do not exist here. Each writer forgets them (see ``_reset_after_fork``)."""
+    global _LIVE_WRITERS_LOCK
+    _LIVE_WRITERS_LOCK = threading.Lock()
+    for writer in list(_LIVE_WRITERS):
+        writer._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
@@ -189,6 +205,9 @@ class BufferedWriter:
 
     A writer still open at interpreter exit is closed (flushed) by an :mod:`atexit` hook, its
     errors printed to stderr; close writers yourself to handle those errors.
+
+    ``os.fork()``: the child's copy of the writer starts empty (the operations buffered at
+    the fork are the parent's to write, and are not written again at the child's exit).
 
     Raises:
         ValueError: ``batch_size`` < 1 or ``max_delay`` < 0.
@@ -329,6 +348,13 @@ class BufferedWriter:
             _unregister(self)
             self._flush_locked()
 
+    def _reset_after_fork(self) -> None:
+        """In a fork child: drop the buffered operations (the parent's to write) and take a
+        new lock; the writer goes on working in the child."""
+        self._lock = threading.RLock()
+        self._ops = []
+        self._oldest = None
+
     def __enter__(self) -> BufferedWriter:
         return self
 
@@ -366,6 +392,9 @@ class BackgroundWriter:
     thread and then reports errors. Use it as ``with BackgroundWriter(db, table) as w: ...``.
     A writer still open at interpreter exit is closed by an :mod:`atexit` hook (its errors are
     printed to stderr), so queued operations are not lost with the process.
+
+    ``os.fork()``: the child's copy of the writer is closed (its worker thread runs only in
+    the parent, which writes what was queued); create a new writer in the child.
 
     Raises:
         ValueError: ``maxsize`` or ``batch_size`` < 1.
@@ -408,6 +437,7 @@ class BackgroundWriter:
         self._stop = False  # _errors or _closing: a put must take the slow path
         self._died: Optional[BaseException] = None  # what ended the worker thread early
         self._in_flight: Sequence[_Op] = ()  # the worker's current batch (for _worker_failed)
+        self._forked = False  # a fork child's copy (see _reset_after_fork)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _register(self)
@@ -491,7 +521,31 @@ class BackgroundWriter:
             if self._closing:
                 self._raise_closed_locked()
 
+    def _reset_after_fork(self) -> None:
+        """In a fork child: the worker thread is the parent's, and so are the operations
+        queued or in flight (the parent writes them). The child's copy forgets them, takes
+        new locks and is closed: ``put``/``delete`` raise :class:`WriterClosedError`,
+        ``flush``/``close`` return at once."""
+        lock = threading.Lock()
+        self._lock = lock
+        self._cond = threading.Condition(lock)
+        self._work = threading.Condition(lock)
+        self._idle = False
+        self._taken += len(self._queue)
+        self._queue.clear()
+        self._finished = self._taken
+        self._in_flight = ()
+        self._failed_ops, self._errors = [], []
+        self._closing = self._stop = True
+        self._forked = True
+        _LIVE_WRITERS.discard(self)  # nothing for the child's exit to close
+
     def _raise_closed_locked(self) -> None:
+        if self._forked:
+            raise WriterClosedError(
+                "put/delete on a BackgroundWriter inherited from the parent process: its "
+                "worker thread runs in the parent; create a new writer after fork()"
+            )
         if self._died is not None:
             raise WriterClosedError(
                 "put/delete on a BackgroundWriter whose worker thread failed "

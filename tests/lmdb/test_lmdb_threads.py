@@ -170,6 +170,71 @@ def test_forked_child_dropping_inherited_txn_leaves_parent_readers_alone(env) ->
         assert fresh.get(b"00002") == b"v" * 64
 
 
+def _child_status(pid: int) -> str:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)} (hung)"
+    return f"exit {os.WEXITSTATUS(status)}"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_closes_env_while_parent_threads_held_and_waited_for_the_writer(
+    tmp_path,
+) -> None:
+    """When the parent forked, one thread held a write transaction and another was inside
+    begin(write=True) waiting for it. Those threads do not exist in the child: its close()
+    must not wait for their calls (it hung), and a fresh environment on the same file
+    writes once the parent's writers are done (LMDB's write lock is across processes)."""
+    from zlmdb.lmdb._ffi import lib
+
+    path = str(tmp_path / "e")
+    env = lmdb.open(path)
+    fill(env, n=5)
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with env.begin(write=True) as txn:
+            txn.put(b"holder", b"1")
+            held.set()
+            release.wait()
+
+    def waiter() -> None:
+        with env.begin(write=True) as txn:
+            txn.put(b"waiter", b"1")
+
+    threads = [threading.Thread(target=holder)]
+    threads[0].start()
+    held.wait()
+    base = lib.zl_env_calls(env._e)
+    threads.append(threading.Thread(target=waiter))
+    threads[1].start()
+    while lib.zl_env_calls(env._e) == base:  # until the waiter is inside begin()
+        pass
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import signal
+
+            signal.alarm(30)  # a hang ends the child with SIGALRM
+            env.close()
+            fresh = lmdb.open(path)
+            with fresh.begin(write=True) as txn:  # waits for the parent's writers
+                txn.put(b"child", b"1")
+            fresh.close()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    for t in threads:
+        t.join()
+    assert _child_status(pid) == "exit 0"
+    with env.begin() as txn:
+        assert [txn.get(k) for k in (b"holder", b"waiter", b"child")] == [b"1"] * 3
+    env.close()
+
+
 def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
     """Read begins and env.get keep the GIL on CPython, so they must not wait for a resize
     that waits for another thread: they fall back to the waiting (GIL-releasing) form."""

@@ -624,3 +624,70 @@ def test_writers_left_open_are_flushed_at_interpreter_exit(tmp_path):
     table = zlmdb.MapOidCbor(1, marshal=lambda v: v, unmarshal=lambda v: v)
     with zlmdb.Database(path, maxsize=16 * 1024 * 1024) as db:
         assert len(stored(db, table)) == 100
+
+
+# ------------------------------------------------------------------------------------ fork
+
+_FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    import zlmdb
+    from zlmdb._writers import BackgroundWriter, BufferedWriter, WriterClosedError
+
+    entered, release = threading.Event(), threading.Event()
+
+    def marshal(value):
+        if value == "block":  # holds the worker inside its batch's write transaction
+            entered.set()
+            release.wait()
+        return value
+
+    db = zlmdb.Database(sys.argv[1], maxsize=16 * 1024 * 1024)
+    table = zlmdb.MapOidCbor(1, marshal=marshal, unmarshal=lambda v: v)
+    buffered = BufferedWriter(db, table, batch_size=1000)
+    background = BackgroundWriter(db, table)
+    buffered.put(1, "old")  # buffered at the fork
+    background.put(2, "block")  # in flight at the fork
+    entered.wait()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)  # a hang ends the child with SIGALRM
+        os.close(write_end)
+        os.read(read_end, 1)  # until the parent has written everything
+        try:
+            background.put(3, "child")
+        except WriterClosedError:
+            print("closed", background.flush(), background.pending, flush=True)
+        sys.exit(0)  # a normal exit: the atexit hook closes the writers left open
+    os.close(read_end)
+    release.set()
+    buffered.put(1, "new")
+    buffered.close()
+    background.close()
+    os.write(write_end, b"x")
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.WEXITSTATUS(status) if os.WIFEXITED(status) else "killed")
+    with db.begin() as txn:
+        print(table[txn, 1], table[txn, 2], table[txn, 3])
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_writers_in_a_forked_child_hold_nothing_of_the_parents(tmp_path):
+    """A child made by fork() inherits copies of the writers. The BufferedWriter's copy of
+    the buffer was written again at the child's exit, over the value the parent had written
+    since; the BackgroundWriter's copy waited in flush() for a worker thread that exists only
+    in the parent. In the child the buffered writer starts empty, and the background writer
+    is closed (put raises WriterClosedError, flush returns at once)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT, str(tmp_path / "db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["closed True 0", "child exit 0", "new block None"]

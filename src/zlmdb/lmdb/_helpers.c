@@ -181,6 +181,8 @@ struct zl_env {
     size_t mapsize;
     zl_txn *freetxns;        /* freed zl_txn structs kept for the next begin (linked by next) */
     unsigned int nfreetxns;
+    zl_env *gnext, *gprev;   /* the process's list of environments (fork handling) */
+    int fork_writer;         /* fork child: the gate is held by an inherited write txn */
 };
 
 struct zl_txn {
@@ -443,9 +445,105 @@ static void free_pool(zl_txn *list)
     }
 }
 
+/* ---- fork() ---------------------------------------------------------------------------
+ *
+ * A child made by fork() has only the thread that forked. What the parent's other threads
+ * were doing inside this file when it forked never finishes there: a mutex one of them held
+ * stays locked, the busy counts of the calls they were in and the environment's writer gate
+ * (writer_active) stay taken, so the child's next write, close() or exit would wait for them
+ * forever. The atfork handlers below hold every environment's mutex across fork() (so the
+ * child gets them unlocked and consistent), and in the child let go of what the vanished
+ * threads held. LMDB's own state stays the parent's: the child never calls LMDB on an
+ * inherited transaction (see txn_end), and its own write transactions take LMDB's
+ * process-shared write lock, which waits for the parent's writer as any other process does. */
+#ifndef _WIN32
+static zl_env *zl_envs;
+static pthread_mutex_t zl_envs_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t zl_fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    zl_env *e;
+    pthread_mutex_lock(&zl_envs_mtx);
+    for (e = zl_envs; e; e = e->gnext)
+        zl_mutex_lock(&e->mtx);
+}
+
+static void fork_parent(void)
+{
+    zl_env *e;
+    for (e = zl_envs; e; e = e->gnext)
+        zl_mutex_unlock(&e->mtx);
+    pthread_mutex_unlock(&zl_envs_mtx);
+}
+
+static void fork_child(void)
+{
+    zl_env *e;
+    zl_txn *t;
+    pthread_t me = pthread_self();
+    for (e = zl_envs; e; e = e->gnext) {
+        /* Waiters of the parent's threads are gone with them. */
+        zl_cond_init(&e->cond);
+        /* No call of this file is running here: the forking thread is in fork(). */
+        e->busy = 0;
+        e->resizing = 0;
+        /* The reset read transactions kept for reuse hold the parent's reader slots (in
+         * the lock file both processes share): the child never renews them. */
+        e->nspare = 0;
+        e->ngetspare = 0;
+        if (e->writer_active) {
+            /* The forking thread's own write transaction keeps the gate until it ends
+             * (its thread still cannot begin a second one); another thread's is gone. */
+            if (pthread_equal(e->writer_thread, me))
+                e->fork_writer = 1;
+            else
+                e->writer_active = 0;
+        }
+        for (t = e->txns; t; t = t->next) {
+            t->busy = 0;
+            if (t->state == ZL_ENDING) /* a vanished thread was ending it: end it again */
+                t->state = ZL_LIVE;
+        }
+        zl_mutex_unlock(&e->mtx);
+    }
+    pthread_mutex_unlock(&zl_envs_mtx);
+}
+
+static void fork_setup(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+static void env_list_add(zl_env *e)
+{
+    pthread_once(&zl_fork_once, fork_setup);
+    pthread_mutex_lock(&zl_envs_mtx);
+    e->gnext = zl_envs;
+    if (zl_envs)
+        zl_envs->gprev = e;
+    zl_envs = e;
+    pthread_mutex_unlock(&zl_envs_mtx);
+}
+
+static void env_list_remove(zl_env *e)
+{
+    pthread_mutex_lock(&zl_envs_mtx);
+    if (e->gprev)
+        e->gprev->gnext = e->gnext;
+    else if (zl_envs == e)
+        zl_envs = e->gnext;
+    if (e->gnext)
+        e->gnext->gprev = e->gprev;
+    e->gnext = e->gprev = NULL;
+    pthread_mutex_unlock(&zl_envs_mtx);
+}
+#else
+#define env_list_add(e) ((void)0)
+#define env_list_remove(e) ((void)0)
+#endif
+
 static void env_unref(zl_env *e)
 {
     if (zl_atomic_add(&e->refcnt, -1) == 0) {
+        env_list_remove(e); /* never called holding e->mtx (see fork_prepare) */
         free_pool(e->freetxns);
         zl_cond_destroy(&e->cond);
         zl_mutex_destroy(&e->mtx);
@@ -607,6 +705,7 @@ int zl_env_open(int engine, const char *path, unsigned int flags, int mode, size
     e->pid = zl_getpid();
     zl_mutex_init(&e->mtx);
     zl_cond_init(&e->cond);
+    env_list_add(e);
     *out = e;
     return 0;
 }
@@ -697,6 +796,10 @@ void zl_env_release(zl_env *e)
 }
 
 int zl_env_is_closed(zl_env *e) { return zl_atomic_load(&e->closing) != 0; }
+
+/* Environment-level calls in progress (transaction starts waiting for the writer among
+ * them); for tests that need a thread to be inside one. */
+long zl_env_calls(zl_env *e) { return zl_atomic_load(&e->busy); }
 
 #define ENV_CALL(e, expr)        \
     do {                         \
@@ -1063,7 +1166,10 @@ static int txn_end(zl_txn *t, int commit)
     if (t->parent) {
         txn_unref(t->parent);
         t->parent = NULL;
-    } else if (t->write && mine) {
+    } else if (t->write && (mine || e->fork_writer)) {
+        /* In a fork child: the inherited write transaction of the forking thread gives the
+         * gate back (LMDB's write lock it holds is the parent's, released by the parent). */
+        e->fork_writer = 0;
         writer_release(e);
     }
     return rc;
@@ -3093,6 +3199,7 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
      ZL_IS_WRAPPER_OF("zl_arena_base") ||                                                 \
      ZL_IS_WRAPPER_OF("zl_env_get_try") || ZL_IS_WRAPPER_OF("zl_env_has_try") ||          \
      ZL_IS_WRAPPER_OF("zl_env_get_result") || ZL_IS_WRAPPER_OF("zl_env_is_closed") ||     \
+     ZL_IS_WRAPPER_OF("zl_env_calls") ||                                                  \
      ZL_IS_WRAPPER_OF("zl_strerror") || ZL_IS_WRAPPER_OF("zl_free") ||                    \
      ZL_IS_WRAPPER_OF("zl_cursor_step") || ZL_IS_WRAPPER_OF("zl_cursor_fill") ||          \
      ZL_IS_WRAPPER_OF("zl_cursor_op") || ZL_IS_WRAPPER_OF("zl_cursor_current") ||         \

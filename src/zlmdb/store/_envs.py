@@ -99,6 +99,29 @@ class SharedEnv:
         self.readonly = bool(options["readonly"])
         self.max_key_size = env.max_key_size()
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's other threads do not exist here, so the locks
+        they may have held are replaced and what they were doing (reading, committing,
+        writing, the committer thread) is forgotten; so are the entries the parent's stores
+        had not committed yet (see :func:`_after_fork_in_child`). State of the thread that
+        forked (a ``transaction()`` block it is in) is kept."""
+        me = threading.get_ident()
+        self.lock = threading.RLock()
+        self.condition = threading.Condition(self.lock)
+        self.readers = 0
+        self.resizing = False
+        self.committing = False
+        if self.write_owner != me:
+            self.write_owner = 0
+            self.write_depth = 0
+        if self.tx is not None and self.tx.owner != me:
+            self.tx = None
+        self.orphans = []
+        self.queue = []
+        self.committer = None
+        for store in list(self.stores):
+            store._reset_after_fork(self)
+
 
 def data_file_key(path: str, subdir: bool) -> str:
     """Return the identity of the data file ``path`` names (its real path)."""
@@ -172,6 +195,21 @@ def _check_compatible(
             f"The environment {shared.path!r} is already open in this process with different options: {detail}. "
             "Stores on one file share its environment, so their open options must match."
         )
+
+
+def _after_fork_in_child() -> None:
+    """``os.fork()`` in a process with open stores: in the child, drop what the parent's
+    stores had buffered or were committing (the parent writes it; the child would write it
+    at its exit, over whatever the parent wrote since) and replace the locks the parent's
+    other threads may have held when it forked."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for shared in list(_registry.values()):
+        shared.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def release(shared: SharedEnv) -> None:

@@ -756,6 +756,22 @@ class LmdbObjectStore(MutableMapping):
             return tx
         return None
 
+    def _reset_after_fork(self, shared: _envs.SharedEnv) -> None:
+        """In a forked child (see ``SharedEnv.reset_after_fork``): take the environment's
+        new lock and forget the entries not committed yet, which are the parent's to write
+        (the buffer is emptied in place: the finalizer holds it)."""
+        self.lock = shared.lock
+        self.condition = shared.condition
+        self.write_buffer.clear()
+        self._handed.clear()
+        self._inflight = None
+        self._queued = False
+        self._async_error = None
+        self._deletes_buffered = False
+        self._committed = self._taken
+        self._partial = 0
+        self._readers = 0
+
     def _enter_read_locked(self) -> None:
         """Count an in-flight read; the caller holds the lock. Waits out a map resize."""
         shared = self._shared
