@@ -476,6 +476,8 @@ class BackgroundWriter:
             WriteError: an earlier batch failed (this operation was not queued).
             WriterClosedError: the writer is closed (or its worker thread failed).
             queue.Full: the queue stayed full for ``timeout`` seconds.
+            RuntimeError: the queue is full and the calling thread holds a write
+                transaction of the database (the worker could never make room).
         """
         # _enqueue inlined: the producers' hot path.
         with self._lock:  # not acquire(); try: a signal in between would leave it held
@@ -493,6 +495,8 @@ class BackgroundWriter:
             WriteError: an earlier batch failed (this operation was not queued).
             WriterClosedError: the writer is closed (or its worker thread failed).
             queue.Full: the queue stayed full for ``timeout`` seconds.
+            RuntimeError: the queue is full and the calling thread holds a write
+                transaction of the database (the worker could never make room).
         """
         self._enqueue((_DELETE, key, None), timeout)
 
@@ -511,6 +515,7 @@ class BackgroundWriter:
         if self._closing:
             self._raise_closed_locked()
         if len(self._queue) >= self._maxsize:
+            self._refuse_to_wait_for_worker("put")
             has_room = self._cond.wait_for(
                 lambda: len(self._queue) < self._maxsize or self._closing or self._errors,
                 timeout,
@@ -553,6 +558,19 @@ class BackgroundWriter:
             )
         raise WriterClosedError("put/delete on a closed BackgroundWriter")
 
+    def _refuse_to_wait_for_worker(self, call: str) -> None:
+        """Raise instead of waiting for the worker when the calling thread holds a write
+        transaction of the database: the worker's transaction waits for that one to end,
+        and the caller would wait for the worker forever."""
+        env = getattr(self._db, "_env", None)
+        writing_here = getattr(env, "_writing_here", None)  # zlmdb's databases
+        if writing_here is not None and writing_here():
+            raise RuntimeError(
+                f"BackgroundWriter.{call}() would wait forever: this thread holds a write "
+                "transaction of the writer's database, which the worker needs to end "
+                "first; commit or abort it before waiting for the writer"
+            )
+
     def _raise_errors_locked(self) -> None:
         if self._errors:
             error = WriteError(self._failed_ops, self._errors)
@@ -572,9 +590,13 @@ class BackgroundWriter:
 
         Raises:
             WriteError: a batch failed since the last report.
+            RuntimeError: the calling thread holds a write transaction of the database
+                while the worker has operations to write (waiting would never end).
         """
         with self._cond:
             target = self._taken + len(self._queue)
+            if self._finished < target:
+                self._refuse_to_wait_for_worker("flush")
             done = self._cond.wait_for(lambda: self._finished >= target, timeout)
             self._raise_errors_locked()
             return done
@@ -586,9 +608,15 @@ class BackgroundWriter:
 
         Returns:
             ``True`` when idle, ``False`` when ``timeout`` seconds ran out first.
+
+        Raises:
+            RuntimeError: the calling thread holds a write transaction of the database
+                while the worker has operations to write (waiting would never end).
         """
         with self._cond:
             target = self._taken + len(self._queue)
+            if self._finished < target:
+                self._refuse_to_wait_for_worker("wait_idle")
             return self._cond.wait_for(lambda: self._finished >= target, timeout)
 
     def close(self, timeout: Optional[float] = None) -> bool:
@@ -606,8 +634,12 @@ class BackgroundWriter:
 
         Raises:
             WriteError: a batch failed since the last report.
+            RuntimeError: the calling thread holds a write transaction of the database
+                while the worker has operations to write (nothing is closed then).
         """
         with self._cond:
+            if self._finished < self._taken + len(self._queue):
+                self._refuse_to_wait_for_worker("close")  # before closing: nothing changes
             self._closing = self._stop = True
             self._cond.notify_all()
             self._work.notify_all()

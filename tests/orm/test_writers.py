@@ -691,3 +691,48 @@ def test_writers_in_a_forked_child_hold_nothing_of_the_parents(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["closed True 0", "child exit 0", "new block None"]
+
+
+# ------------------------------------- waiting for the worker while holding a write txn
+
+
+@pytest.mark.parametrize("call", ["flush", "wait_idle", "close"])
+def test_background_writer_refuses_to_wait_inside_a_write_txn_of_this_thread(db, schema, call):
+    """The worker's write transaction waits for this thread's to end, so waiting for the
+    worker there would never end (it hung): the call raises, changes nothing, and the
+    operation is written once the transaction is over."""
+    writer = BackgroundWriter(db, schema.items)
+    with db.begin(write=True) as txn:
+        schema.items[txn, 7] = good(7)
+        writer.put(1, good(1))
+        with pytest.raises(RuntimeError, match=rf"BackgroundWriter\.{call}\(\) would wait forever"):
+            getattr(writer, call)()
+        assert not writer.closed
+    assert writer.flush() is True
+    writer.close()
+    assert stored(db, schema.items) == {1: good(1), 7: good(7)}
+
+
+def test_background_writer_put_into_a_full_queue_inside_a_write_txn_raises(db, schema):
+    writer = BackgroundWriter(db, schema.items, maxsize=1)
+    accepted = []
+    with db.begin(write=True):
+        with pytest.raises(RuntimeError, match=r"BackgroundWriter\.put\(\) would wait forever"):
+            for oid in range(1, 4):  # one in the worker's batch, one queued, then full
+                writer.put(oid, good(oid))
+                accepted.append(oid)
+    assert 1 <= len(accepted) <= 2
+    writer.close()
+    assert stored(db, schema.items) == {oid: good(oid) for oid in accepted}
+
+
+def test_background_writer_flush_from_another_thread_waits_for_the_write_txn(db, schema):
+    writer = BackgroundWriter(db, schema.items)
+    results = []
+    with db.begin(write=True):
+        writer.put(1, good(1))
+        other = threading.Thread(target=lambda: results.append(writer.flush()))
+        other.start()  # it waits (no error): the transaction ends on this thread
+    other.join()
+    writer.close()
+    assert results == [True] and stored(db, schema.items) == {1: good(1)}

@@ -461,6 +461,12 @@ class Environment:
         self._live()
         return dict(self._flag_dict)
 
+    def _writing_here(self) -> bool:
+        """True when the calling thread has this environment's write transaction open (a
+        wait for another thread's write would then never end); False when closed."""
+        e = self._e
+        return e is not None and bool(lib.zl_env_writing_here(e))
+
     def max_key_size(self) -> int:
         """Return the largest key size LMDB accepts: 511 (LMDB 0.9), 1978 (LMDB 1.0, 4 KiB pages).
 

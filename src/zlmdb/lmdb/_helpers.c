@@ -797,6 +797,17 @@ void zl_env_release(zl_env *e)
 
 int zl_env_is_closed(zl_env *e) { return zl_atomic_load(&e->closing) != 0; }
 
+/* 1 when the calling thread has the environment's write transaction open (so waiting for
+ * another thread's write would wait forever). */
+int zl_env_writing_here(zl_env *e)
+{
+    int here;
+    zl_mutex_lock(&e->mtx);
+    here = e->writer_active && zl_same_thread(e->writer_thread, zl_self());
+    zl_mutex_unlock(&e->mtx);
+    return here;
+}
+
 /* Environment-level calls in progress (transaction starts waiting for the writer among
  * them); for tests that need a thread to be inside one. */
 long zl_env_calls(zl_env *e) { return zl_atomic_load(&e->busy); }
@@ -3199,7 +3210,7 @@ long long zl_env_has_try(zl_env *e, unsigned int dbi, const char *key, size_t kl
      ZL_IS_WRAPPER_OF("zl_arena_base") ||                                                 \
      ZL_IS_WRAPPER_OF("zl_env_get_try") || ZL_IS_WRAPPER_OF("zl_env_has_try") ||          \
      ZL_IS_WRAPPER_OF("zl_env_get_result") || ZL_IS_WRAPPER_OF("zl_env_is_closed") ||     \
-     ZL_IS_WRAPPER_OF("zl_env_calls") ||                                                  \
+     ZL_IS_WRAPPER_OF("zl_env_calls") || ZL_IS_WRAPPER_OF("zl_env_writing_here") ||      \
      ZL_IS_WRAPPER_OF("zl_strerror") || ZL_IS_WRAPPER_OF("zl_free") ||                    \
      ZL_IS_WRAPPER_OF("zl_cursor_step") || ZL_IS_WRAPPER_OF("zl_cursor_fill") ||          \
      ZL_IS_WRAPPER_OF("zl_cursor_op") || ZL_IS_WRAPPER_OF("zl_cursor_current") ||         \

@@ -98,6 +98,7 @@ void zl_free(void *p);
 int zl_env_reader_check(zl_env *e, int *dead);
 int zl_env_is_closed(zl_env *e);
 long zl_env_calls(zl_env *e);
+int zl_env_writing_here(zl_env *e);
 
 int zl_txn_begin(zl_env *e, zl_txn *parent, int flags, zl_txn **out);
 void zl_txn_unhold(zl_txn *t);
