@@ -146,6 +146,23 @@ def _write_batch(db: Any, table: Any, ops: List[_Op]) -> None:
                 del table[txn, key]
 
 
+def _writing_here(db: Any) -> bool:
+    """True when the calling thread holds a write transaction of ``db`` (a zlmdb Database):
+    a writer's own write transaction would then wait for it forever (or, on this thread,
+    fail), so its batch must wait until that transaction ends."""
+    writing_here = getattr(getattr(db, "_env", None), "_writing_here", None)
+    return writing_here is not None and bool(writing_here())
+
+
+def _refuse_inside_write_txn(db: Any, call: str) -> None:
+    if _writing_here(db):
+        raise RuntimeError(
+            f"{call}() cannot write now: this thread holds a write transaction of the "
+            "writer's database, which the writer's own transaction would wait for; commit "
+            "or abort it first"
+        )
+
+
 def _is_database_failure(exc: BaseException) -> bool:
     """True for errors of the database itself, which replaying single operations cannot fix."""
     try:
@@ -205,6 +222,11 @@ class BufferedWriter:
 
     A writer still open at interpreter exit is closed (flushed) by an :mod:`atexit` hook, its
     errors printed to stderr; close writers yourself to handle those errors.
+
+    Inside a write transaction of the same database on the calling thread (which the
+    writer's own transaction would wait for), puts keep buffering: the batch is written by
+    the first put, :meth:`poll` or :meth:`flush` after that transaction ends; :meth:`flush`
+    and :meth:`close` raise :class:`RuntimeError` there.
 
     ``os.fork()``: the child's copy of the writer starts empty (the operations buffered at
     the fork are the parent's to write, and are not written again at the child's exit).
@@ -287,7 +309,9 @@ class BufferedWriter:
             if not self._ops:
                 self._oldest = self._clock()
             self._ops.append(op)
-            if len(self._ops) >= self._batch_size or self._is_due():
+            if (len(self._ops) >= self._batch_size or self._is_due()) and not _writing_here(
+                self._db
+            ):  # inside this thread's write transaction the batch waits for its end
                 self._flush_locked()
 
     def _is_due(self) -> bool:
@@ -305,7 +329,7 @@ class BufferedWriter:
             WriteError: operations of the batch failed (the others were written).
         """
         with self._lock:
-            if self._ops and self._is_due():
+            if self._ops and self._is_due() and not _writing_here(self._db):
                 return self._flush_locked()
             return 0
 
@@ -318,8 +342,12 @@ class BufferedWriter:
         Raises:
             WriteError: operations failed; the others were written and the buffer is empty
                 (the lost operations are in ``WriteError.operations``).
+            RuntimeError: operations are buffered and the calling thread holds a write
+                transaction of the database (nothing is written; the buffer is kept).
         """
         with self._lock:
+            if self._ops:
+                _refuse_inside_write_txn(self._db, "BufferedWriter.flush")
             return self._flush_locked()
 
     def _flush_locked(self) -> int:
@@ -340,10 +368,14 @@ class BufferedWriter:
 
         Raises:
             WriteError: the final batch failed (the writer is closed anyway).
+            RuntimeError: operations are buffered and the calling thread holds a write
+                transaction of the database (the writer stays open, the buffer is kept).
         """
         with self._lock:
             if self._closed:
                 return
+            if self._ops:
+                _refuse_inside_write_txn(self._db, "BufferedWriter.close")
             self._closed = True
             _unregister(self)
             self._flush_locked()
@@ -562,9 +594,7 @@ class BackgroundWriter:
         """Raise instead of waiting for the worker when the calling thread holds a write
         transaction of the database: the worker's transaction waits for that one to end,
         and the caller would wait for the worker forever."""
-        env = getattr(self._db, "_env", None)
-        writing_here = getattr(env, "_writing_here", None)  # zlmdb's databases
-        if writing_here is not None and writing_here():
+        if _writing_here(self._db):
             raise RuntimeError(
                 f"BackgroundWriter.{call}() would wait forever: this thread holds a write "
                 "transaction of the writer's database, which the worker needs to end "

@@ -736,3 +736,25 @@ def test_background_writer_flush_from_another_thread_waits_for_the_write_txn(db,
     other.join()
     writer.close()
     assert results == [True] and stored(db, schema.items) == {1: good(1)}
+
+
+def test_buffered_writer_inside_a_write_txn_of_this_thread_keeps_buffering(db, schema):
+    """A batch due inside this thread's write transaction was written in a transaction of
+    its own, which failed (this thread already writes) and dropped every operation into a
+    WriteError; now the batch waits for the transaction to end."""
+    writer = BufferedWriter(db, schema.items, batch_size=2)
+    with db.begin(write=True) as txn:
+        schema.items[txn, 7] = good(7)
+        for oid in (1, 2, 3):  # past batch_size
+            writer.put(oid, good(oid))
+        assert writer.pending == 3 and writer.poll() == 0
+        for call in (writer.flush, writer.close):
+            with pytest.raises(
+                RuntimeError, match=r"BufferedWriter\.(flush|close)\(\) cannot write now"
+            ):
+                call()
+        assert writer.pending == 3 and not writer.closed
+    writer.put(4, good(4))  # the first put after the transaction writes the batch
+    assert writer.pending == 0 and writer.batches == 1
+    writer.close()
+    assert stored(db, schema.items) == {oid: good(oid) for oid in (1, 2, 3, 4, 7)}
