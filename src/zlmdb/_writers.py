@@ -172,8 +172,14 @@ def _is_database_failure(exc: BaseException) -> bool:
     return isinstance(exc, Error) or not isinstance(exc, Exception)
 
 
-def _apply(db: Any, table: Any, ops: List[_Op]) -> Tuple[List[_Op], List[BaseException]]:
+def _apply(
+    db: Any, table: Any, ops: List[_Op], interruptible: bool = False
+) -> Tuple[List[_Op], List[BaseException]]:
     """Write ``ops``: one transaction, or one per operation when that fails.
+
+    ``interruptible``: an exception that is not an ``Exception`` (``KeyboardInterrupt``,
+    ``SystemExit``) propagates instead of being reported as a failure of the operations;
+    the caller keeps them (written again, a batch that was committed has the same effect).
 
     Returns:
         the operations not written and the exceptions of the failed transactions.
@@ -182,6 +188,8 @@ def _apply(db: Any, table: Any, ops: List[_Op]) -> Tuple[List[_Op], List[BaseExc
         _write_batch(db, table, ops)
         return [], []
     except BaseException as exc:  # reported to the caller, never dropped
+        if interruptible and not isinstance(exc, Exception):
+            raise
         if len(ops) == 1 or _is_database_failure(exc):
             return list(ops), [exc]
     failed: List[_Op] = []
@@ -190,6 +198,8 @@ def _apply(db: Any, table: Any, ops: List[_Op]) -> Tuple[List[_Op], List[BaseExc
         try:
             _write_batch(db, table, [op])
         except BaseException as exc:
+            if interruptible and not isinstance(exc, Exception):
+                raise
             errors.append(exc)
             if _is_database_failure(exc):
                 failed.extend(ops[position:])
@@ -222,6 +232,9 @@ class BufferedWriter:
 
     A writer still open at interpreter exit is closed (flushed) by an :mod:`atexit` hook, its
     errors printed to stderr; close writers yourself to handle those errors.
+
+    A ``KeyboardInterrupt`` (or ``SystemExit``) while a batch is written propagates as it
+    is, not as a :class:`WriteError`, and the batch stays buffered for the next flush.
 
     Inside a write transaction of the same database on the calling thread (which the
     writer's own transaction would wait for), puts keep buffering: the batch is written by
@@ -351,10 +364,18 @@ class BufferedWriter:
             return self._flush_locked()
 
     def _flush_locked(self) -> int:
+        oldest = self._oldest
         ops, self._ops, self._oldest = self._ops, [], None
         if not ops:
             return 0
-        failed, errors = _apply(self._db, self._table, ops)
+        try:
+            failed, errors = _apply(self._db, self._table, ops, interruptible=True)
+        except BaseException:
+            # KeyboardInterrupt, SystemExit: raised as they are, and the batch stays
+            # buffered (written again, what was committed of it has the same effect)
+            self._ops[:0] = ops
+            self._oldest = oldest
+            raise
         written = len(ops) - len(failed)
         self._written += written
         if written:

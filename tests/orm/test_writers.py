@@ -758,3 +758,45 @@ def test_buffered_writer_inside_a_write_txn_of_this_thread_keeps_buffering(db, s
     assert writer.pending == 0 and writer.batches == 1
     writer.close()
     assert stored(db, schema.items) == {oid: good(oid) for oid in (1, 2, 3, 4, 7)}
+
+
+class Interrupting:
+    """A ``marshal`` hook raising KeyboardInterrupt (as Ctrl-C would arrive) for the value
+    ``"interrupt"`` while ``armed``."""
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def __call__(self, value):
+        if value == {"name": "interrupt"} and self.armed:
+            raise KeyboardInterrupt
+        return value
+
+
+@pytest.mark.parametrize("with_bad_record", [False, True], ids=["batch", "replay"])
+def test_buffered_writer_interrupted_flush_raises_keyboardinterrupt_and_keeps_the_batch(
+    db, with_bad_record
+):
+    """Ctrl-C while a batch was written came out as a WriteError (an ``except
+    KeyboardInterrupt`` never saw it) and dropped the batch. Now it propagates and the batch
+    stays buffered, also when it arrives while a failed batch is replayed op by op."""
+    hook = Interrupting()
+    schema = Schema(marshal=hook)
+    writer = BufferedWriter(db, schema.items, batch_size=100)
+    ops = [(1, good(1)), (2, {"name": "interrupt"}), (3, good(3))]
+    if with_bad_record:  # the batch fails on it first; the interrupt comes in the replay
+        ops.insert(0, (9, BAD))
+    for oid, value in ops:
+        writer.put(oid, value)
+    with pytest.raises(KeyboardInterrupt):
+        writer.flush()
+    assert writer.pending == len(ops)
+    hook.armed = False
+    if with_bad_record:
+        with pytest.raises(WriteError) as info:
+            writer.flush()
+        assert [op.key for op in info.value.operations] == [9]
+    else:
+        assert writer.flush() == 3
+    writer.close()
+    assert stored(db, schema.items) == {1: good(1), 2: {"name": "interrupt"}, 3: good(3)}
