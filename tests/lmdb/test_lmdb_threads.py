@@ -235,6 +235,35 @@ def test_forked_child_closes_env_while_parent_threads_held_and_waited_for_the_wr
     env.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_children_reading_an_inherited_env_leave_no_reader_slots_behind(tmp_path) -> None:
+    """A child's read transactions and env.get() kept their reset transactions for reuse,
+    as the parent does; but a child never renews them, and never closes the inherited
+    environment, so each child left reader slots taken in the table it shares with the
+    parent (two per child here) until the parent closed it: enough children and the parent
+    got ReadersFullError. A child now ends them, giving the slots back."""
+    env = lmdb.open(str(tmp_path / "e"), max_spare_txns=1)
+    fill(env, n=5)
+    with env.begin() as txn:  # the parent's own kept transactions
+        txn.get(b"00001")
+    env.get(b"00001")
+    before = env.readers()
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with env.begin() as txn:
+                    assert txn.get(b"00001") == b"v" * 64
+                assert env.get(b"00002") == b"v" * 64
+                code = 0
+            finally:
+                os._exit(code)
+        assert _child_status(pid) == "exit 0"
+    assert env.readers() == before
+    env.close()
+
+
 def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
     """Read begins and env.get keep the GIL on CPython, so they must not wait for a resize
     that waits for another thread: they fall back to the waiting (GIL-releasing) form."""

@@ -1141,7 +1141,10 @@ static int txn_end(zl_txn *t, int commit)
         /* A read txn with no database handle to publish: commit and abort are the same, and
          * (as py-lmdb does) it is reset for the next begin when the spare cache has room.
          * Neither call takes an LMDB lock, so this stays in the one critical section. */
-        if (e->nspare < e->max_spare && !e->closing) {
+        /* Not in a fork child (of an environment it inherited): its begins never renew
+         * (see zl_txn_begin), so a kept txn would hold a reader slot, in the table both
+         * processes share, until the parent closes the environment. */
+        if (e->nspare < e->max_spare && !e->closing && t->pid == e->pid) {
             TE(t)->txn_reset(t->txn);
             e->spare[e->nspare++] = t->txn;
         } else {
@@ -3144,7 +3147,8 @@ static long long env_get(zl_env *e, unsigned int dbi, const char *key, size_t kl
     }
     EE(e)->txn_reset(txn);
     zl_mutex_lock(&e->mtx);
-    if (e->ngetspare < ZL_GET_SPARES && !e->closing) {
+    if (e->ngetspare < ZL_GET_SPARES && !e->closing && e->pid == zl_getpid()) {
+        /* (a fork child aborts instead: see txn_end) */
         e->getspare[e->ngetspare++] = txn;
         txn = NULL;
     }
