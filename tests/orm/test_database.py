@@ -417,3 +417,39 @@ def test_concurrent_attach_table_allocates_one_slot(path):
         results, errors = run_in_threads(lambda: db.attach_table(Shared).slot)
         assert errors == [] and set(results) == {1}
         assert len(db._get_slots(cached=False)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_closes_a_database_another_parent_thread_was_closing(tmp_path):
+    """A parent thread inside a Database call (here: holding its lock, as close() does)
+    when the process forked does not exist in the child: the child's close() waited for
+    that lock forever."""
+    import signal
+    import threading
+
+    db = zlmdb.Database(str(tmp_path / "db"), maxsize=16 * 1024 * 1024)
+    inside, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        with db._mutex:
+            inside.set()
+            release.wait()
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    inside.wait()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(20)  # a hang ends the child with SIGALRM
+            db.close()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    db.close()

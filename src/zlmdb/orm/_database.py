@@ -36,6 +36,19 @@ _OPEN: weakref.WeakValueDictionary[str, Database] = weakref.WeakValueDictionary(
 _OPEN_LOCK = threading.Lock()
 _new_object = object.__new__
 
+
+def _after_fork_in_child() -> None:
+    """``os.fork()``: the parent's other threads, which may have held these locks (opening
+    or closing a database), do not exist in the child; give it unlocked ones."""
+    global _OPEN_LOCK
+    _OPEN_LOCK = threading.Lock()
+    for database in list(_OPEN.values()):
+        database._mutex = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 _CATALOGUE_START = b"\x00\x00"
 _CATALOGUE_STOP = b"\x00\x01"
 _LOCK_RETRY_DELAYS = (0.0, 0.01, 0.02)
