@@ -264,6 +264,35 @@ def test_forked_children_reading_an_inherited_env_leave_no_reader_slots_behind(t
     env.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_child_cannot_commit_the_write_txn_it_inherited(tmp_path) -> None:
+    """The process forked inside a write transaction and the child went on to commit it:
+    the child only forgets the parent's transaction, so its commit wrote nothing yet
+    returned as if it had (its writes were silently lost). It raises now."""
+    env = lmdb.open(str(tmp_path / "e"))
+    txn = env.begin(write=True)
+    txn.put(b"parent", b"1")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            txn.put(b"child", b"1")
+            try:
+                txn.commit()
+            except lmdb.Error as exc:
+                if "begun in the parent process" in str(exc):
+                    code = 0
+            with env.begin() as reader:  # the child still reads the file
+                assert reader.get(b"child") is None
+        finally:
+            os._exit(code)
+    assert _child_status(pid) == "exit 0"
+    txn.commit()
+    with env.begin() as reader:
+        assert (reader.get(b"parent"), reader.get(b"child")) == (b"1", None)
+    env.close()
+
+
 def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
     """Read begins and env.get keep the GIL on CPython, so they must not wait for a resize
     that waits for another thread: they fall back to the waiting (GIL-releasing) form."""

@@ -222,6 +222,13 @@ def error_for(what: str, code: int) -> Error:
         return sentence_error(
             InvalidParameterError, "Read-only transactions cannot be nested.", _errno.EINVAL
         )
+    if code == lib.ZL_FORKED:
+        return sentence_error(
+            Error,
+            "Cannot commit a write transaction begun in the parent process (fork): its "
+            "writes are not written; the transaction was aborted in this process",
+            _errno.EPERM,
+        )
     if code == lib.ZL_NO_MEMORY:
         return MemoryError(what, _errno.ENOMEM)
     return CODE_TO_CLASS.get(code, Error)(what, code)

@@ -107,6 +107,7 @@ static long zl_atomic_cas(volatile long *p, long expect, long desired)
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607 /* a *_try call met a resize in progress: call the waiting one */
 #define ZL_VIA_SIZE -30608   /* zl_get_via: the first value has not the wanted length */
+#define ZL_FORKED -30609     /* commit of a write txn a fork child inherited: refused */
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
@@ -1137,6 +1138,8 @@ static int txn_end(zl_txn *t, int commit)
     }
 
     mine = t->pid == zl_getpid(); /* after fork() the child only unlinks and frees */
+    if (!mine && commit && t->write)
+        rc = ZL_FORKED; /* the parent's transaction: the child's writes to it are lost */
     if (mine && !t->write && !t->parent && (!commit || !t->opened_dbi)) {
         /* A read txn with no database handle to publish: commit and abort are the same, and
          * (as py-lmdb does) it is reset for the next begin when the spare cache has room.

@@ -11,6 +11,7 @@
 #define ZL_UNPOSITIONED -30606
 #define ZL_WOULD_WAIT -30607
 #define ZL_VIA_SIZE -30608
+#define ZL_FORKED -30609
 
 #define ZL_TXN_WRITE 1
 #define ZL_TXN_NOCOPY 2
