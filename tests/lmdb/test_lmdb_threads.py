@@ -293,6 +293,46 @@ def test_forked_child_cannot_commit_the_write_txn_it_inherited(tmp_path) -> None
     env.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_opens_and_closes_while_a_parent_thread_was_opening(tmp_path) -> None:
+    """A parent thread inside open()/close() (holding the lock of the open-files registry)
+    when the process forked does not exist in the child: the child's open() and close()
+    waited for that lock forever."""
+    from zlmdb.lmdb import _env
+
+    env = lmdb.open(str(tmp_path / "inherited"))
+    inside, release = threading.Event(), threading.Event()
+
+    def opening() -> None:
+        with _env._open_files_lock:
+            inside.set()
+            release.wait()
+
+    thread = threading.Thread(target=opening)
+    thread.start()
+    inside.wait()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import signal
+
+            signal.alarm(20)  # a hang ends the child with SIGALRM
+            env.close()
+            other = lmdb.open(str(tmp_path / "child"))
+            with other.begin(write=True) as txn:
+                txn.put(b"k", b"v")
+            other.close()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    thread.join()
+    assert _child_status(pid) == "exit 0"
+    env.close()
+
+
 def test_calls_that_keep_the_gil_never_wait_for_a_resize(env) -> None:
     """Read begins and env.get keep the GIL on CPython, so they must not wait for a resize
     that waits for another thread: they fall back to the waiting (GIL-releasing) form."""

@@ -32,6 +32,26 @@ _open_files: Dict[Any, weakref.ref[Environment]] = {}
 _open_files_lock = threading.RLock()  # re-entrant: __del__ may run inside a locked section
 
 
+def _after_fork_in_child() -> None:
+    """``os.fork()``: a parent thread that was opening or closing an environment (or a
+    database handle) when the process forked does not exist in the child, so the locks it
+    may have held are replaced there (the C layer does the same for its own state)."""
+    global _open_files_lock
+    _open_files_lock = threading.RLock()
+    for ref in list(_open_files.values()):
+        env = ref()
+        if env is not None:
+            env._dbs_lock = threading.RLock()
+            env._dbi_lock = threading.RLock()
+    from . import _cursor
+
+    _cursor._PENDING_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _engine_versions() -> Dict[int, Tuple[int, int, int]]:
     found = {}
     out = ffi.new("int[3]")
