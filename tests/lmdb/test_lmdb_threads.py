@@ -7,6 +7,7 @@ import os
 import threading
 
 import pytest
+from forkutil import child_status, start_child
 from threadutil import run_threads
 
 import zlmdb.lmdb as lmdb
@@ -170,13 +171,6 @@ def test_forked_child_dropping_inherited_txn_leaves_parent_readers_alone(env) ->
         assert fresh.get(b"00002") == b"v" * 64
 
 
-def _child_status(pid: int) -> str:
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)} (hung)"
-    return f"exit {os.WEXITSTATUS(status)}"
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_child_closes_env_while_parent_threads_held_and_waited_for_the_writer(
@@ -211,25 +205,19 @@ def test_forked_child_closes_env_while_parent_threads_held_and_waited_for_the_wr
     threads[1].start()
     while lib.zl_env_calls(env._e) == base:  # until the waiter is inside begin()
         pass
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            import signal
 
-            signal.alarm(30)  # a hang ends the child with SIGALRM
-            env.close()
-            fresh = lmdb.open(path)
-            with fresh.begin(write=True) as txn:  # waits for the parent's writers
-                txn.put(b"child", b"1")
-            fresh.close()
-            code = 0
-        finally:
-            os._exit(code)
+    def child() -> None:
+        env.close()
+        fresh = lmdb.open(path)
+        with fresh.begin(write=True) as txn:  # waits for the parent's writers
+            txn.put(b"child", b"1")
+        fresh.close()
+
+    pid = start_child(child)
     release.set()
     for t in threads:
         t.join()
-    assert _child_status(pid) == "exit 0"
+    assert child_status(pid) == "exit 0"
     with env.begin() as txn:
         assert [txn.get(k) for k in (b"holder", b"waiter", b"child")] == [b"1"] * 3
     env.close()
@@ -248,18 +236,14 @@ def test_forked_children_reading_an_inherited_env_leave_no_reader_slots_behind(t
         txn.get(b"00001")
     env.get(b"00001")
     before = env.readers()
+
+    def child() -> None:
+        with env.begin() as txn:
+            assert txn.get(b"00001") == b"v" * 64
+        assert env.get(b"00002") == b"v" * 64
+
     for _ in range(3):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with env.begin() as txn:
-                    assert txn.get(b"00001") == b"v" * 64
-                assert env.get(b"00002") == b"v" * 64
-                code = 0
-            finally:
-                os._exit(code)
-        assert _child_status(pid) == "exit 0"
+        assert child_status(start_child(child)) == "exit 0"
     assert env.readers() == before
     env.close()
 
@@ -272,21 +256,15 @@ def test_forked_child_cannot_commit_the_write_txn_it_inherited(tmp_path) -> None
     env = lmdb.open(str(tmp_path / "e"))
     txn = env.begin(write=True)
     txn.put(b"parent", b"1")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            txn.put(b"child", b"1")
-            try:
-                txn.commit()
-            except lmdb.Error as exc:
-                if "begun in the parent process" in str(exc):
-                    code = 0
-            with env.begin() as reader:  # the child still reads the file
-                assert reader.get(b"child") is None
-        finally:
-            os._exit(code)
-    assert _child_status(pid) == "exit 0"
+
+    def child() -> None:
+        txn.put(b"child", b"1")
+        with pytest.raises(lmdb.Error, match="begun in the parent process"):
+            txn.commit()
+        with env.begin() as reader:  # the child still reads the file
+            assert reader.get(b"child") is None
+
+    assert child_status(start_child(child)) == "exit 0"
     txn.commit()
     with env.begin() as reader:
         assert (reader.get(b"parent"), reader.get(b"child")) == (b"1", None)
@@ -312,24 +290,18 @@ def test_forked_child_opens_and_closes_while_a_parent_thread_was_opening(tmp_pat
     thread = threading.Thread(target=opening)
     thread.start()
     inside.wait()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            import signal
 
-            signal.alarm(20)  # a hang ends the child with SIGALRM
-            env.close()
-            other = lmdb.open(str(tmp_path / "child"))
-            with other.begin(write=True) as txn:
-                txn.put(b"k", b"v")
-            other.close()
-            code = 0
-        finally:
-            os._exit(code)
+    def child() -> None:
+        env.close()
+        other = lmdb.open(str(tmp_path / "child"))
+        with other.begin(write=True) as txn:
+            txn.put(b"k", b"v")
+        other.close()
+
+    pid = start_child(child)
     release.set()
     thread.join()
-    assert _child_status(pid) == "exit 0"
+    assert child_status(pid) == "exit 0"
     env.close()
 
 

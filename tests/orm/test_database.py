@@ -425,8 +425,9 @@ def test_forked_child_closes_a_database_another_parent_thread_was_closing(tmp_pa
     """A parent thread inside a Database call (here: holding its lock, as close() does)
     when the process forked does not exist in the child: the child's close() waited for
     that lock forever."""
-    import signal
     import threading
+
+    from forkutil import child_status, start_child
 
     db = zlmdb.Database(str(tmp_path / "db"), maxsize=16 * 1024 * 1024)
     inside, release = threading.Event(), threading.Event()
@@ -439,17 +440,8 @@ def test_forked_child_closes_a_database_another_parent_thread_was_closing(tmp_pa
     thread = threading.Thread(target=busy)
     thread.start()
     inside.wait()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            signal.alarm(20)  # a hang ends the child with SIGALRM
-            db.close()
-            code = 0
-        finally:
-            os._exit(code)
+    pid = start_child(db.close)
     release.set()
     thread.join()
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert child_status(pid) == "exit 0"
     db.close()
