@@ -5,7 +5,8 @@ every later user of it (the writer's worker, ``flush``/``close``, the store's ex
 flush) hangs. The store's and the background writer's hot paths take their locks with a
 ``with`` statement instead, whose ``__enter__`` is one C call. These tests stand in for the
 signal with a lock whose ``acquire()`` raises KeyboardInterrupt just after acquiring, and
-check that the real lock is free afterwards (probed from another thread, never waiting).
+check that the real lock is free afterwards (probed from another thread, waiting at most
+10 s: the writer's worker may hold it for a moment).
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ class InterruptedAfterAcquire:
 
 
 def free_in_another_thread(lock) -> bool:
+    """True when another thread gets ``lock`` within 10 s (the writer's worker may hold it
+    for a moment: a non-blocking probe failed then; a lock left held never comes free)."""
     result = []
 
     def probe() -> None:
-        got = lock.acquire(False)
+        got = lock.acquire(timeout=10)
         if got:
             lock.release()
         result.append(got)
