@@ -95,6 +95,16 @@ def test_missing_database_is_an_error_exit(capsys, tmp_path) -> None:
     assert "zlmdb stat:" in err
 
 
+def test_directory_without_a_database_says_so(capsys, tmp_path) -> None:
+    for command in ("stat", "dump"):
+        status, _, err = run(capsys, command, str(tmp_path))
+        assert status == 1
+        assert (
+            err
+            == f"zlmdb {command}: {tmp_path}: not an LMDB environment (no data.mdb in this directory)\n"
+        )
+
+
 class Terminal(io.StringIO):
     """A text stream that says it is a terminal, so that progress bars are drawn."""
 

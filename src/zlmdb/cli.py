@@ -208,6 +208,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _open_readonly(path: str, max_dbs: int = 1024) -> lmdb.Environment:
     subdir = os.path.isdir(path)
+    if subdir and not os.path.exists(os.path.join(path, "data.mdb")):
+        # LMDB's own answer is a bare "No such file or directory" for a path that exists
+        raise lmdb.Error(f"{path}: not an LMDB environment (no data.mdb in this directory)")
     return lmdb.open(path, readonly=True, subdir=subdir, max_dbs=max_dbs, lock=False)
 
 
