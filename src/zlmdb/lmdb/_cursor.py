@@ -13,7 +13,7 @@ from struct import iter_unpack as _iter_unpack
 from struct import unpack as _struct_unpack
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
-from ._errors import IncompatibleError, closed_error, error_for
+from ._errors import IncompatibleError, closed_error, error_for, foreign_db_error
 from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, as_int, refuse_pickle
 
@@ -178,6 +178,10 @@ class Cursor:
 
     Every method raises the closed :class:`Error` once the cursor, its transaction or its
     environment is closed.
+
+    Raises:
+        TypeError: ``db`` is not a database handle or ``txn`` not a transaction.
+        Error: ``txn`` has ended, or ``db`` belongs to another environment.
     """
 
     __slots__ = (
@@ -205,6 +209,8 @@ class Cursor:
             raise TypeError("txn must be a Transaction")
         if txn._t is None:
             raise closed_error()
+        if db._env_ref is not txn.env._ref:
+            raise foreign_db_error()
         c = lib.zl_cursor_new(txn._t, db._dbi)
         if c == _NULL:
             raise error_for("mdb_cursor_open", lib.zl_last_error())

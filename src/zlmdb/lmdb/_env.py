@@ -11,7 +11,7 @@ import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import _errors
-from ._errors import Error, closed_error, error_for, sentence_error
+from ._errors import Error, closed_error, error_for, foreign_db_error, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, as_int, as_path, refuse_pickle
 
@@ -162,19 +162,30 @@ def _file_ids(data_path: str, lock_path: str, lock: bool) -> List[Any]:
     return [i for i in map(_file_id, paths) if i is not None]
 
 
+def _bad_db(db: Any) -> Exception:
+    """The error for a ``db=`` argument that is not a _Database of the environment at hand."""
+    if type(db) is _Database:
+        return foreign_db_error()
+    return TypeError(f"db must be a _Database, not {type(db).__name__}")
+
+
 class _Database:
     """A handle of one database (the main one or a named one) inside an Environment.
 
     Obtained from :meth:`Environment.open_db`; pass it as ``db=`` to transactions and cursors.
     """
 
-    __slots__ = ("_env", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
+    __slots__ = ("_env_ref", "_dbi", "_name", "_flags", "_dupsort", "__weakref__")
 
     #: Not picklable or copyable (raises TypeError): the object owns LMDB state.
     __reduce_ex__ = __reduce__ = refuse_pickle
 
     def __init__(self, env: Environment, name: Optional[bytes], dbi: int, flags: int) -> None:
-        self._env = env
+        # Weak: the environment holds its handles (main db, open_db cache), and a strong
+        # reference back would make a cycle that keeps a dropped, unclosed environment (its
+        # map, lock file and "already open" registration) alive until a cyclic collection.
+        # One weakref object per environment (Environment._ref): identity tells the owner.
+        self._env_ref = env._ref
         self._name = name
         self._dbi = dbi
         self._flags = flags
@@ -192,7 +203,8 @@ class _Database:
         """
         if len(args) > 1:
             raise TypeError("too many positional arguments.")
-        if self._env._e is None or self._dbi == INVALID_DBI:
+        env = self._env_ref()
+        if env is None or env._e is None or self._dbi == INVALID_DBI:
             raise closed_error()
         f = self._flags
         return {
@@ -321,6 +333,7 @@ class Environment:
             if not create and not os.path.exists(path_str):
                 raise Error(path_str, errno.ENOENT)
 
+        self._ref = weakref.ref(self)  # shared by this environment's _Database handles
         # Placeholder handle for the main db until its stored flags are read below.
         self._main_db = _Database(self, None, MAIN_DBI, 0)
         self._dbs: Dict[bytes, _Database] = {}
@@ -621,15 +634,15 @@ class Environment:
             BadValsizeError: empty key.
             TypeError: ``key`` is ``None``, ``str`` or not bytes-like; ``db`` is not a
                 :class:`_Database`.
-            Error: the environment is closed.
+            Error: the environment is closed, or ``db`` belongs to another environment.
         """
         # Inlined (not _one_shot): this is the hot path of zlmdb.store reads.
         if db is None:
             dbi = MAIN_DBI
-        elif type(db) is _Database:
+        elif type(db) is _Database and db._env_ref is self._ref:
             dbi = db._dbi
         else:
-            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+            raise _bad_db(db)
         try:
             n = _env_get(self._e, dbi, key, len(key))
         except TypeError:
@@ -654,7 +667,7 @@ class Environment:
             BadValsizeError: empty key.
             TypeError: ``key`` is ``None``, ``str`` or not bytes-like; ``db`` is not a
                 :class:`_Database`.
-            Error: the environment is closed.
+            Error: the environment is closed, or ``db`` belongs to another environment.
         """
         n = self._one_shot(_env_has, key, db)
         if n >= 0:
@@ -666,10 +679,10 @@ class Environment:
     def _one_shot(self, fn: Any, key: Any, db: Optional[_Database]) -> int:
         if db is None:
             dbi = MAIN_DBI
-        elif type(db) is _Database:
+        elif type(db) is _Database and db._env_ref is self._ref:
             dbi = db._dbi
         else:
-            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+            raise _bad_db(db)
         try:
             kn = len(key)
             n = fn(self._e, dbi, key, kn)

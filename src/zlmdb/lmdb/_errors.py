@@ -207,6 +207,12 @@ def closed_error() -> Error:
     return Error(CLOSED_MESSAGE)
 
 
+def foreign_db_error() -> Error:
+    """A database handle of one environment was passed to another one's transaction or cursor
+    (its dbi number would name a different database there)."""
+    return Error("Database handle belongs to another environment.")
+
+
 def error_for(what: str, code: int) -> Error:
     """Build the exception for LMDB/errno return ``code`` of the C call ``what``."""
     if code == lib.ZL_CLOSED:

@@ -9,7 +9,7 @@ import weakref
 from typing import Any, Dict, List, Optional
 
 from . import _errors
-from ._errors import closed_error, error_for, sentence_error
+from ._errors import closed_error, error_for, foreign_db_error, sentence_error
 from ._ffi import GC_OWNS, ffi, lib
 from ._util import as_buffer, refuse_pickle
 
@@ -87,9 +87,17 @@ def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> in
     return flags
 
 
-def _db_arg(db: Any):
+def _db_arg(db: Any, txn: Transaction) -> _Database:
+    """``db`` if it is a database handle of ``txn``'s environment.
+
+    Raises:
+        TypeError: ``db`` is not a _Database.
+        Error: ``db`` belongs to another environment.
+    """
     if not isinstance(db, _Database):
         raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+    if db._env_ref is not txn._db._env_ref:
+        raise foreign_db_error()
     return db
 
 
@@ -140,7 +148,9 @@ class Transaction:
     Raises:
         ReadonlyError: a write transaction on a read-only environment.
         Error: the environment is closed, or a write transaction is already open on this
-            thread (it would deadlock); a write transaction on another thread is waited for.
+            thread (it would deadlock); a write transaction on another thread is waited for;
+            ``db`` belongs to another environment.
+        TypeError: ``db`` is not a database handle.
         InvalidParameterError: a read-only nested transaction.
     """
 
@@ -177,8 +187,10 @@ class Transaction:
             raise closed_error()
         if db is None:
             db = env._main_db
-        elif type(db) is not _Database:
-            _db_arg(db)
+        elif not isinstance(db, _Database):
+            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+        elif db._env_ref is not env._ref:
+            raise foreign_db_error()
         if parent is not None:
             if not isinstance(parent, Transaction):
                 raise TypeError("parent must be a Transaction")
@@ -355,19 +367,21 @@ class Transaction:
         Raises:
             BadValsizeError: empty key.
             TypeError: ``key`` is ``str``, ``None`` or not bytes-like.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
         t = self._t
         try:
             if db is None:  # the txn's db, which the C struct knows: one argument less
                 n = _get_default(t, key, len(key))
-            else:
+            elif db._env_ref is self._db._env_ref:
                 n = _get(t, db._dbi, key, len(key))
+            else:
+                raise foreign_db_error()
         except (TypeError, AttributeError):
             if key is None:
                 raise TypeError("key must be given.") from None
             if db is not None:
-                _db_arg(db)
+                _db_arg(db, self)
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         # _got() inlined (one frame less on CPython's hottest path):
@@ -406,7 +420,7 @@ class Transaction:
             Raises:
                 BadValsizeError: empty key.
                 TypeError: ``key`` is ``str``, ``None`` or not bytes-like.
-                Error: the transaction has ended.
+                Error: the transaction has ended, or ``db`` belongs to another environment.
             """
             # PyPy's form: a bytes key is copied into this thread's key buffer in C (not
             # the transaction's: threads may share a read transaction) through a buffer
@@ -420,14 +434,14 @@ class Transaction:
                 _buffer(_thread_kbuf(), kn)[0:kn] = key
                 if db is None:
                     n = _getk(t, self._dbi, kn)
-                elif type(db) is _Database:
+                elif type(db) is _Database and db._env_ref is self._db._env_ref:
                     n = _getk(t, db._dbi, kn)
                 else:
-                    n = _get(t, _db_arg(db)._dbi, key, kn)
+                    n = _get(t, _db_arg(db, self)._dbi, key, kn)
             else:
                 if key is None:
                     raise TypeError("key must be given.")
-                dbi = self._dbi if db is None else _db_arg(db)._dbi
+                dbi = self._dbi if db is None else _db_arg(db, self)._dbi
                 kp, kn = as_buffer(key)
                 n = _get(t, dbi, kp, kn)
             return self._got(t, n, default)  # a call the JIT inlines
@@ -452,7 +466,7 @@ class Transaction:
             TypeError: ``str`` or non-bytes-like key or value.
             ReadonlyError: in a read-only transaction.
             MapFullError: the map is full.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
         if db is None:
             dbi = self._dbi
@@ -461,7 +475,7 @@ class Transaction:
             else:
                 flags = put_flags(dupdata, overwrite, append, self._dupsort)
         else:
-            _db_arg(db)
+            _db_arg(db, self)
             dbi = db._dbi
             flags = put_flags(dupdata, overwrite, append, db._dupsort)
         try:
@@ -484,7 +498,7 @@ class Transaction:
         Raises:
             the errors of :meth:`put`.
         """
-        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
         kb, kn = as_buffer(key)
         vb, vn = as_buffer(value)
         t = self._t
@@ -501,9 +515,9 @@ class Transaction:
         Raises:
             BadValsizeError: empty key.
             ReadonlyError: in a read-only transaction.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
         kb, kn = as_buffer(key)
         t = self._t
         rc = lib.zl_pop(t, dbi, kb, kn)
@@ -522,12 +536,12 @@ class Transaction:
         Raises:
             BadValsizeError: empty key.
             ReadonlyError: in a read-only transaction.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
         if db is None:
             dbi, dupsort = self._dbi, self._dupsort
         else:
-            _db_arg(db)
+            _db_arg(db, self)
             dbi, dupsort = db._dbi, db._dupsort
         try:
             if dupsort and value:
@@ -552,9 +566,9 @@ class Transaction:
 
         Raises:
             ReadonlyError: in a read-only transaction.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        _db_arg(db)
+        _db_arg(db, self)
         rc = lib.zl_drop(self._t, db._dbi, 1 if delete else 0)
         if _PENDING:
             drop_closed_blocks()
@@ -567,9 +581,9 @@ class Transaction:
         """Return the statistics of ``db`` (default: the transaction's db).
 
         Raises:
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
         st = ffi.new("MDB_stat *")
         rc = lib.zl_stat(self._t, dbi, st)
         if rc:
@@ -591,9 +605,9 @@ class Transaction:
 
         Raises:
             TypeError: non-bytes-like bounds.
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db)._dbi
+        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
         sb, sn = as_buffer(start) if start is not None else (b"", 0)
         if stop is None:
             eb, en = _NULL, 0
@@ -665,7 +679,7 @@ class Transaction:
         """Return a new :class:`Cursor` on ``db`` (default: the transaction's db).
 
         Raises:
-            Error: the transaction has ended.
+            Error: the transaction has ended, or ``db`` belongs to another environment.
         """
         return Cursor(self._db if db is None else db, self)
 
