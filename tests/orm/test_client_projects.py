@@ -48,7 +48,7 @@ def test_catalogue_name_is_qualified_when_twisted_is_installed(tmp_path, monkeyp
         names = [slot.name for slot in db._get_slots().values()]
         stats_names = [s["name"] for s in db.stats(include_slots=True)["slots"]]
     expected = ClientThings.__module__ + ".ClientThings"
-    # upstream 26.10.1 with Twisted importable: ['<module>.ClientThings']; ours: ['ClientThings']
+    # upstream 26.10.1 with Twisted importable; zlmdb before 2026-12-04 wrote 'ClientThings'
     assert names == [expected]
     assert stats_names == [expected]
 
