@@ -165,3 +165,19 @@ def test_one_shot_reads_refuse_a_db_handle_of_another_environment(tmp_path):
             call(b"k", db="not a db")
     a.close()
     b.close()
+
+
+def test_every_public_class_names_zlmdb_lmdb_as_its_module():
+    """Tracebacks and pytest summaries print ``zlmdb.lmdb.Error``, as py-lmdb's print
+    ``lmdb.Error`` (Error said ``zlmdb.lmdb._errors`` before 2026-12-04); pickles of errors
+    refer to the public module."""
+    import pickle
+
+    lm = zlmdb.lmdb
+    classes = [getattr(lm, name) for name in lm.__all__ if isinstance(getattr(lm, name), type)]
+    assert lm.Error in classes and lm.Environment in classes
+    assert {cls.__name__: cls.__module__ for cls in classes} == {
+        cls.__name__: "zlmdb.lmdb" for cls in classes
+    }
+    err = pickle.loads(pickle.dumps(lm.Error("some text")))
+    assert type(err) is lm.Error and err.args == ("some text",)

@@ -117,6 +117,6 @@ __all__ = [
     "DiskError",
 ]
 
-for _cls in (Environment, Transaction, Cursor, _Database):
+for _cls in (Environment, Transaction, Cursor, _Database, Error):
     _cls.__module__ = "zlmdb.lmdb"
 del _cls
