@@ -162,11 +162,19 @@ def _file_ids(data_path: str, lock_path: str, lock: bool) -> List[Any]:
     return [i for i in map(_file_id, paths) if i is not None]
 
 
-def _bad_db(db: Any) -> Exception:
-    """The error for a ``db=`` argument that is not a _Database of the environment at hand."""
-    if type(db) is _Database:
-        return foreign_db_error()
-    return TypeError(f"db must be a _Database, not {type(db).__name__}")
+def checked_db(db: Any, env_ref: Any) -> _Database:
+    """``db`` if it is a database handle of the environment whose weakref is ``env_ref``
+    (``Environment._ref``).
+
+    Raises:
+        TypeError: ``db`` is not a _Database.
+        Error: ``db`` belongs to another environment.
+    """
+    if not isinstance(db, _Database):
+        raise TypeError(f"db must be a _Database, not {type(db).__name__}")
+    if db._env_ref is not env_ref:
+        raise foreign_db_error()
+    return db
 
 
 class _Database:
@@ -642,7 +650,7 @@ class Environment:
         elif type(db) is _Database and db._env_ref is self._ref:
             dbi = db._dbi
         else:
-            raise _bad_db(db)
+            dbi = checked_db(db, self._ref)._dbi
         try:
             n = _env_get(self._e, dbi, key, len(key))
         except TypeError:
@@ -682,7 +690,7 @@ class Environment:
         elif type(db) is _Database and db._env_ref is self._ref:
             dbi = db._dbi
         else:
-            raise _bad_db(db)
+            dbi = checked_db(db, self._ref)._dbi
         try:
             kn = len(key)
             n = fn(self._e, dbi, key, kn)

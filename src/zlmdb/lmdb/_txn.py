@@ -88,17 +88,8 @@ def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> in
 
 
 def _db_arg(db: Any, txn: Transaction) -> _Database:
-    """``db`` if it is a database handle of ``txn``'s environment.
-
-    Raises:
-        TypeError: ``db`` is not a _Database.
-        Error: ``db`` belongs to another environment.
-    """
-    if not isinstance(db, _Database):
-        raise TypeError(f"db must be a _Database, not {type(db).__name__}")
-    if db._env_ref is not txn._db._env_ref:
-        raise foreign_db_error()
-    return db
+    """``db`` if it is a database handle of ``txn``'s environment (see checked_db)."""
+    return checked_db(db, txn._db._env_ref)
 
 
 def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
@@ -185,12 +176,7 @@ class Transaction:
         e = env._e  # a closed environment makes zl_txn_new fail with the closed error
         if e is None:
             raise closed_error()
-        if db is None:
-            db = env._main_db
-        elif not isinstance(db, _Database):
-            raise TypeError(f"db must be a _Database, not {type(db).__name__}")
-        elif db._env_ref is not env._ref:
-            raise foreign_db_error()
+        db = env._main_db if db is None else checked_db(db, env._ref)
         if parent is not None:
             if not isinstance(parent, Transaction):
                 raise TypeError("parent must be a Transaction")
@@ -685,4 +671,4 @@ class Transaction:
 
 
 from ._cursor import _PENDING, Cursor, drop_closed_blocks  # noqa: E402
-from ._env import MAIN_DBI, Environment, _Database, stat_dict  # noqa: E402
+from ._env import MAIN_DBI, Environment, _Database, checked_db, stat_dict  # noqa: E402
