@@ -44,7 +44,10 @@ _INT_OPTIONS = ("max_readers", "max_spare_txns")
 _ABSENT = object()
 
 _registry: Dict[str, SharedEnv] = {}
-_registry_lock = threading.Lock()
+# Re-entrant: the finalizer of a store the cyclic collector frees releases its environment,
+# and a collection can run at any allocation, also one made holding this lock (inside
+# lmdb.open, say). With a plain Lock that thread waited for itself forever.
+_registry_lock = threading.RLock()
 
 
 class WriteTransaction:
@@ -159,8 +162,14 @@ def acquire(path: str, kwargs: Dict[str, Any], need_dbs: bool) -> SharedEnv:
     with _registry_lock:
         shared = _registry.get(key)
         if shared is not None and shared.env is not None:
-            _check_compatible(shared, options, explicit_dbs, need_dbs)
+            # Counted first: a store of this environment finalized by a collection while
+            # we look must not close it under us.
             shared.refs += 1
+            try:
+                _check_compatible(shared, options, explicit_dbs, need_dbs)
+            except BaseException:
+                release(shared)
+                raise
             return shared
         env = lmdb.open(path, **kwargs)
         shared = SharedEnv(key, path, options, env)
@@ -203,7 +212,7 @@ def _after_fork_in_child() -> None:
     at its exit, over whatever the parent wrote since) and replace the locks the parent's
     other threads may have held when it forked."""
     global _registry_lock
-    _registry_lock = threading.Lock()
+    _registry_lock = threading.RLock()
     for shared in list(_registry.values()):
         shared.reset_after_fork()
 
