@@ -87,11 +87,6 @@ def put_flags(dupdata: bool, overwrite: bool, append: bool, dupsort: bool) -> in
     return flags
 
 
-def _db_arg(db: Any, txn: Transaction) -> _Database:
-    """``db`` if it is a database handle of ``txn``'s environment (see checked_db)."""
-    return checked_db(db, txn._db._env_ref)
-
-
 def _forget_if_alive(env: Any, opened: List[Any], t: Any) -> None:
     """The end of a dropped transaction that opened databases (PyPy; see GC_OWNS): forget
     their handles if it was still live, and release it now rather than at a later
@@ -367,7 +362,7 @@ class Transaction:
             if key is None:
                 raise TypeError("key must be given.") from None
             if db is not None:
-                _db_arg(db, self)
+                checked_db(db, self._db._env_ref)
             kb, kn = as_buffer(key)
             n = _get(t, self._dbi if db is None else db._dbi, kb, kn)
         # _got() inlined (one frame less on CPython's hottest path):
@@ -423,11 +418,11 @@ class Transaction:
                 elif type(db) is _Database and db._env_ref is self._db._env_ref:
                     n = _getk(t, db._dbi, kn)
                 else:
-                    n = _get(t, _db_arg(db, self)._dbi, key, kn)
+                    n = _get(t, checked_db(db, self._db._env_ref)._dbi, key, kn)
             else:
                 if key is None:
                     raise TypeError("key must be given.")
-                dbi = self._dbi if db is None else _db_arg(db, self)._dbi
+                dbi = self._dbi if db is None else checked_db(db, self._db._env_ref)._dbi
                 kp, kn = as_buffer(key)
                 n = _get(t, dbi, kp, kn)
             return self._got(t, n, default)  # a call the JIT inlines
@@ -461,7 +456,7 @@ class Transaction:
             else:
                 flags = put_flags(dupdata, overwrite, append, self._dupsort)
         else:
-            _db_arg(db, self)
+            checked_db(db, self._db._env_ref)
             dbi = db._dbi
             flags = put_flags(dupdata, overwrite, append, db._dupsort)
         try:
@@ -484,7 +479,7 @@ class Transaction:
         Raises:
             the errors of :meth:`put`.
         """
-        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
+        dbi = self._dbi if db is None else checked_db(db, self._db._env_ref)._dbi
         kb, kn = as_buffer(key)
         vb, vn = as_buffer(value)
         t = self._t
@@ -503,7 +498,7 @@ class Transaction:
             ReadonlyError: in a read-only transaction.
             Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
+        dbi = self._dbi if db is None else checked_db(db, self._db._env_ref)._dbi
         kb, kn = as_buffer(key)
         t = self._t
         rc = lib.zl_pop(t, dbi, kb, kn)
@@ -527,7 +522,7 @@ class Transaction:
         if db is None:
             dbi, dupsort = self._dbi, self._dupsort
         else:
-            _db_arg(db, self)
+            checked_db(db, self._db._env_ref)
             dbi, dupsort = db._dbi, db._dupsort
         try:
             if dupsort and value:
@@ -554,7 +549,7 @@ class Transaction:
             ReadonlyError: in a read-only transaction.
             Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        _db_arg(db, self)
+        checked_db(db, self._db._env_ref)
         rc = lib.zl_drop(self._t, db._dbi, 1 if delete else 0)
         if _PENDING:
             drop_closed_blocks()
@@ -569,7 +564,7 @@ class Transaction:
         Raises:
             Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
+        dbi = self._dbi if db is None else checked_db(db, self._db._env_ref)._dbi
         st = ffi.new("MDB_stat *")
         rc = lib.zl_stat(self._t, dbi, st)
         if rc:
@@ -593,7 +588,7 @@ class Transaction:
             TypeError: non-bytes-like bounds.
             Error: the transaction has ended, or ``db`` belongs to another environment.
         """
-        dbi = self._dbi if db is None else _db_arg(db, self)._dbi
+        dbi = self._dbi if db is None else checked_db(db, self._db._env_ref)._dbi
         sb, sn = as_buffer(start) if start is not None else (b"", 0)
         if stop is None:
             eb, en = _NULL, 0
